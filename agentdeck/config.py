@@ -1,0 +1,319 @@
+"""Configuration: one table of settings, loaded from TOML into read-only objects.
+
+The table (``SETTINGS``) is the single source for defaults, validation, the
+sample config (``conf/agentdeck.toml`` is checked against it by a test) and the
+help text. Every error names the file, the key, the bad value and what was
+expected. Unknown keys are errors. Only the standard library is used here: the
+``hook`` command loads the config on its fast path.
+"""
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from agentdeck.errors import ConfigError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+ENV_CONFIG = "AGENTDECK_CONFIG"
+ENV_HOME = "AGENTDECK_HOME"
+REPO_DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "agentdeck.toml"
+
+
+# -- validators: take the raw TOML value, return the clean one or raise ValueError
+#    with a phrase that completes "expected ...".
+
+def _string(value):
+    if not isinstance(value, str):
+        raise ValueError("a string")
+    return value
+
+
+def _bool(value):
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
+def _int_at_least(low):
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"a whole number >= {low}")
+        return value
+    return check
+
+
+def _seconds(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError("a number of seconds > 0")
+    return float(value)
+
+
+def _names(value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("a list of server names")
+    return tuple(value)
+
+
+def _strings(value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("a list of strings")
+    return tuple(value)
+
+
+def _env(value):
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("a table of string values, like {KEY = \"value\"}")
+    return tuple(sorted(value.items()))
+
+
+def _log_level(value):
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        raise ValueError("one of " + ", ".join(LOG_LEVELS))
+    return value.upper()
+
+
+def _listen(value):
+    """``""`` (off) or ``host:port``; loopback only (the status page has no auth)."""
+    if not isinstance(value, str):
+        raise ValueError('"host:port" or ""')
+    if value == "":
+        return value
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError('"host:port" with a port from 0 to 65535, or "" to turn it off')
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError("a loopback address such as 127.0.0.1:8420 (the status page is not authenticated)")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    default: object
+    check: object  # validator: raw value -> clean value, raises ValueError("expected ...")
+    help: str
+
+
+SETTINGS = (
+    Setting("daemon", "home", "~/.agentdeck", _string,
+            "where sockets, hook/event files, registries and logs live (AGENTDECK_HOME overrides)"),
+    Setting("daemon", "status_listen", "127.0.0.1:8420", _listen,
+            'HTTP status address, loopback only; "" turns it off'),
+    Setting("daemon", "log_level", "INFO", _log_level, "daemon log level"),
+    Setting("pool", "enabled", True, _bool, "share MCP servers through Unix sockets"),
+    Setting("pool", "pool_all", True, _bool, "pool every [mcp.*] except `exclude`; else only those in `pool`"),
+    Setting("pool", "exclude", [], _names, "servers not to pool when pool_all is true"),
+    Setting("pool", "pool", [], _names, "servers to pool when pool_all is false"),
+    Setting("pool", "max_clients", 100, _int_at_least(1), "clients per MCP server"),
+    Setting("pool", "max_request_bytes", 1048576, _int_at_least(1024), "longest client->server line"),
+    Setting("pool", "max_response_bytes", 16777216, _int_at_least(1024), "longest server->client line"),
+    Setting("pool", "idle_timeout", 600, _seconds,
+            "seconds with no traffic and no request in flight before a client is closed"),
+    Setting("pool", "client_queue_bytes", 8388608, _int_at_least(4096),
+            "unsent bytes queued for one slow client before it is dropped"),
+    Setting("pool", "ping_interval", 30, _seconds, "seconds between health pings to each MCP server"),
+    Setting("pool", "ping_timeout", 10, _seconds, "seconds a server may take to answer a ping before it counts as hung"),
+)
+SERVER_SETTINGS = (
+    Setting("mcp.<name>", "command", None, _string, "the program to run (looked up on PATH)"),
+    Setting("mcp.<name>", "args", [], _strings, "its arguments"),
+    Setting("mcp.<name>", "env", {}, _env, "extra environment variables"),
+)
+SECTIONS = ("daemon", "pool")
+
+
+def _section_class(section):
+    fields = [(s.key, object) for s in SETTINGS if s.section == section]
+    return dataclasses.make_dataclass(section.capitalize() + "Settings", fields, frozen=True)
+
+
+DaemonSettings = _section_class("daemon")
+PoolSettings = _section_class("pool")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    command: str
+    args: tuple = ()
+    env: tuple = ()  # sorted (key, value) pairs, hashable so specs compare on reload
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    path: str  # the file it came from; "" for built-in defaults
+    daemon: object  # DaemonSettings
+    pool: object  # PoolSettings
+    servers: tuple  # ServerSpec for every [mcp.*] table, in file order
+
+    @property
+    def home(self):
+        return Path(os.path.expanduser(os.environ.get(ENV_HOME) or self.daemon.home))
+
+    def pooled(self):
+        """The servers the pool serves, after `enabled`, `pool_all`, `exclude` and `pool`."""
+        if not self.pool.enabled:
+            return ()
+        if self.pool.pool_all:
+            return tuple(s for s in self.servers if s.name not in self.pool.exclude)
+        return tuple(s for s in self.servers if s.name in self.pool.pool)
+
+    def server(self, name):
+        for spec in self.servers:
+            if spec.name == name:
+                return spec
+        return None
+
+
+def _fail(path, key, value, expected):
+    raise ConfigError(f"{path}: {key} = {value!r}: expected {expected}")
+
+
+def _build_section(path, section, raw):
+    if not isinstance(raw, dict):
+        _fail(path, f"[{section}]", raw, "a table")
+    known = {s.key: s for s in SETTINGS if s.section == section}
+    for key in raw:
+        if key not in known:
+            _fail(path, f"[{section}] {key}", raw[key], "one of the keys " + ", ".join(known) + " (unknown key)")
+    values = {}
+    for key, setting in known.items():
+        value = raw.get(key, setting.default)
+        try:
+            values[key] = setting.check(value)
+        except ValueError as exc:
+            _fail(path, f"[{section}] {key}", value, exc)
+    return values
+
+
+def _build_server(path, name, raw):
+    where = f"[mcp.{name}]"
+    if not NAME_RE.match(name):
+        _fail(path, where, name, "a server name of letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    if not isinstance(raw, dict):
+        _fail(path, where, raw, "a table")
+    known = {s.key: s for s in SERVER_SETTINGS}
+    for key in raw:
+        if key not in known:
+            _fail(path, f"{where} {key}", raw[key], "one of the keys command, args, env (unknown key)")
+    if "command" not in raw:
+        raise ConfigError(f"{path}: {where} has no command: add command = \"program\"")
+    values = {}
+    for key, setting in known.items():
+        value = raw.get(key, setting.default)
+        try:
+            values[key] = setting.check(value)
+        except ValueError as exc:
+            _fail(path, f"{where} {key}", value, exc)
+    if not values["command"].strip():
+        _fail(path, f"{where} command", values["command"], "a program name or path")
+    return ServerSpec(name=name, **values)
+
+
+def build(data, path=""):
+    """A Config from parsed TOML ``data``; ``path`` only names the file in errors."""
+    where = path or "<config>"
+    for key in data:
+        if key not in (*SECTIONS, "mcp"):
+            _fail(where, f"[{key}]", data[key], "one of the tables [daemon], [pool], [mcp.NAME] (unknown table)")
+    daemon = _build_section(where, "daemon", data.get("daemon", {}))
+    pool = _build_section(where, "pool", data.get("pool", {}))
+    mcp = data.get("mcp", {})
+    if not isinstance(mcp, dict):
+        _fail(where, "mcp", mcp, "tables [mcp.NAME]")
+    servers = tuple(_build_server(where, name, raw) for name, raw in mcp.items())
+    config = Config(path=path, daemon=DaemonSettings(**daemon), pool=PoolSettings(**pool), servers=servers)
+    for key in ("exclude", "pool"):
+        for name in getattr(config.pool, key):
+            if config.server(name) is None:
+                _fail(where, f"[pool] {key}", name, "the name of an [mcp.NAME] table")
+    return config
+
+
+def load(path):
+    """Read and validate one TOML file; raises ConfigError with a one-line message."""
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (pass --config FILE or create it)") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied reading the config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return build(data, path)
+
+
+def default_path():
+    """Which file the daemon and the CLI read when no --config is given.
+
+    ``$AGENTDECK_CONFIG``, else ``<home>/agentdeck.toml`` when it exists, else the
+    repository's ``conf/agentdeck.toml`` (a checkout run with ``python run.py``).
+    """
+    if os.environ.get(ENV_CONFIG):
+        return Path(os.environ[ENV_CONFIG])
+    home = Path(os.path.expanduser(os.environ.get(ENV_HOME) or "~/.agentdeck"))
+    candidate = home / "agentdeck.toml"
+    if candidate.exists() or not REPO_DEFAULT_CONFIG.exists():
+        return candidate
+    return REPO_DEFAULT_CONFIG
+
+
+def load_default(path=None):
+    """The config for a CLI command: ``path`` if given, else `default_path()`;
+    built-in defaults when no file exists at the implicit location."""
+    if path:
+        return load(path)
+    implicit = default_path()
+    if not implicit.exists() and not os.environ.get(ENV_CONFIG):
+        return build({}, "")
+    return load(implicit)
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_key(key):
+    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_value(key)
+
+
+def server_toml(name, command, args=(), env=None):
+    """A ``[mcp.NAME]`` table as TOML text, for `mcp import`."""
+    lines = [f"[mcp.{_toml_key(name)}]", f"command = {_toml_value(command)}", f"args = {_toml_value(list(args))}",
+             f"env = {_toml_value(dict(env or {}))}"]
+    return "\n".join(lines) + "\n"
+
+
+def sample():
+    """The default config as TOML, with each setting's help as a comment."""
+    out = []
+    for section in SECTIONS:
+        out.append(f"[{section}]")
+        for s in (s for s in SETTINGS if s.section == section):
+            out.append(f"{s.key} = {_toml_value(s.default)}  # {s.help}")
+        out.append("")
+    out.append(server_toml("time", "mcp-server-time"))
+    return "\n".join(out)

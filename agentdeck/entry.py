@@ -1,0 +1,18 @@
+"""Console-script entry.
+
+``agentdeck hook`` runs inside an agent's turn and must start fast, so it is
+dispatched before gevent, Pony or the daemon are imported. Every other command
+monkey-patches first, so the code below it can use plain blocking APIs.
+"""
+import sys
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["hook"]:
+        from agentdeck.sessions.hook import main as hook_main
+        return hook_main(argv[1:])
+    from gevent import monkey
+    monkey.patch_all()
+    from agentdeck.cli.main import main as cli_main
+    return cli_main(argv)

@@ -1,0 +1,46 @@
+"""The on-disk layout under AGENTDECK_HOME (see DESIGN.md, "Files on disk")."""
+import os
+from pathlib import Path
+
+from agentdeck.errors import UserError
+from agentdeck.fsutil import private_dir
+
+UNIX_PATH_MAX = 107  # bytes a sun_path holds, without the trailing NUL
+
+
+class Home:
+    """Paths of one agentdeck home; `ensure()` creates the private (0700) directories."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.sockets = self.root / "sockets"
+        self.hooks = self.root / "hooks"
+        self.events = self.root / "events"
+        self.profiles = self.root / "profiles"
+        self.logs = self.root / "logs"
+
+    def ensure(self):
+        for path in (self.root, self.sockets, self.hooks, self.events, self.profiles, self.logs):
+            try:
+                private_dir(path)
+            except OSError as exc:
+                raise UserError(f"{path}: cannot use as a private directory: {exc.strerror}") from None
+        return self
+
+    def socket_path(self, name):
+        """The socket of pooled server ``name``; a clear error if it would not fit in sun_path."""
+        path = self.sockets / f"mcp-{name}.sock"
+        size = len(os.fsencode(path))
+        if size > UNIX_PATH_MAX:
+            raise UserError(f"socket path {path} is {size} bytes, over the Unix limit of {UNIX_PATH_MAX}: "
+                            "set a shorter AGENTDECK_HOME or [daemon] home")
+        return path
+
+    def profile_db(self, profile):
+        return self.profiles / profile / "state.db"
+
+    def hook_file(self, instance_id):
+        return self.hooks / f"{instance_id}.json"
+
+    def event_file(self, instance_id):
+        return self.events / f"{instance_id}.json"
