@@ -1,0 +1,108 @@
+"""JSON-RPC 2.0 lines as the proxy sees them: error codes, error lines, and the id splice.
+
+The proxy rewrites ids without re-encoding the message: it finds the byte span of the
+top-level ``"id"`` value and splices the new id in. That keeps every other byte (and
+the client's exact id text, whatever its JSON type) unchanged and costs the same for a
+100-byte and a 10-MB message. Standard library only (the bridge uses it too).
+"""
+import json
+import re
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+SERVER_UNAVAILABLE = -32001
+MESSAGE_TOO_LARGE = -32002
+TOO_MANY_CLIENTS = -32003
+
+NULL_ID = b"null"
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+# The id as first member, or second after "jsonrpc":"2.0" (what SDKs write), is top-level
+# by position; so is an id that is the last member (TypeScript SDK responses).
+_ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*')
+_SCALAR = rb'-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|"(?:[^"\\]|\\.)*"|null'
+_ID_VALUE = re.compile(_SCALAR)
+_ID_TAIL = re.compile(rb',\s*"id"\s*:\s*(' + _SCALAR + rb')\s*\}\s*\Z')
+TAIL_WINDOW = 512  # bytes at the end of a line searched for a trailing id
+
+
+def dumps(value):
+    """Compact JSON bytes."""
+    return _dumps(value).encode()
+
+
+def error_line(raw_id, code, message, data=None):
+    """A JSON-RPC error response line (with newline) for the id whose exact text is ``raw_id``."""
+    error = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return b'{"jsonrpc":"2.0","id":' + raw_id + b',"error":' + dumps(error) + b"}\n"
+
+
+def result_line(raw_id, raw_result):
+    """A JSON-RPC result line for ``raw_id`` carrying the already-encoded ``raw_result``."""
+    return b'{"jsonrpc":"2.0","id":' + raw_id + b',"result":' + raw_result + b"}\n"
+
+
+def _scan_id_span(line):
+    """The byte span of the top-level "id" value of a valid JSON object line, by walking its
+    members with the C scanner. The slow path, for ids in the middle of a message."""
+    text = line.decode("utf-8")
+    decoder = json.JSONDecoder()
+    scan_value = decoder.scan_once
+    scan_key = json.decoder.scanstring
+    ws = json.decoder.WHITESPACE
+    i = ws.match(text, 0).end() + 1  # past "{"
+    span = None
+    while True:
+        i = ws.match(text, i).end()
+        if text[i] == "}":
+            break
+        key, i = scan_key(text, i + 1)
+        i = ws.match(text, i).end() + 1  # past ":"
+        i = ws.match(text, i).end()
+        start = i
+        _, i = scan_value(text, i)
+        if key == "id":
+            span = (start, i)  # the last duplicate wins, as in json.loads
+        i = ws.match(text, i).end()
+        if text[i] == ",":
+            i += 1
+    if span is None:
+        return None
+    start = len(text[:span[0]].encode())
+    return start, start + len(text[span[0]:span[1]].encode())
+
+
+def id_span(line):
+    """(start, end) of the top-level ``"id"`` value in ``line``, a JSON object that
+    `json.loads` accepted; None when it has no id."""
+    head = _ID_HEAD.match(line)
+    if head:
+        value = _ID_VALUE.match(line, head.end())
+        if value:
+            return value.span()
+    tail = _ID_TAIL.search(line, max(0, len(line) - TAIL_WINDOW))
+    if tail:
+        return tail.span(1)
+    return _scan_id_span(line)
+
+
+def replace_id(line, span, new_raw_id):
+    """``line`` with the id at ``span`` replaced by the bytes ``new_raw_id``."""
+    return line[:span[0]] + new_raw_id + line[span[1]:]
+
+
+def guess_id(head, tail=b""):
+    """The raw id of a message we could not keep whole (an oversize line), from its first
+    and last bytes; ``null`` when neither shows it."""
+    match = _ID_HEAD.match(head)
+    if match:
+        value = _ID_VALUE.match(head, match.end())
+        if value and value.end() < len(head):
+            return value.group()
+    match = _ID_TAIL.search(tail)
+    if match:
+        return match.group(1)
+    return NULL_ID

@@ -1,0 +1,1 @@
+"""The MCP pool: one shared child per configured stdio MCP server, reached over a Unix socket."""

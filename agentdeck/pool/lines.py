@@ -1,0 +1,95 @@
+"""Split a byte stream into lines without ever holding more than the line limit.
+
+Used for both directions: client sockets (limit max_request_bytes) and the child's
+stdout (limit max_response_bytes). An oversize line is skipped as it streams by; only
+its first and last bytes are kept, so the reader can still name the request it answered.
+"""
+
+HEAD_BYTES = 4096  # kept from the start of an oversize line (its id is usually here)
+TAIL_BYTES = 512   # kept from its end (where some SDKs put the id)
+
+
+class Oversize:
+    """Stands in for a line longer than the limit, which was discarded."""
+
+    __slots__ = ("head", "tail", "size")
+
+    def __init__(self, head, tail, size):
+        self.head = head  # first HEAD_BYTES of the line
+        self.tail = tail  # last TAIL_BYTES of the line
+        self.size = size  # its full length in bytes
+
+
+class LineSplitter:
+    """Feed it chunks; it returns complete lines (bytes, without the newline) and
+    `Oversize` markers, in stream order. Memory held: at most ``limit`` bytes."""
+
+    __slots__ = ("limit", "parts", "size", "skipping", "head", "tail")
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.parts = []        # pieces of the current incomplete line
+        self.size = 0          # their total length, or the bytes skipped so far when skipping
+        self.skipping = False  # inside an oversize line, discarding up to its newline
+        self.head = b""
+        self.tail = b""
+
+    @property
+    def pending(self):
+        """Bytes of an incomplete line received so far (0 between lines)."""
+        return self.size
+
+    def feed(self, data):
+        if not self.parts and not self.skipping:
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            if len(data) > self.limit:
+                lines = [self._checked(line) for line in lines]
+            if rest:
+                self._hold(rest)
+            return lines
+        out = []
+        newline = data.find(b"\n")
+        if newline < 0:
+            self._hold(data)
+            return out
+        self._hold(data[:newline])
+        out.append(self._finish())
+        out.extend(self.feed(data[newline + 1:]))
+        return out
+
+    def _checked(self, line):
+        if len(line) > self.limit:
+            return Oversize(line[:HEAD_BYTES], line[-TAIL_BYTES:], len(line))
+        return line
+
+    def _hold(self, piece):
+        if self.skipping:
+            self.size += len(piece)
+            self.tail = (self.tail + piece[-TAIL_BYTES:])[-TAIL_BYTES:]
+        elif self.size + len(piece) > self.limit:
+            head = b""
+            for part in (*self.parts, piece):
+                head += part[:HEAD_BYTES - len(head)]
+                if len(head) == HEAD_BYTES:
+                    break
+            before = self.parts[-1][-TAIL_BYTES:] if self.parts else b""
+            self.head, self.tail = head, (before + piece[-TAIL_BYTES:])[-TAIL_BYTES:]
+            self.size += len(piece)
+            self.parts = []
+            self.skipping = True
+        else:
+            self.parts.append(piece)
+            self.size += len(piece)
+
+    def _finish(self):
+        """The line that just ended."""
+        if self.skipping:
+            line = Oversize(self.head, self.tail, self.size)
+            self.skipping = False
+            self.head = self.tail = b""
+        else:
+            line = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+            self.parts = []
+        self.size = 0
+        return line

@@ -1,0 +1,80 @@
+"""Pool: the SocketProxy of every pooled server, started, reloaded and stopped together,
+plus the health monitor that pings each child."""
+import gevent
+from gevent.pool import Group
+from loguru import logger
+
+from agentdeck.daemon.logsetup import add_server_log, remove_server_log
+from agentdeck.errors import UserError
+from agentdeck.pool import states
+from agentdeck.pool.proxy import SocketProxy
+
+
+class Pool:
+    def __init__(self, home, config):
+        self.home = home
+        self.config = config
+        self.proxies = {}   # name -> SocketProxy
+        self.sinks = {}     # name -> loguru sink id of its stderr log
+        self.monitor = None
+
+    def start(self):
+        for spec in self.config.pooled():
+            self._add(spec)
+        self.monitor = gevent.spawn(self._monitor)
+        self.monitor.link_exception(lambda g: logger.opt(exception=g.exception).error("pool monitor crashed"))
+
+    def _add(self, spec):
+        log, self.sinks[spec.name] = add_server_log(self.home, spec.name)
+        try:
+            path = self.home.socket_path(spec.name)
+        except UserError as exc:
+            logger.error("server {}: {}", spec.name, exc)
+            path = self.home.sockets / f"mcp-{spec.name}.sock"
+        proxy = SocketProxy(spec, self.config.pool, path, log)
+        self.proxies[spec.name] = proxy
+        proxy.start()
+
+    def _remove(self, name):
+        self.proxies.pop(name).stop()
+        remove_server_log(self.sinks.pop(name))
+
+    def reload(self, config):
+        """Apply a new config: start added servers, stop removed ones, restart changed ones;
+        untouched servers keep their child and their clients."""
+        old = {p.spec.name: p.spec for p in self.proxies.values()}
+        new = {s.name: s for s in config.pooled()}
+        removed = [n for n in old if n not in new]
+        # A failed server is retried on reload: the user may have fixed what was wrong.
+        changed = [n for n in old if n in new and (new[n] != old[n] or self.proxies[n].state == states.FATAL)]
+        added = [n for n in new if n not in old]
+        gevent.joinall([gevent.spawn(self._remove, n) for n in removed + changed])
+        self.config = config
+        for proxy in self.proxies.values():
+            proxy.settings = proxy.router.settings = config.pool
+        for name in changed + added:
+            self._add(new[name])
+        logger.info("config reloaded: {} added, {} removed, {} restarted, {} unchanged",
+                    len(added), len(removed), len(changed), len(self.proxies) - len(added) - len(changed))
+
+    def stop(self):
+        if self.monitor is not None:
+            self.monitor.kill()
+        gevent.joinall([gevent.spawn(self._remove, name) for name in list(self.proxies)])
+
+    def kill_now(self):
+        """Second SIGINT: SIGKILL every child's process group and remove the sockets, no grace."""
+        for proxy in self.proxies.values():
+            proxy.kill_now()
+
+    def status(self):
+        return [proxy.status() for proxy in self.proxies.values()]
+
+    def _monitor(self):
+        """Ping every running child each ping_interval; restart the ones that do not answer."""
+        while True:
+            gevent.sleep(self.config.pool.ping_interval)
+            proxies = list(self.proxies.values())
+            gevent.joinall([gevent.spawn(p.ping) for p in proxies])
+            for proxy in proxies:
+                proxy.check_healthy()

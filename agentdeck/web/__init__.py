@@ -1,0 +1,1 @@
+"""The loopback HTTP status server: /status JSON (and, later, metrics and a page)."""

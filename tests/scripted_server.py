@@ -1,0 +1,168 @@
+"""A small stdio MCP server whose misbehaviour the tests order on demand.
+
+Plain Python and threads, no SDK: it must be able to do things a well-behaved SDK
+server never would. Tools (``tools/call`` with ``name`` and ``arguments``):
+
+  echo {text}                 -> the text back
+  slow {seconds, text}        -> the text back after a delay (other calls go on meanwhile)
+  crash {code}                -> exits at once with that code, after a line on stderr
+  huge {bytes}                -> a text result of that many bytes
+  progress {steps}            -> that many notifications/progress for the call's token, then done
+  roots                       -> asks the client roots/list and returns what it answered
+  notify {method, params}     -> sends that notification, then done
+  garbage                     -> writes a non-JSON line to stdout, then answers
+  stop_reading                -> answers, then never reads stdin again
+  hang                        -> answers, then ignores everything (pings too)
+  info                        -> {pid, initializes, subscriptions, cancelled}
+
+Options: ``--id-last`` writes responses with the id as the last member (as the
+TypeScript SDK does); ``--exit-at-start N`` exits with code N before reading anything;
+``--no-ping`` answers ping with method-not-found.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+ID_LAST = "--id-last" in sys.argv
+NO_PING = "--no-ping" in sys.argv
+out_lock = threading.Lock()
+state = {"initializes": 0, "subscriptions": [], "cancelled": [], "hung": False, "stop_reading": False}
+client_answers = {}  # our request id -> threading.Event + reply
+next_request = [0]
+
+
+def write(message):
+    if ID_LAST and "id" in message:
+        message = {k: v for k, v in message.items() if k != "id"} | {"id": message["id"]}
+    data = json.dumps(message) + "\n"
+    with out_lock:
+        sys.stdout.write(data)
+        sys.stdout.flush()
+
+
+def result(id_, value):
+    write({"jsonrpc": "2.0", "id": id_, "result": value})
+
+
+def text(id_, value):
+    result(id_, {"content": [{"type": "text", "text": value}], "isError": False})
+
+
+def ask_client(method, params=None):
+    next_request[0] += 1
+    rid = f"srv-{next_request[0]}"
+    waiter = {"event": threading.Event(), "reply": None}
+    client_answers[rid] = waiter
+    write({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+    waiter["event"].wait(20)
+    return waiter["reply"]
+
+
+def call_tool(id_, name, args, meta):
+    if name == "echo":
+        text(id_, args.get("text", ""))
+    elif name == "slow":
+        time.sleep(float(args.get("seconds", 1)))
+        text(id_, args.get("text", "slow"))
+    elif name == "crash":
+        sys.stderr.write("scripted server: crashing on demand\n")
+        sys.stderr.flush()
+        os._exit(int(args.get("code", 3)))
+    elif name == "huge":
+        text(id_, "x" * int(args["bytes"]))
+    elif name == "progress":
+        token = meta.get("progressToken")
+        steps = int(args.get("steps", 3))
+        for i in range(steps):
+            write({"jsonrpc": "2.0", "method": "notifications/progress",
+                   "params": {"progressToken": token, "progress": i + 1, "total": steps}})
+        text(id_, f"done {steps}")
+    elif name == "roots":
+        reply = ask_client("roots/list")
+        result(id_, {"content": [{"type": "text", "text": json.dumps(reply)}]})
+    elif name == "notify":
+        write({"jsonrpc": "2.0", "method": args["method"], "params": args.get("params", {})})
+        text(id_, "sent")
+    elif name == "garbage":
+        with out_lock:
+            sys.stdout.write("this is not json\n")
+            sys.stdout.flush()
+        text(id_, "after garbage")
+    elif name == "stop_reading":
+        state["stop_reading"] = True
+        text(id_, "no longer reading")
+    elif name == "hang":
+        text(id_, "hanging")
+        state["hung"] = True
+    elif name == "info":
+        result(id_, {"pid": os.getpid(), "initializes": state["initializes"],
+                     "subscriptions": state["subscriptions"], "cancelled": state["cancelled"]})
+    else:
+        write({"jsonrpc": "2.0", "id": id_, "error": {"code": -32602, "message": f"unknown tool {name}"}})
+
+
+TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}}
+         for n in ("echo", "slow", "crash", "huge", "progress", "roots", "notify", "garbage", "stop_reading",
+                   "hang", "info")]
+
+
+def handle(msg):
+    if state["hung"]:
+        return
+    method = msg.get("method")
+    id_ = msg.get("id")
+    if method is None:  # a response to one of our requests
+        waiter = client_answers.pop(id_, None)
+        if waiter:
+            waiter["reply"] = msg
+            waiter["event"].set()
+        return
+    params = msg.get("params") or {}
+    if method == "initialize":
+        state["initializes"] += 1
+        result(id_, {"protocolVersion": params.get("protocolVersion", "2025-06-18"),
+                     "capabilities": {"tools": {"listChanged": True}, "resources": {"subscribe": True}},
+                     "serverInfo": {"name": "scripted", "version": "1"}})
+    elif method == "ping":
+        if NO_PING:
+            write({"jsonrpc": "2.0", "id": id_, "error": {"code": -32601, "message": "no ping"}})
+        else:
+            result(id_, {})
+    elif method == "tools/list":
+        result(id_, {"tools": TOOLS})
+    elif method == "tools/call":
+        args = params.get("arguments") or {}
+        threading.Thread(target=call_tool, args=(id_, params.get("name"), args, params.get("_meta") or {}),
+                         daemon=True).start()
+    elif method == "resources/subscribe":
+        state["subscriptions"].append(params.get("uri"))
+        result(id_, {})
+    elif method == "resources/unsubscribe":
+        if params.get("uri") in state["subscriptions"]:
+            state["subscriptions"].remove(params.get("uri"))
+        result(id_, {})
+    elif method == "notifications/cancelled":
+        state["cancelled"].append(params.get("requestId"))
+    elif id_ is not None:
+        write({"jsonrpc": "2.0", "id": id_, "error": {"code": -32601, "message": f"no method {method}"}})
+
+
+def main():
+    if "--exit-at-start" in sys.argv:
+        sys.stderr.write("scripted server: exiting at start\n")
+        sys.exit(int(sys.argv[sys.argv.index("--exit-at-start") + 1]))
+    for line in sys.stdin.buffer:
+        if state["stop_reading"]:
+            while True:
+                time.sleep(3600)
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        handle(msg)
+
+
+if __name__ == "__main__":
+    main()
