@@ -1,0 +1,62 @@
+"""A session's status from what the hooks wrote and what tmux shows.
+
+Hooks only speak when the agent does something; tmux knows whether anything still
+runs. `resolve_status` combines the two so every session has a status, with or
+without hooks: a session whose tmux session is gone or whose pane has exited is dead
+whatever the last hook said.
+"""
+import dataclasses
+import json
+
+from agentdeck.fsutil import read_bounded
+from agentdeck.sessions.states import DEAD, IDLE, STATUSES
+
+HOOK_FILE_MAX_BYTES = 64 * 1024  # a status file is a few hundred bytes; anything bigger is not ours
+
+
+@dataclasses.dataclass(frozen=True)
+class HookStatus:
+    """The content of ``hooks/<id>.json`` (written by `agentdeck.sessions.hook`)."""
+    status: str
+    event: str
+    session_id: str
+    cwd: str
+    transcript_path: str
+    ts: float  # Unix time the hook ran
+
+
+def read_hook_status(path):
+    """The HookStatus in ``path``, or None when it is missing, a symlink (never followed),
+    over HOOK_FILE_MAX_BYTES, not JSON, or names no known status."""
+    data = read_bounded(path, HOOK_FILE_MAX_BYTES)
+    if data is None:
+        return None
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or raw.get("status") not in STATUSES:
+        return None
+
+    def text(key):
+        value = raw.get(key)
+        return value if isinstance(value, str) else ""
+    ts = raw.get("ts")
+    return HookStatus(status=raw["status"], event=text("event"), session_id=text("session_id"), cwd=text("cwd"),
+                      transcript_path=text("transcript_path"),
+                      ts=float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else 0.0)
+
+
+def resolve_status(stored, hook, pane):
+    """The status to show.
+
+    ``stored`` is the registry's status, ``hook`` the session's HookStatus (or None),
+    ``pane`` its tmux PaneState (None when the tmux session does not exist).
+    """
+    if pane is None or pane.dead:
+        return DEAD
+    if hook is not None:
+        return hook.status
+    # Alive and no hook has spoken: what the registry last knew, unless that was
+    # "dead" (the session is plainly not dead now).
+    return IDLE if stored == DEAD else stored

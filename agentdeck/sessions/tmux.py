@@ -1,0 +1,112 @@
+"""The tmux commands agentdeck needs: start and kill a session, and see which panes live.
+
+Every call is one `tmux` subprocess with a deadline. ``AGENTDECK_TMUX_SOCKET`` (or the
+``socket`` argument) points every call at a private tmux server (``tmux -S PATH``),
+which is how the tests and benchmarks stay away from the user's own sessions;
+without it tmux picks its server as usual ($TMUX, else the default socket).
+"""
+import dataclasses
+import os
+import shutil
+import subprocess
+
+from agentdeck.errors import UserError
+
+ENV_SOCKET = "AGENTDECK_TMUX_SOCKET"
+TMUX_TIMEOUT = 10.0  # seconds one tmux command may take before we give up on the server
+SESSION_PREFIX = "agentdeck-"
+# What tmux says when there is no server to talk to: then there are no sessions.
+NO_SERVER_MARKERS = ("no server running", "error connecting to", "no sessions")
+
+
+@dataclasses.dataclass(frozen=True)
+class PaneState:
+    """The agent's pane of one tmux session (the session's first pane)."""
+    pane_id: int  # tmux's %N without the %, increasing over the server's life
+    dead: bool  # the pane's command exited (kept on screen by remain-on-exit)
+    pid: int  # the pane's process
+
+
+def session_name(instance_id):
+    """The tmux session of an instance."""
+    return SESSION_PREFIX + instance_id
+
+
+class Tmux:
+    """One tmux server, reached through ``socket`` or tmux's own default."""
+
+    def __init__(self, socket=None):
+        self.socket = socket or os.environ.get(ENV_SOCKET) or None  # path for `tmux -S`; None: tmux's default
+
+    @staticmethod
+    def require():
+        """The tmux program's path; a UserError when tmux is not installed."""
+        binary = shutil.which("tmux")
+        if binary is None:
+            raise UserError("tmux is not installed or not on PATH: install tmux (e.g. `apt install tmux`) "
+                            "to run agent sessions")
+        return binary
+
+    def _run(self, *args):
+        command = [self.require(), *(("-S", self.socket) if self.socket else ()), *args]
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=TMUX_TIMEOUT,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"tmux did not answer `{' '.join(args[:1])}` within {TMUX_TIMEOUT:g} s: "
+                            "check the tmux server (`tmux ls`)") from None
+
+    @staticmethod
+    def _message(proc):
+        return (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+
+    def new_session(self, name, cwd, env, command=""):
+        """Start detached session ``name`` in ``cwd`` with ``env`` (a dict) added to its
+        environment, running ``command`` through the shell (the default shell when empty).
+
+        The pane stays on screen after its command exits (remain-on-exit), so a crashed
+        agent's last words can be read and its status reads as dead rather than vanishing.
+        """
+        args = ["new-session", "-d", "-s", name, "-c", str(cwd)]
+        for key, value in env.items():
+            args += ["-e", f"{key}={value}"]
+        if command:
+            args.append(command)
+        # One tmux invocation: the server runs both commands before it reaps the child,
+        # so even a command that exits at once leaves a dead pane behind.
+        args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
+        proc = self._run(*args)
+        if proc.returncode != 0:
+            raise UserError(f"tmux could not start session {name}: {self._message(proc)[0]}")
+
+    def kill_session(self, name):
+        """Kill session ``name``; False if there was no such session (or no server)."""
+        proc = self._run("kill-session", "-t", f"={name}")
+        if proc.returncode == 0:
+            return True
+        message = self._message(proc)[0]
+        if "can't find session" in message or any(m in message for m in NO_SERVER_MARKERS):
+            return False
+        raise UserError(f"tmux could not kill session {name}: {message}")
+
+    def panes(self):
+        """{session name: PaneState of its first pane} for every session of the server,
+        from a single `tmux list-panes -a` call; {} when no server runs."""
+        proc = self._run("list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_dead}\t#{pane_pid}")
+        if proc.returncode != 0:
+            message = self._message(proc)[0]
+            if any(m in message for m in NO_SERVER_MARKERS):
+                return {}
+            raise UserError(f"tmux could not list panes: {message}")
+        panes = {}
+        for line in proc.stdout.splitlines():
+            name, pane_id, dead, pid = line.rsplit("\t", 3)
+            pane = PaneState(pane_id=int(pane_id.lstrip("%")), dead=dead == "1", pid=int(pid or 0))
+            first = panes.get(name)
+            if first is None or pane.pane_id < first.pane_id:
+                panes[name] = pane
+        return panes
+
+    def kill_server(self):
+        """Stop the whole server (tests and benchmarks, on their private socket)."""
+        self._run("kill-server")
