@@ -14,6 +14,8 @@ server never would. Tools (``tools/call`` with ``name`` and ``arguments``):
   stop_reading                -> answers, then never reads stdin again
   hang                        -> answers, then ignores everything (pings too)
   info                        -> {pid, initializes, subscriptions, cancelled}
+  ping_client                 -> sends the client a ping and returns its answer
+  env {name}                  -> the value of that environment variable (or null)
 
 Options: ``--id-last`` writes responses with the id as the last member (as the
 TypeScript SDK does); ``--exit-at-start N`` exits with code N before reading anything;
@@ -96,6 +98,10 @@ def call_tool(id_, name, args, meta):
     elif name == "hang":
         text(id_, "hanging")
         state["hung"] = True
+    elif name == "ping_client":
+        result(id_, {"content": [{"type": "text", "text": json.dumps(ask_client("ping"))}]})
+    elif name == "env":
+        text(id_, json.dumps(os.environ.get(args["name"])))
     elif name == "info":
         result(id_, {"pid": os.getpid(), "initializes": state["initializes"],
                      "subscriptions": state["subscriptions"], "cancelled": state["cancelled"]})
@@ -105,7 +111,7 @@ def call_tool(id_, name, args, meta):
 
 TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}}
          for n in ("echo", "slow", "crash", "huge", "progress", "roots", "notify", "garbage", "stop_reading",
-                   "hang", "info")]
+                   "hang", "info", "ping_client", "env")]
 
 
 def handle(msg):
@@ -137,7 +143,8 @@ def handle(msg):
         threading.Thread(target=call_tool, args=(id_, params.get("name"), args, params.get("_meta") or {}),
                          daemon=True).start()
     elif method == "resources/subscribe":
-        state["subscriptions"].append(params.get("uri"))
+        if params.get("uri") not in state["subscriptions"]:  # a set, as in real servers
+            state["subscriptions"].append(params.get("uri"))
         result(id_, {})
     elif method == "resources/unsubscribe":
         if params.get("uri") in state["subscriptions"]:
