@@ -1,0 +1,383 @@
+"""`agentdeck bridge SOCKET` as a real subprocess against a small JSON-lines server on a
+real Unix socket: what an agent sees on stdout and what the daemon sees on the socket."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import gevent
+import pytest
+
+from tests.support import REPO, clean_env, rmtree, short_tmpdir, toml_config, wait_for
+
+HOLD = "test/hold"  # requests with this method are never answered by the server
+
+
+class Connection:
+    """One accepted connection: every line it carried, in order."""
+
+    def __init__(self, sock, server):
+        self.sock = sock
+        self.lines = []  # bytes, without the newline
+        self.reader = gevent.spawn(self._read, server)
+
+    def _read(self, server):
+        buffer = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                self.lines.append(line)
+                server.answer(self, line)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
+
+
+class LineServer:
+    """Stands in for the daemon's proxy: answers each request with
+    ``{"result": {"method": M}}`` (an error for methods in `failing`, nothing for `HOLD`),
+    and can drop connections and stop."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.failing = set()  # methods answered with an error
+        self.connections = []
+        self.listener = None
+        self.acceptor = None
+
+    def start(self):
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(16)
+        self.acceptor = gevent.spawn(self._accept, self.listener)
+        return self
+
+    def _accept(self, listener):
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            self.connections.append(Connection(sock, self))
+
+    def answer(self, conn, line):
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or "id" not in message or message.get("method") in (None, HOLD):
+            return
+        reply = {"jsonrpc": "2.0", "id": message["id"]}
+        if message["method"] in self.failing:
+            reply["error"] = {"code": -32603, "message": "failed"}
+        else:
+            reply["result"] = {"method": message["method"]}
+        conn.send(json.dumps(reply).encode() + b"\n")
+
+    def connection(self, index, timeout=10.0):
+        return wait_for(lambda: len(self.connections) > index and self.connections[index], timeout,
+                        message=f"connection #{index + 1} from the bridge")
+
+    def drop(self):
+        for conn in self.connections:
+            conn.close()
+
+    def stop(self):
+        if self.listener is not None:
+            self.listener.close()
+            self.acceptor.join(5)
+            self.listener = None
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        self.drop()
+
+
+class BridgeProcess:
+    """`python -m agentdeck bridge TARGET` with stdout/stderr drained into lists."""
+
+    def __init__(self, target, home, give_up=30):
+        env = clean_env(home, AGENTDECK_BRIDGE_GIVE_UP=give_up)
+        self.proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", str(target)], cwd=REPO,
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.out = []   # stdout lines (bytes)
+        self.err = []   # stderr lines (text)
+        self.seen = 0   # stdout lines already returned by read()
+        self.drains = [gevent.spawn(self._drain, self.proc.stdout, self.out, bytes),
+                       gevent.spawn(self._drain, self.proc.stderr, self.err, bytes.decode)]
+
+    @staticmethod
+    def _drain(stream, into, convert):
+        for line in stream:
+            into.append(convert(line.rstrip(b"\n")))
+
+    def send_raw(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def send(self, message):
+        self.send_raw(json.dumps(message).encode() + b"\n")
+
+    def read_raw(self, timeout=10.0):
+        wait_for(lambda: len(self.out) > self.seen, timeout,
+                 message=f"a line on the bridge's stdout (stderr: {self.err})")
+        self.seen += 1
+        return self.out[self.seen - 1]
+
+    def read(self, timeout=10.0):
+        return json.loads(self.read_raw(timeout))
+
+    def wait_stderr(self, text, timeout=10.0):
+        return wait_for(lambda: any(text in line for line in self.err), timeout,
+                        message=f"{text!r} on the bridge's stderr (have {self.err})")
+
+    def close_stdin(self):
+        self.proc.stdin.close()
+
+    def exit_code(self, timeout=10.0):
+        self.proc.wait(timeout=timeout)
+        for drain in self.drains:
+            drain.join(5)
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def home():
+    path = short_tmpdir("adb-")
+    yield path
+    rmtree(path)
+
+
+@pytest.fixture
+def server(home):
+    srv = LineServer(home / "s.sock").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def bridges():
+    started = []
+
+    def start(target, home, **kw):
+        bridge = BridgeProcess(target, home, **kw)
+        started.append(bridge)
+        return bridge
+    yield start
+    for bridge in started:
+        bridge.kill()
+
+
+def request(id_, method="tools/list"):
+    return {"jsonrpc": "2.0", "id": id_, "method": method}
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "test", "version": "0"}}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+# Lines an agent writes, byte for byte what the server must receive (odd spacing,
+# non-ASCII, ids of both types, a notification, and a line that is not JSON).
+AGENT_LINES = [
+    b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}',
+    b'{"method":"tools/call","params":{"name":"t","arguments":{"q":"\xc3\xa9t\xc3\xa9"}},"id":"abc","jsonrpc":"2.0"}',
+    b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}',
+    b'this is not json',
+    b'\xff\xfe binary \x00 garbage',
+]
+# Lines the server writes, byte for byte what the agent must receive.
+SERVER_LINES = [
+    b'{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}',
+    b'{ "id" : 7 , "jsonrpc":"2.0", "method":"roots/list" }',
+    b'{"jsonrpc":"2.0","id":"abc","result":{"content":[{"type":"text","text":"\xc3\xa9"}]}}',
+]
+
+
+def test_lines_pass_both_ways_unchanged(home, server, bridges):
+    bridge = bridges(server.path, home)
+    for line in AGENT_LINES:
+        bridge.send_raw(line + b"\n")
+    conn = server.connection(0)
+    wait_for(lambda: len(conn.lines) >= len(AGENT_LINES), message="the agent's lines at the server")
+    assert conn.lines == AGENT_LINES
+    assert bridge.read() == {"jsonrpc": "2.0", "id": 1, "result": {"method": "tools/list"}}
+    assert bridge.read() == {"jsonrpc": "2.0", "id": "abc", "result": {"method": "tools/call"}}
+    for line in SERVER_LINES:
+        conn.send(line + b"\n")
+    assert [bridge.read_raw() for _ in SERVER_LINES] == SERVER_LINES
+    # The agent's answer to the server's roots/list request goes back unchanged.
+    bridge.send_raw(b'{"jsonrpc":"2.0","id":7,"result":{"roots":[]}}\n')
+    wait_for(lambda: conn.lines[-1] == b'{"jsonrpc":"2.0","id":7,"result":{"roots":[]}}',
+             message="the agent's response at the server")
+
+
+def test_stdin_eof_exits_0(home, server, bridges):
+    bridge = bridges(server.path, home)
+    bridge.send(request(1))
+    assert bridge.read()["id"] == 1
+    bridge.close_stdin()
+    assert bridge.exit_code(timeout=5) == 0
+    assert bridge.err == []
+
+
+def test_answer_arriving_after_stdin_eof_is_still_delivered(home, server, bridges):
+    bridge = bridges(server.path, home)
+    bridge.send(request(5, HOLD))
+    conn = server.connection(0)
+    wait_for(lambda: conn.lines, message="the held request at the server")
+    bridge.close_stdin()
+    conn.send(b'{"jsonrpc":"2.0","id":5,"result":{}}\n')
+    assert bridge.read() == {"jsonrpc": "2.0", "id": 5, "result": {}}
+    assert bridge.exit_code(timeout=5) == 0
+
+
+def test_dropped_connection_answers_requests_in_flight_with_their_ids(home, server, bridges):
+    bridge = bridges(server.path, home)
+    bridge.send(request(1, HOLD))
+    bridge.send(request("one", HOLD))
+    bridge.send({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"id": 3}})
+    bridge.send({"jsonrpc": "2.0", "id": 4, "result": {}})  # a response is not waited on either
+    conn = server.connection(0)
+    wait_for(lambda: len(conn.lines) == 4, message="four lines at the server")
+    server.drop()
+    answers = [bridge.read(), bridge.read()]
+    assert [a["id"] for a in answers] == [1, "one"]  # exact JSON types
+    for answer in answers:
+        assert answer["error"]["code"] == -32001
+        assert "s.sock" in answer["error"]["message"] and "again" in answer["error"]["message"]
+        assert answer["error"]["data"]["server"] == "s.sock"
+    # It reconnects by itself and the new connection works.
+    bridge.send(request(2))
+    assert bridge.read() == {"jsonrpc": "2.0", "id": 2, "result": {"method": "tools/list"}}
+    assert server.connection(1).lines == [json.dumps(request(2)).encode()]
+    bridge.wait_stderr("lost the connection")
+
+
+def test_server_name_in_error_data_comes_from_the_socket_name(home, bridges):
+    srv = LineServer(home / "mcp-time.sock").start()
+    try:
+        bridge = bridges(srv.path, home)
+        bridge.send(request(1, HOLD))
+        conn = srv.connection(0)
+        wait_for(lambda: conn.lines, message="the held request")
+        srv.drop()
+        answer = bridge.read()
+        assert answer["error"]["data"]["server"] == "time"
+        assert "MCP server time is unavailable" in answer["error"]["message"]
+    finally:
+        srv.stop()
+
+
+def test_lines_written_while_the_daemon_is_down_are_delivered_in_order(home, server, bridges):
+    bridge = bridges(server.path, home)
+    bridge.send(request(1))
+    assert bridge.read()["id"] == 1
+    server.stop()
+    bridge.wait_stderr("lost the connection")
+    sent = [request(10), {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"},
+            request("eleven"), request(12)]
+    for message in sent:
+        bridge.send(message)
+    gevent.sleep(0.5)  # the bridge retries meanwhile; nothing may be lost while it does
+    server.start()
+    conn = server.connection(1)
+    wait_for(lambda: len(conn.lines) == len(sent), message="the queued lines at the restarted server")
+    assert [json.loads(line) for line in conn.lines] == sent
+    assert [bridge.read()["id"] for _ in range(3)] == [10, "eleven", 12]
+    bridge.wait_stderr("reconnected")
+
+
+def test_first_connect_waits_for_a_starting_daemon(home, bridges):
+    path = home / "late.sock"
+    bridge = bridges(path, home)
+    bridge.send(request(1))
+    gevent.sleep(0.3)
+    srv = LineServer(path).start()
+    try:
+        assert bridge.read(timeout=10) == {"jsonrpc": "2.0", "id": 1, "result": {"method": "tools/list"}}
+    finally:
+        srv.stop()
+
+
+def test_initialize_is_replayed_after_a_reconnect_and_its_answer_swallowed(home, server, bridges):
+    bridge = bridges(server.path, home)
+    bridge.send(INITIALIZE)
+    assert bridge.read()["result"] == {"method": "initialize"}
+    bridge.send(INITIALIZED)
+    bridge.send(request(1))
+    assert bridge.read()["id"] == 1
+    server.stop()
+    bridge.wait_stderr("lost the connection")
+    bridge.send(request(2))
+    server.start()
+    conn = server.connection(1)
+    wait_for(lambda: len(conn.lines) == 3, message="replayed handshake and the queued request")
+    replayed, initialized, queued = (json.loads(line) for line in conn.lines)
+    assert replayed["method"] == "initialize" and replayed["params"] == INITIALIZE["params"]
+    assert isinstance(replayed["id"], str) and replayed["id"].startswith("agentdeck-bridge-replay-")
+    assert initialized == INITIALIZED
+    assert queued == request(2)
+    assert bridge.read() == {"jsonrpc": "2.0", "id": 2, "result": {"method": "tools/list"}}
+    assert not any(b"agentdeck-bridge-replay" in line for line in bridge.out)
+
+
+def test_failed_initialize_is_not_replayed(home, server, bridges):
+    """Only a handshake the agent saw succeed is repeated for it."""
+    server.failing.add("initialize")
+    bridge = bridges(server.path, home)
+    bridge.send(INITIALIZE)
+    assert bridge.read()["error"]["message"] == "failed"
+    server.drop()
+    server.connection(1)  # reconnected
+    bridge.send(request(2))
+    assert bridge.read()["id"] == 2
+    assert server.connections[1].lines == [json.dumps(request(2)).encode()]
+
+
+def test_gives_up_after_the_deadline_with_exit_1(home, bridges):
+    path = home / "nobody.sock"
+    bridge = bridges(path, home, give_up=1)
+    bridge.send(request(1))
+    assert bridge.exit_code(timeout=10) == 1
+    assert [line for line in bridge.err if line.startswith("agentdeck:")] == [bridge.err[-1]]
+    assert str(path) in bridge.err[-1] and "agentdeck serve" in bridge.err[-1]
+    answer = bridge.read()
+    assert answer["id"] == 1 and answer["error"]["code"] == -32001
+
+
+def test_oversize_request_is_answered_and_not_forwarded(home, server, bridges):
+    (home / "agentdeck.toml").write_text(toml_config(home, pool={"max_request_bytes": 2048}))
+    bridge = bridges(server.path, home)
+    bridge.send({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"blob": "x" * 100_000}})
+    answer = bridge.read()
+    assert answer["id"] == 3 and answer["error"]["code"] == -32002
+    assert answer["error"]["data"]["limit"] == 2048
+    bridge.send(request(4))
+    assert bridge.read()["id"] == 4
+    assert server.connection(0).lines == [json.dumps(request(4)).encode()]
+
+
+def test_bad_give_up_setting_is_one_clear_line(home, bridges):
+    bridge = bridges(home / "x.sock", home, give_up="soon")
+    assert bridge.exit_code() == 1
+    assert bridge.err == ["agentdeck: AGENTDECK_BRIDGE_GIVE_UP='soon': expected a number of seconds > 0 "
+                          "(or unset it for 60)"]
