@@ -1,0 +1,303 @@
+"""`agentdeck mcp json|import|list` as a user runs them (subprocesses, real files)."""
+import json
+import os
+import socket
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentdeck import config
+from tests.support import clean_env, rmtree, run_cli, short_tmpdir, toml_config
+
+CONFIG_HEAD = """# my agentdeck config -- hand-written, comments must survive an import
+[daemon]
+home = "{home}"   # keep me
+status_listen = "127.0.0.1:0"
+
+[pool]
+exclude = ["local"]  # not pooled
+
+[mcp.time]
+command = "mcp-server-time"
+args = []
+env = {{}}
+
+[mcp.local]
+command = "local-server"
+"""
+
+
+@pytest.fixture
+def home():
+    path = short_tmpdir("adm-")
+    yield path
+    rmtree(path)
+
+
+@pytest.fixture
+def cfg(home):
+    path = home / "agentdeck.toml"
+    path.write_text(CONFIG_HEAD.format(home=home))
+    return path
+
+
+def expected_command():
+    beside = Path(sys.executable).parent / "agentdeck"
+    return str(beside) if os.access(beside, os.X_OK) else sys.executable
+
+
+def one_error_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("agentdeck: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+# -- mcp json
+
+def test_json_prints_a_bridge_entry_for_each_pooled_server(home, cfg):
+    result = run_cli(home, "mcp", "json", config=cfg)
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)["mcpServers"]
+    assert list(entries) == ["time"]  # "local" is excluded from the pool
+    entry = entries["time"]
+    assert entry["command"] == expected_command() and os.path.isabs(entry["command"])
+    assert entry["args"][-4:] == ["bridge", "time", "--config", str(cfg)]
+    assert entry["env"] == {"AGENTDECK_HOME": str(home)}
+
+
+def test_json_write_creates_the_project_file(home, cfg):
+    project = home / "proj"
+    project.mkdir()
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    assert result.returncode == 0, result.stderr
+    target = project / ".mcp.json"
+    assert f"wrote 1 server to {target}: time" in result.stdout
+    written = json.loads(target.read_text())
+    assert written == {"mcpServers": json.loads(run_cli(home, "mcp", "json", config=cfg).stdout)["mcpServers"]}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_json_write_merges_and_keeps_what_it_does_not_manage(home, cfg):
+    project = home / "proj"
+    project.mkdir()
+    target = project / ".mcp.json"
+    target.write_text(json.dumps({
+        "extra": [1, {"keep": True}],
+        "mcpServers": {"github": {"command": "npx", "args": ["-y", "gh"], "env": {"TOKEN": "t"}},
+                       "time": {"command": "old-time"}},
+    }))
+    os.chmod(target, 0o640)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    assert result.returncode == 0, result.stderr
+    assert "(replaced time)" in result.stdout
+    merged = json.loads(target.read_text())
+    assert list(merged) == ["extra", "mcpServers"]
+    assert merged["extra"] == [1, {"keep": True}]
+    assert list(merged["mcpServers"]) == ["github", "time"]
+    assert merged["mcpServers"]["github"] == {"command": "npx", "args": ["-y", "gh"], "env": {"TOKEN": "t"}}
+    assert merged["mcpServers"]["time"]["args"][-4:-2] == ["bridge", "time"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # the file's mode is kept
+    assert [p.name for p in project.iterdir()] == [".mcp.json"]  # no temp file left behind
+
+
+# A project file agentdeck must not touch: (content, what the error line says)
+REFUSED_PROJECT_FILES = [
+    (b'{"mcpServers": {"a": ', "not valid JSON"),
+    (b"", "not valid JSON"),
+    (b"\xff\xfe{}", "not valid JSON"),
+    (b'[{"mcpServers": {}}]', "expected a JSON object at the top level, found a list"),
+    (b'{"mcpServers": ["time"]}', '"mcpServers" is a list, expected an object'),
+]
+
+
+@pytest.mark.parametrize("content, says", REFUSED_PROJECT_FILES)
+def test_json_write_refuses_a_broken_project_file_and_changes_nothing(home, cfg, content, says):
+    project = home / "proj"
+    project.mkdir()
+    target = project / ".mcp.json"
+    target.write_bytes(content)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert str(target) in line and says in line and "nothing was changed" in line
+    assert target.read_bytes() == content
+    assert [p.name for p in project.iterdir()] == [".mcp.json"]
+
+
+def test_json_write_into_a_missing_directory_is_one_clear_line(home, cfg):
+    result = run_cli(home, "mcp", "json", "--dir", str(home / "nope"), "--write", config=cfg)
+    assert result.returncode == 1
+    assert "no such directory" in one_error_line(result)
+
+
+# -- mcp import
+
+CLAUDE_FILE = {
+    "mcpServers": {
+        "github": {"type": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+                   "env": {"GITHUB_TOKEN": "ghp_x", "QUOTE": 'a "b" \\ c'}},
+        "fetch": {"command": "uvx", "args": ["mcp-server-fetch"]},
+        "time": {"command": "something-else"},
+        "remote": {"type": "http", "url": "https://example.invalid/mcp"},
+        "events": {"type": "sse", "url": "https://example.invalid/sse"},
+        "bare-url": {"url": "https://example.invalid/mcp"},
+        "bad name!": {"command": "x"},
+        "broken": ["not", "an", "object"],
+        "no-command": {"args": ["x"]},
+    },
+    "numStartups": 7,  # ~/.claude.json carries much else at the top level
+}
+
+
+def write_json(path, value):
+    path.write_text(json.dumps(value))
+    return path
+
+
+def test_import_adds_stdio_servers_and_keeps_the_config_text(home, cfg):
+    source = write_json(home / "claude.json", CLAUDE_FILE)
+    before = cfg.read_text()
+    result = run_cli(home, "mcp", "import", str(source), config=cfg)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[:2] == ["added github", "added fetch"]
+    skipped = {line.split(":")[0].removeprefix("skipped "): line for line in out if line.startswith("skipped")}
+    assert set(skipped) == {"time", "remote", "events", "bare-url", "bad name!", "broken", "no-command"}
+    assert f"already in {cfg}" in skipped["time"]
+    assert 'type "http"' in skipped["remote"] and "only stdio servers" in skipped["remote"]
+    assert 'type "sse"' in skipped["events"]
+    assert "url" in skipped["bare-url"]
+    assert "not a valid server name" in skipped["bad name!"]
+    assert out[-1].startswith(f"added 2 servers to {cfg}")
+    after = cfg.read_text()
+    assert after.startswith(before)  # comments and layout untouched: text is only appended
+    loaded = config.load(cfg)
+    assert [s.name for s in loaded.servers] == ["time", "local", "github", "fetch"]
+    github = loaded.server("github")
+    assert github.command == "npx" and github.args == ("-y", "@modelcontextprotocol/server-github")
+    assert dict(github.env) == {"GITHUB_TOKEN": "ghp_x", "QUOTE": 'a "b" \\ c'}
+    assert loaded.server("time").command == "mcp-server-time"  # the configured one stays
+
+
+def test_import_twice_adds_nothing_the_second_time(home, cfg):
+    source = write_json(home / "claude.json", CLAUDE_FILE)
+    assert run_cli(home, "mcp", "import", str(source), config=cfg).returncode == 0
+    text = cfg.read_text()
+    again = run_cli(home, "mcp", "import", str(source), config=cfg)
+    assert again.returncode == 0
+    assert again.stdout.splitlines()[-1] == f"nothing to add; {cfg} is unchanged"
+    assert cfg.read_text() == text
+
+
+def test_import_without_a_home_config_creates_it_from_the_default(home):
+    source = write_json(home / "claude.json", {"mcpServers": {"fetch": {"command": "uvx"}}})
+    agentdeck_home = home / "h"
+    checkout_default = config.REPO_DEFAULT_CONFIG.read_bytes()
+    result = run_cli(home, "mcp", "import", str(source), env=clean_env(agentdeck_home))
+    assert result.returncode == 0, result.stderr
+    created = agentdeck_home / "agentdeck.toml"
+    assert created.read_text().startswith(config.REPO_DEFAULT_CONFIG.read_text())
+    assert [s.name for s in config.load(created).servers] == ["time", "fetch"]
+    assert stat.S_IMODE(created.stat().st_mode) == 0o600
+    assert stat.S_IMODE(agentdeck_home.stat().st_mode) == 0o700
+    assert config.REPO_DEFAULT_CONFIG.read_bytes() == checkout_default  # the checkout's file is not edited
+
+
+# A source file that cannot be imported: (content or None for missing, what the error line says)
+REFUSED_SOURCES = [
+    (None, "no such file"),
+    (b'{"mcpServers": ', "not valid JSON"),
+    (b'{"projects": {}}', '"mcpServers" is missing'),
+    (b'{"mcpServers": []}', '"mcpServers" is a list'),
+    (b'"just a string"', "expected a JSON object at the top level, found a string"),
+]
+
+
+@pytest.mark.parametrize("content, says", REFUSED_SOURCES)
+def test_import_refuses_a_bad_source_file_with_one_line(home, cfg, content, says):
+    source = home / "source.json"
+    if content is not None:
+        source.write_bytes(content)
+    before = cfg.read_bytes()
+    result = run_cli(home, "mcp", "import", str(source), config=cfg)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert str(source) in line and says in line
+    assert cfg.read_bytes() == before
+
+
+def test_import_never_leaves_an_invalid_config(home):
+    # An inline [mcp] table cannot be extended by appending [mcp.NAME] tables.
+    cfg = home / "inline.toml"
+    cfg.write_text('mcp = {time = {command = "mcp-server-time"}}\n')
+    before = cfg.read_bytes()
+    source = write_json(home / "claude.json", {"mcpServers": {"fetch": {"command": "uvx"}}})
+    result = run_cli(home, "mcp", "import", str(source), config=cfg)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert str(cfg) in line and "would make the config invalid" in line and "nothing was changed" in line
+    assert cfg.read_bytes() == before
+
+
+def test_import_into_a_missing_explicit_config_is_refused(home):
+    source = write_json(home / "claude.json", {"mcpServers": {"fetch": {"command": "uvx"}}})
+    missing = home / "missing.toml"
+    result = run_cli(home, "mcp", "import", str(source), config=missing)
+    assert result.returncode == 1
+    assert f"{missing}: no such config file" in one_error_line(result)
+    assert not missing.exists()
+
+
+# -- mcp list without a daemon
+
+def test_list_without_a_daemon_lists_the_configured_servers(home, cfg):
+    result = run_cli(home, "mcp", "list", config=cfg)
+    assert result.returncode == 0
+    line = one_error_line(result)
+    assert "daemon is not running" in line and "agentdeck serve" in line
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["NAME", "STATE", "PID", "CLIENTS", "RESTARTS", "SOCKET"]
+    assert row.split() == ["time", "not", "running", "-", "0", "0", str(home / "sockets" / "mcp-time.sock")]
+    assert header.index("SOCKET") == row.index(str(home))  # columns line up
+
+    as_json = run_cli(home, "mcp", "list", "--json", config=cfg)
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout) == [{"name": "time", "state": "not running", "pid": None, "clients": 0,
+                                          "restarts": 0, "socket": str(home / "sockets" / "mcp-time.sock")}]
+
+
+def test_list_with_a_stale_runtime_file_says_the_daemon_is_gone(home, cfg):
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    write_json(home / "daemon.json", {"pid": dead, "status_url": "http://127.0.0.1:9", "config": str(cfg),
+                                      "started": 0})
+    result = run_cli(home, "mcp", "list", config=cfg)
+    assert result.returncode == 0
+    assert f"pid {dead}" in one_error_line(result) and "is gone" in one_error_line(result)
+    assert "not running" in result.stdout
+
+
+def test_list_when_the_daemon_does_not_answer_says_so(home, cfg):
+    unused = socket.socket()
+    unused.bind(("127.0.0.1", 0))
+    port = unused.getsockname()[1]
+    unused.close()  # nothing listens on this port now
+    write_json(home / "daemon.json", {"pid": os.getpid(), "status_url": f"http://127.0.0.1:{port}",
+                                      "config": str(cfg), "started": 0})
+    result = run_cli(home, "mcp", "list", "--json", config=cfg)
+    assert result.returncode == 0
+    line = one_error_line(result)
+    assert f"daemon (pid {os.getpid()}) did not answer http://127.0.0.1:{port}/status" in line
+    assert [s["state"] for s in json.loads(result.stdout)] == ["unknown"]
+
+
+def test_cli_help_lists_the_mcp_commands(home):
+    result = run_cli(home, "mcp", "--help")
+    assert result.returncode == 0
+    for command in ("list", "json", "import"):
+        assert command in result.stdout
