@@ -227,10 +227,10 @@ class LineClient:
         self.sock.close()
 
 
-def pids_of(pattern):
-    """Pids whose command line contains ``pattern`` (for counting real server processes)."""
-    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+def children_of(ppid, pattern):
+    """Pids of ``ppid``'s children whose command line contains ``pattern``."""
+    out = subprocess.run(["pgrep", "-P", str(ppid), "-f", pattern], capture_output=True, text=True).stdout
+    return sorted(int(p) for p in out.split())
 
 
 def rmtree(path):

@@ -43,6 +43,7 @@ class SocketProxy:
         self.state = states.STOPPED
         self.child = None             # MCPChild while one runs
         self.last_error = None        # why the child last failed, for status
+        self.hung_reason = None       # set when we stop a child that stopped answering pings
         self.server = None            # StreamServer while accepting
         self.greenlets = Group()      # supervisor and readers, killed together on stop
         self.next_cid = 1
@@ -184,7 +185,9 @@ class SocketProxy:
         child.close()
         if not self.stopping:
             tail = child.stderr_tail()
-            if self.state == states.RUNNING:
+            if self.hung_reason:
+                self.last_error, self.hung_reason = self.hung_reason, None
+            elif self.state == states.RUNNING:
                 self.last_error = f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
             unanswered = self.router.detach_child(f"is restarting: it {self.last_error}", tail)
             logger.warning("server {}: pid {} {}; {} in-flight requests answered with -32001; stderr tail: {!r}",
@@ -233,8 +236,8 @@ class SocketProxy:
             reply = None
         if reply is not None or child is not self.child or self.stopping:
             return True
-        self.last_error = f"hung: no answer to ping within {self.settings.ping_timeout:.0f} s"
-        logger.warning("server {}: pid {} {}; restarting it", self.name, child.pid, self.last_error)
+        self.hung_reason = f"hung: no answer to ping within {self.settings.ping_timeout:g} s"
+        logger.warning("server {}: pid {} {}; restarting it", self.name, child.pid, self.hung_reason)
         child.stop()
         return False
 
