@@ -31,10 +31,6 @@ class DatabaseWorker:
         self._jobs = None  # Queue of (callable, args, AsyncResult) while running; None when stopped
         self._greenlet = None  # the worker while running
 
-    @property
-    def running(self):
-        return self._greenlet is not None
-
     def call(self, fn, *args):
         """``fn(*args)`` run in the worker; returns its result or raises its exception."""
         if self._greenlet is None:
@@ -47,6 +43,8 @@ class DatabaseWorker:
         except gevent.Timeout:
             raise UserError(f"{self.name}: the database did not answer within {CALL_TIMEOUT:g} s "
                             "(another process may hold it locked)") from None
+        finally:
+            del result  # the exception's traceback holds this frame: no cycle through the result
 
     def stop(self):
         """Let the queued calls finish, run ``on_stop`` and end the greenlet (idempotent).
@@ -63,10 +61,21 @@ class DatabaseWorker:
 
     def _run(self, jobs):
         try:
-            for fn, args, result in jobs:
-                try:
-                    result.set(fn(*args))
-                except Exception as exc:  # the caller gets it; the worker serves the next call
-                    result.set_exception(exc, sys.exc_info())
+            while self._serve(jobs.get()):
+                pass
         finally:
             self._on_stop()
+
+    @staticmethod
+    def _serve(job):
+        """Run one job; False for the stop marker. A function of its own so nothing of a
+        finished job stays referenced while the worker waits for the next."""
+        if job is StopIteration:
+            return False
+        fn, args, result = job
+        try:
+            result.set(fn(*args))
+        except Exception as exc:  # the caller gets it; the worker serves the next call
+            result.set_exception(exc, sys.exc_info())
+        del job, result  # the exception's traceback holds this frame: no cycle through the result
+        return True

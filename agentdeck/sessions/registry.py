@@ -15,6 +15,7 @@ are single short transactions.
 import dataclasses
 import os
 import secrets
+import sqlite3
 import time
 
 from pony import orm
@@ -27,7 +28,10 @@ from agentdeck.sessions.states import STATUSES
 
 SQLITE_BUSY_TIMEOUT = 5.0  # seconds a write waits for another process's lock
 SQLITE_CACHE_KIB = 512  # page cache per connection: bounds memory as the registry grows
+# What a damaged or locked database raises (Pony wraps most sqlite3 errors, not all).
+DATABASE_ERRORS = (orm.dbapiprovider.DBException, orm.core.MappingError, sqlite3.Error)
 ID_BYTES = 4  # random bytes in an instance id (8 hex digits)
+PROC_FDS = "/proc/self/fd"  # Linux: one symlink per open file descriptor
 ID_ATTEMPTS = 20  # fresh ids tried before giving up (a collision is one in 4 billion per try)
 
 
@@ -82,25 +86,25 @@ class ProfileStore:
 
     def list_instances(self):
         """Every instance, oldest first."""
-        return self._worker.call(self._list)
+        return self._call(self._list)
 
     def get(self, instance_id):
         """The instance with ``instance_id``, or None."""
-        return self._worker.call(self._get, instance_id)
+        return self._call(self._get, instance_id)
 
     def add(self, instance_id, title, path, tool, command, tmux_session, status):
         """Insert a new instance; returns its record, or None if ``instance_id`` is taken."""
-        return self._worker.call(self._add, instance_id, title, path, tool, command, tmux_session, status)
+        return self._call(self._add, instance_id, title, path, tool, command, tmux_session, status)
 
     def set_status(self, instance_id, status):
         """Store ``status``; returns the updated record, or None if the instance is gone."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        return self._worker.call(self._set_status, instance_id, status)
+        return self._call(self._set_status, instance_id, status)
 
     def delete(self, instance_id):
         """Delete the instance's row; False if there was none."""
-        return self._worker.call(self._delete, instance_id)
+        return self._call(self._delete, instance_id)
 
     def close(self):
         """Close the connection (in the worker) and end the worker; a later call reopens."""
@@ -109,6 +113,32 @@ class ProfileStore:
     @property
     def is_open(self):
         return self._db is not None
+
+    def open_fd_count(self):
+        """How many of this process's file descriptors are open on the database or its
+        journal: 1 while the store is open and idle, 0 after `close` (for metrics and tests)."""
+        prefix = str(self.db_path)
+        count = 0
+        for fd in os.listdir(PROC_FDS):
+            try:
+                count += os.readlink(os.path.join(PROC_FDS, fd)).startswith(prefix)
+            except OSError:  # closed while we looked (listdir's own fd among them)
+                continue
+        return count
+
+    def _call(self, fn, *args):
+        """``fn(*args)`` in the worker, with SQLite's errors turned into one-line UserErrors."""
+        try:
+            return self._worker.call(fn, *args)
+        except DATABASE_ERRORS as exc:
+            problem = str(exc)
+        # Raised out here, not in the except block: a failed connection hangs off the
+        # original traceback, and a chained __context__ would keep its file open.
+        if "locked" in problem:
+            raise UserError(f"{self.db_path}: the session registry stayed locked by another process for "
+                            f"{SQLITE_BUSY_TIMEOUT:g} s: try again")
+        raise UserError(f"{self.db_path}: not a usable session registry ({problem}): move it aside "
+                        f"(`mv {self.db_path} {self.db_path}.broken`) to start profile {self.profile!r} afresh")
 
     # -- in the worker greenlet
 
@@ -122,6 +152,7 @@ class ProfileStore:
                              PRIVATE_FILE_MODE))
         except OSError as exc:
             raise UserError(f"{self.db_path}: cannot open the session registry: {exc.strerror}") from None
+        self._check_readable()
         db = orm.Database()
         entity = _define_instance(db)
         try:
@@ -129,12 +160,20 @@ class ProfileStore:
             db.generate_mapping(create_tables=True)
             with orm.db_session:
                 db.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-        except (orm.dbapiprovider.DBException, orm.core.MappingError) as exc:
+        except DATABASE_ERRORS:
             db.disconnect()
-            raise UserError(f"{self.db_path}: not a usable session registry ({exc}): move it aside "
-                            f"(`mv {self.db_path} {self.db_path}.broken`) to start profile "
-                            f"{self.profile!r} afresh") from None
+            raise
         self._db, self._entity = db, entity
+
+    def _check_readable(self):
+        """Read the schema through a plain sqlite3 connection, closed whatever happens: Pony's
+        errors on a damaged file leave its failed connection (and the file) open on reference
+        cycles until the next garbage collection."""
+        con = sqlite3.connect(self.db_path, timeout=SQLITE_BUSY_TIMEOUT)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
 
     def _disconnect(self):
         if self._db is not None:
