@@ -381,3 +381,23 @@ def test_bad_give_up_setting_is_one_clear_line(home, bridges):
     assert bridge.exit_code() == 1
     assert bridge.err == ["agentdeck: AGENTDECK_BRIDGE_GIVE_UP='soon': expected a number of seconds > 0 "
                           "(or unset it for 60)"]
+
+
+def peak_rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_a_64_mib_stdin_line_does_not_grow_the_bridges_memory(home, server, bridges):
+    """An oversize line is skipped as it streams by, never held whole (default limit 1 MiB)."""
+    bridge = bridges(server.path, home)
+    bridge.send(request(1))
+    assert bridge.read()["id"] == 1  # started and connected
+    before = peak_rss_bytes(bridge.proc.pid)
+    bridge.send_raw(b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"blob":"'
+                    + b"x" * (64 * 1024 * 1024) + b'"}}\n')
+    answer = bridge.read(timeout=30)
+    assert answer["id"] == 2 and answer["error"]["code"] == -32002
+    assert peak_rss_bytes(bridge.proc.pid) - before < 8 * 1024 * 1024
+    assert server.connection(0).lines == [json.dumps(request(1)).encode()]
