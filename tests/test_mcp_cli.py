@@ -48,11 +48,19 @@ def expected_command():
     return str(beside) if os.access(beside, os.X_OK) else sys.executable
 
 
-def one_error_line(result):
+def one_error_line(result, *says):
+    """The single ``agentdeck: ...`` line on stderr, after checking it contains each of ``says``."""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("agentdeck: "), result.stderr
-    assert "Traceback" not in result.stderr
+    for text in says:
+        assert str(text) in lines[0]
     return lines[0]
+
+
+def assert_refused(result, *says):
+    """Exit 1 with one error line that says each of ``says``."""
+    assert result.returncode == 1, result.stdout
+    one_error_line(result, *says)
 
 
 # -- mcp json
@@ -120,17 +128,14 @@ def test_json_write_refuses_a_broken_project_file_and_changes_nothing(home, cfg,
     target = project / ".mcp.json"
     target.write_bytes(content)
     result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
-    assert result.returncode == 1
-    line = one_error_line(result)
-    assert str(target) in line and says in line and "nothing was changed" in line
+    assert_refused(result, target, says, "nothing was changed")
     assert target.read_bytes() == content
     assert [p.name for p in project.iterdir()] == [".mcp.json"]
 
 
 def test_json_write_into_a_missing_directory_is_one_clear_line(home, cfg):
     result = run_cli(home, "mcp", "json", "--dir", str(home / "nope"), "--write", config=cfg)
-    assert result.returncode == 1
-    assert "no such directory" in one_error_line(result)
+    assert_refused(result, home / "nope", "no such directory")
 
 
 # -- mcp import
@@ -222,10 +227,7 @@ def test_import_refuses_a_bad_source_file_with_one_line(home, cfg, content, says
     if content is not None:
         source.write_bytes(content)
     before = cfg.read_bytes()
-    result = run_cli(home, "mcp", "import", str(source), config=cfg)
-    assert result.returncode == 1
-    line = one_error_line(result)
-    assert str(source) in line and says in line
+    assert_refused(run_cli(home, "mcp", "import", str(source), config=cfg), source, says)
     assert cfg.read_bytes() == before
 
 
@@ -236,9 +238,7 @@ def test_import_never_leaves_an_invalid_config(home):
     before = cfg.read_bytes()
     source = write_json(home / "claude.json", {"mcpServers": {"fetch": {"command": "uvx"}}})
     result = run_cli(home, "mcp", "import", str(source), config=cfg)
-    assert result.returncode == 1
-    line = one_error_line(result)
-    assert str(cfg) in line and "would make the config invalid" in line and "nothing was changed" in line
+    assert_refused(result, cfg, "would make the config invalid", "nothing was changed")
     assert cfg.read_bytes() == before
 
 
@@ -246,8 +246,7 @@ def test_import_into_a_missing_explicit_config_is_refused(home):
     source = write_json(home / "claude.json", {"mcpServers": {"fetch": {"command": "uvx"}}})
     missing = home / "missing.toml"
     result = run_cli(home, "mcp", "import", str(source), config=missing)
-    assert result.returncode == 1
-    assert f"{missing}: no such config file" in one_error_line(result)
+    assert_refused(result, f"{missing}: no such config file")
     assert not missing.exists()
 
 
@@ -256,8 +255,7 @@ def test_import_into_a_missing_explicit_config_is_refused(home):
 def test_list_without_a_daemon_lists_the_configured_servers(home, cfg):
     result = run_cli(home, "mcp", "list", config=cfg)
     assert result.returncode == 0
-    line = one_error_line(result)
-    assert "daemon is not running" in line and "agentdeck serve" in line
+    one_error_line(result, "daemon is not running", "agentdeck serve")
     header, row = result.stdout.splitlines()
     assert header.split() == ["NAME", "STATE", "PID", "CLIENTS", "RESTARTS", "SOCKET"]
     assert row.split() == ["time", "not", "running", "-", "0", "0", str(home / "sockets" / "mcp-time.sock")]
@@ -278,7 +276,7 @@ def test_list_with_a_stale_runtime_file_says_the_daemon_is_gone(home, cfg):
                                       "started": 0})
     result = run_cli(home, "mcp", "list", config=cfg)
     assert result.returncode == 0
-    assert f"pid {dead}" in one_error_line(result) and "is gone" in one_error_line(result)
+    one_error_line(result, f"pid {dead}", "is gone")
     assert "not running" in result.stdout
 
 
@@ -291,8 +289,7 @@ def test_list_when_the_daemon_does_not_answer_says_so(home, cfg):
                                       "config": str(cfg), "started": 0})
     result = run_cli(home, "mcp", "list", "--json", config=cfg)
     assert result.returncode == 0
-    line = one_error_line(result)
-    assert f"daemon (pid {os.getpid()}) did not answer http://127.0.0.1:{port}/status" in line
+    one_error_line(result, f"daemon (pid {os.getpid()}) did not answer http://127.0.0.1:{port}/status")
     assert [s["state"] for s in json.loads(result.stdout)] == ["unknown"]
 
 
