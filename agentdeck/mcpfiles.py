@@ -46,10 +46,12 @@ def agentdeck_command():
 
 
 def project_entries(names, config_path=None):
-    """``{NAME: {"command", "args"[, "env"]}}`` for each pooled server name. The bridge gets
-    ``--config`` when one was given, and ``AGENTDECK_HOME`` when it is set, so it finds the
-    same sockets as the daemon started the same way."""
+    """``{NAME: {"command", "args"[, "env"]}}`` for each pooled server name. The choices
+    made explicitly here travel with the entry -- ``--config`` (or ``$AGENTDECK_CONFIG``)
+    as the bridge's ``--config``, ``$AGENTDECK_HOME`` in its env -- because an agent starts
+    the bridge with an environment of its own, and the bridge must find the same sockets."""
     command, *prefix = agentdeck_command()
+    config_path = config_path or os.environ.get(config.ENV_CONFIG)
     suffix = ["--config", os.path.abspath(config_path)] if config_path else []
     home = os.environ.get(config.ENV_HOME)
     entries = {}

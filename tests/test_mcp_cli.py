@@ -76,6 +76,13 @@ def test_json_prints_a_bridge_entry_for_each_pooled_server(home, cfg):
     assert entry["env"] == {"AGENTDECK_HOME": str(home)}
 
 
+def test_json_entry_carries_a_config_chosen_by_environment(home, cfg):
+    """An agent starts the bridge with its own environment: the choice must be in the entry."""
+    result = run_cli(home, "mcp", "json", env=clean_env(home, AGENTDECK_CONFIG=cfg))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["mcpServers"]["time"]["args"][-2:] == ["--config", str(cfg)]
+
+
 def test_json_write_creates_the_project_file(home, cfg):
     project = home / "proj"
     project.mkdir()
@@ -264,7 +271,8 @@ def test_list_without_a_daemon_lists_the_configured_servers(home, cfg):
     as_json = run_cli(home, "mcp", "list", "--json", config=cfg)
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == [{"name": "time", "state": "not running", "pid": None, "clients": 0,
-                                          "restarts": 0, "socket": str(home / "sockets" / "mcp-time.sock")}]
+                                          "restarts": 0, "socket": str(home / "sockets" / "mcp-time.sock"),
+                                          "last_error": None}]
 
 
 def test_list_with_a_stale_runtime_file_says_the_daemon_is_gone(home, cfg):

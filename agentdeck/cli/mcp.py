@@ -44,14 +44,14 @@ def run_list(args):
     except DaemonUnreachable as exc:
         print(f"agentdeck: {exc}", file=sys.stderr)
         servers = configured_servers(cfg, UNKNOWN if exc.pid else NOT_RUNNING)
-    rows = [{key: server.get(key) for _, key in COLUMNS} for server in servers]
+    rows = [{key: server.get(key) for key in (*(key for _, key in COLUMNS), "last_error")} for server in servers]
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
-        print(table(rows))
-        for server in servers:
-            if server.get("last_error") and server.get("state") != "running":
-                print(f"{server['name']}: {server['last_error']}")
+        return 0
+    print(table(rows))
+    for row in rows:
+        if row["last_error"] and row["state"] != "running":
+            print(f"{row['name']}: {row['last_error']}")
     return 0
 
 
@@ -61,7 +61,7 @@ def configured_servers(cfg, state):
 
     home = Home(cfg.home)
     return [{"name": spec.name, "state": state, "pid": None, "clients": 0, "restarts": 0,
-             "socket": str(home.socket_path(spec.name))} for spec in cfg.pooled()]
+             "socket": str(home.socket_path(spec.name)), "last_error": None} for spec in cfg.pooled()]
 
 
 def table(rows):

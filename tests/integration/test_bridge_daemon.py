@@ -53,6 +53,7 @@ def test_list_shows_the_running_and_the_failed_server(home, daemons):
     assert any(line.startswith("missing: ") and "/nonexistent/agentdeck-test-server" in line for line in lines)
     as_json = json.loads(run_cli(home, "mcp", "list", "--json", config=daemon.config_path).stdout)
     assert {s["name"]: s["state"] for s in as_json} == {"time": "running", "missing": "fatal"}
+    assert "/nonexistent/agentdeck-test-server" in next(s for s in as_json if s["name"] == "missing")["last_error"]
 
 
 def test_mcp_json_entry_runs_the_sdk_client_through_the_pool(home, daemons):
