@@ -450,4 +450,7 @@ class Bridge:
 
     def note(self, message):
         """One line on stderr, which agents keep in their MCP server log."""
-        print(f"agentdeck bridge ({self.name}): {message}", file=sys.stderr, flush=True)
+        try:
+            print(f"agentdeck bridge ({self.name}): {message}", file=sys.stderr, flush=True)
+        except OSError:  # an agent that closed our stderr must not end the bridge
+            return

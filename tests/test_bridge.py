@@ -401,3 +401,37 @@ def test_a_64_mib_stdin_line_does_not_grow_the_bridges_memory(home, server, brid
     assert answer["id"] == 2 and answer["error"]["code"] == -32002
     assert peak_rss_bytes(bridge.proc.pid) - before < 8 * 1024 * 1024
     assert server.connection(0).lines == [json.dumps(request(1)).encode()]
+
+
+def test_a_flood_written_while_the_daemon_is_down_is_held_back_not_lost(home, server, bridges):
+    """Beyond what the bridge queues (4 MiB), the agent's writes wait in its pipe; once the
+    daemon is back every line arrives, in order."""
+    bridge = bridges(server.path, home)
+    bridge.send(request(0))
+    assert bridge.read()["id"] == 0
+    server.stop()
+    bridge.wait_stderr("lost the connection")
+    before = peak_rss_bytes(bridge.proc.pid)
+    padding = "p" * 1000
+    count = 8000  # about 8 MiB
+    written = [0]
+
+    def flood():
+        for n in range(count):
+            bridge.send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n, "pad": padding}})
+            written[0] = n + 1
+    writer = gevent.spawn(flood)
+
+    def stalled():
+        mark = written[0]
+        gevent.sleep(0.3)  # a window in which a reading bridge would take many lines
+        return 0 < mark == written[0]
+    wait_for(stalled, 20, message="the agent's writes to stall")
+    assert written[0] < count
+    assert peak_rss_bytes(bridge.proc.pid) - before < 16 * 1024 * 1024
+    server.start()
+    writer.join(30)
+    assert writer.successful()
+    conn = server.connection(1)
+    wait_for(lambda: len(conn.lines) == count, 30, message=f"{count} lines at the restarted server")
+    assert [json.loads(line)["params"]["n"] for line in conn.lines] == list(range(count))
