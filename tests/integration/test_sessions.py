@@ -1,0 +1,382 @@
+"""Sessions end to end: the `agentdeck session` and `hooks` commands as real subprocesses,
+a real tmux server on a private socket (never the user's), real SQLite files, and
+`agentdeck hook` fed Claude Code's own hook payloads."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from agentdeck.paths import Home
+from agentdeck.sessions.control import SessionControl
+from agentdeck.sessions.registry import Registry
+from agentdeck.sessions.tmux import Tmux
+from agentdeck.sessions.transcript import PromptCache
+from tests.support import REPO, clean_env, rmtree, run_cli, short_tmpdir, wait_for
+
+HOOK = [sys.executable, "-m", "agentdeck", "hook"]
+STATUS_TIMEOUT = 15.0  # seconds to wait for a status to show
+
+
+@pytest.fixture
+def home():
+    path = short_tmpdir("adses-")
+    yield path
+    rmtree(path)
+
+
+@pytest.fixture
+def tmux(home):
+    """A private tmux server for this test, killed afterwards."""
+    server = Tmux(str(home / "tmux.sock"))
+    server.require()  # no tmux: a clear error, not a skip
+    yield server
+    server.kill_server()
+
+
+@pytest.fixture
+def env(home, tmux):
+    return clean_env(home, AGENTDECK_TMUX_SOCKET=tmux.socket, CLAUDE_CONFIG_DIR=home / "claude")
+
+
+@pytest.fixture
+def project(home):
+    path = home / "proj"
+    path.mkdir()
+    return path
+
+
+def cli(home, env, *args, timeout=30):
+    return run_cli(home, *args, env=env, timeout=timeout)
+
+
+def add(home, env, project, *args):
+    proc = cli(home, env, "session", "add", str(project), *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def show(home, env, instance_id):
+    proc = cli(home, env, "session", "show", instance_id, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def listing(home, env):
+    proc = cli(home, env, "session", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return {s["id"]: s for s in json.loads(proc.stdout)}
+
+
+def wait_status(home, env, instance_id, status):
+    return wait_for(lambda: (lambda s: s if s["status"] == status else None)(show(home, env, instance_id)),
+                    STATUS_TIMEOUT, interval=0.1, message=f"session {instance_id} to be {status}")
+
+
+def tmux_query(tmux, *args):
+    return subprocess.run(["tmux", "-S", tmux.socket, *args], capture_output=True, text=True, timeout=10)
+
+
+def claude_payload(event, transcript="", **extra):
+    payload = {"session_id": "5b0e6c1e-3f0e-4e43-9a57-1d2f0c0a7d11", "transcript_path": str(transcript),
+               "cwd": "/home/u/proj", "permission_mode": "default", "hook_event_name": event}
+    payload.update(extra)
+    return payload
+
+
+def run_hook(home, instance_id, payload):
+    environment = clean_env(home, AGENTDECK_INSTANCE_ID=instance_id)
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    proc = subprocess.run(HOOK, input=data, env=environment, cwd=REPO, capture_output=True, timeout=30)
+    assert proc.returncode == 0
+    return proc
+
+
+def transcript_line(text):
+    return json.dumps({"type": "user", "message": {"role": "user", "content": text}, "uuid": "u"}) + "\n"
+
+
+def test_add_starts_a_detached_tmux_session_in_the_project_with_the_instance_id(home, env, tmux, project):
+    instance_id = add(home, env, project, "--title", "my agent")
+    name = f"agentdeck-{instance_id}"
+    assert tmux_query(tmux, "has-session", "-t", f"={name}").returncode == 0
+    environment = tmux_query(tmux, "show-environment", "-t", name).stdout.splitlines()
+    assert f"AGENTDECK_INSTANCE_ID={instance_id}" in environment
+    assert f"AGENTDECK_HOME={home}" in environment
+    cwd = wait_for(lambda: tmux_query(tmux, "display-message", "-p", "-t", f"={name}:",
+                                      "#{pane_current_path}").stdout.strip(), 10, message="pane path")
+    assert os.path.realpath(cwd) == os.path.realpath(project)
+    session = listing(home, env)[instance_id]
+    assert (session["title"], session["status"], session["tool"], session["path"], session["profile"]) == (
+        "my agent", "idle", "shell", str(project), "default")
+    text = cli(home, env, "session", "list").stdout
+    assert instance_id in text and "idle" in text and "my agent" in text
+    db = home / "profiles" / "default" / "state.db"
+    assert os.stat(db).st_mode & 0o777 == 0o600
+
+
+def test_hooks_run_inside_the_session_drive_its_status_and_prompt(home, env, tmux, project):
+    """A stand-in agent in the tmux session calls `agentdeck hook` the way Claude Code does,
+    inheriting AGENTDECK_INSTANCE_ID and AGENTDECK_HOME from the session."""
+    transcript = home / "transcript.jsonl"
+    go = home / "go"
+    agent = home / "agent.py"
+    agent.write_text(textwrap.dedent(f"""
+        import json, os, subprocess, time
+        def hook(event, **extra):
+            payload = dict(session_id="s-1", transcript_path={str(transcript)!r}, cwd=os.getcwd(),
+                           hook_event_name=event, **extra)
+            subprocess.run({HOOK!r}, input=json.dumps(payload).encode(), check=True, timeout=30)
+        hook("SessionStart", source="startup")
+        with open({str(transcript)!r}, "a") as f:
+            f.write({transcript_line("refactor the parser")!r})
+        hook("UserPromptSubmit", prompt="refactor the parser")
+        deadline = time.monotonic() + 30
+        while not os.path.exists({str(go)!r}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        hook("Stop", stop_hook_active=False)
+        time.sleep(60)
+    """))
+    instance_id = add(home, env, project, "--cmd", f"{sys.executable} {agent}")
+    running = wait_status(home, env, instance_id, "running")
+    assert running["prompt"] == "refactor the parser"
+    assert running["hook_event"] == "UserPromptSubmit" and running["agent_session_id"] == "s-1"
+    go.touch()
+    waiting = wait_status(home, env, instance_id, "waiting")
+    assert waiting["hook_event"] == "Stop"
+    text = cli(home, env, "session", "show", instance_id).stdout
+    assert "status:    waiting" in text and "refactor the parser" in text
+
+
+# Claude Code's events in the order a turn with a permission prompt fires them.
+TURN = [
+    (claude_payload("SessionStart", source="startup", model="claude-sonnet-4-5"), "waiting"),
+    (claude_payload("UserPromptSubmit", prompt="run the tests"), "running"),
+    (claude_payload("PreToolUse", tool_name="Bash", tool_input={"command": "pytest"}, tool_use_id="toolu_1"),
+     "running"),
+    (claude_payload("PermissionRequest", tool_name="Bash", tool_input={"command": "pytest"}), "waiting"),
+    (claude_payload("Notification", message="Claude needs your permission to use Bash",
+                    notification_type="permission_prompt"), "waiting"),
+    (claude_payload("PreToolUse", tool_name="Read", tool_input={"file_path": "/p/x"}), "running"),
+    (claude_payload("Notification", message="Claude is waiting for your input", notification_type="idle_prompt"),
+     "running"),  # informational: no change
+    (claude_payload("Stop", stop_hook_active=False), "waiting"),
+    (claude_payload("SessionEnd", reason="prompt_input_exit"), "dead"),
+]
+
+
+def test_a_claude_turn_moves_the_status(home, env, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    for payload, expected in TURN:
+        run_hook(home, instance_id, payload)
+        assert show(home, env, instance_id)["status"] == expected, payload["hook_event_name"]
+
+
+def test_bad_hook_payloads_leave_the_status_alone(home, env, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    run_hook(home, instance_id, claude_payload("UserPromptSubmit"))
+    for payload in (b"{not json", json.dumps(claude_payload("Stop", pad="x" * (8 << 20))).encode(),
+                    claude_payload("SomeFutureEvent")):
+        run_hook(home, instance_id, payload)
+        assert show(home, env, instance_id)["status"] == "running"
+
+
+def test_without_hooks_status_comes_from_tmux(home, env, tmux, project):
+    shell = add(home, env, project)
+    exits = add(home, env, project, "--cmd", "exit 0")
+    vanished = add(home, env, project, "--cmd", "sleep 300")
+    assert tmux_query(tmux, "kill-session", "-t", f"=agentdeck-{vanished}").returncode == 0
+    wait_status(home, env, exits, "dead")  # the pane's command exited
+    statuses = {i: s["status"] for i, s in listing(home, env).items()}
+    assert statuses == {shell: "idle", exits: "dead", vanished: "dead"}
+
+
+def test_kill_stops_tmux_marks_dead_and_remove_deletes_everything(home, env, tmux, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    run_hook(home, instance_id, claude_payload("UserPromptSubmit"))
+    (home / "events" / f"{instance_id}.json").write_text('{"status": "running"}')
+    proc = cli(home, env, "session", "kill", instance_id)
+    assert proc.returncode == 0 and instance_id in proc.stdout
+    assert tmux_query(tmux, "has-session", "-t", f"=agentdeck-{instance_id}").returncode != 0
+    session = show(home, env, instance_id)
+    assert (session["status"], session["stored_status"]) == ("dead", "dead")
+    proc = cli(home, env, "session", "remove", instance_id)
+    assert proc.returncode == 0 and instance_id in proc.stdout
+    assert not (home / "hooks" / f"{instance_id}.json").exists()
+    assert not (home / "events" / f"{instance_id}.json").exists()
+    assert instance_id not in listing(home, env)
+
+
+def test_remove_kills_a_live_session_too(home, env, tmux, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    assert cli(home, env, "session", "remove", instance_id).returncode == 0
+    assert tmux_query(tmux, "has-session", "-t", f"=agentdeck-{instance_id}").returncode != 0
+
+
+def test_kill_clears_the_prompt_cache(home, tmux, project):
+    """In one process (as in the daemon): the prompt is cached while alive, gone after kill."""
+    transcript = home / "t.jsonl"
+    transcript.write_text(transcript_line("cache me"))
+    root = Home(home).ensure()
+    registry = Registry(root)
+    prompts = PromptCache()
+    control = SessionControl(root, registry, tmux, prompts)
+    try:
+        record = control.add(str(project), command="sleep 300")
+        run_hook(home, record.id, claude_payload("UserPromptSubmit", transcript=transcript))
+        assert control.view(record.id).prompt == "cache me"
+        assert len(prompts) == 1
+        control.kill(record.id)
+        assert len(prompts) == 0
+        view = control.view(record.id)
+        assert (view.status, view.prompt, len(prompts)) == ("dead", "", 0)  # not refilled for the dead
+    finally:
+        registry.close()
+
+
+def test_liveness_of_every_session_in_one_tmux_call(home, env, tmux, project):
+    ids = [add(home, env, project, "--cmd", "sleep 300") for _ in range(3)]
+    tmux_query(tmux, "new-session", "-d", "-s", "users-own")  # not ours: listed, ignored by agentdeck
+    panes = tmux.panes()
+    assert {f"agentdeck-{i}" for i in ids} <= set(panes)
+    assert not any(panes[f"agentdeck-{i}"].dead for i in ids)
+    assert "users-own" in panes
+
+
+def test_list_with_no_sessions(home, env):
+    proc = cli(home, env, "session", "list")
+    assert proc.returncode == 0 and "no sessions" in proc.stdout
+    assert json.loads(cli(home, env, "session", "list", "--json").stdout) == []
+
+
+def test_profiles_keep_their_own_registries(home, env, project):
+    work = add(home, env, project, "--profile", "work")
+    play = add(home, env, project)
+    assert (home / "profiles" / "work" / "state.db").is_file()
+    proc = cli(home, env, "session", "list", "--profile", "work", "--json")
+    assert [s["id"] for s in json.loads(proc.stdout)] == [work]
+    assert show(home, env, work)["profile"] == "work"  # ids are found in any profile
+    assert set(listing(home, env)) == {work, play}
+
+
+def test_two_adds_at_the_same_moment_both_succeed_with_distinct_ids(home, env, tmux, project):
+    procs = [subprocess.Popen([sys.executable, "-m", "agentdeck", "session", "add", str(project), "--cmd", "sleep 300"],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    ids = [out.strip() for out, _ in results]
+    assert len(set(ids)) == 2
+    assert set(listing(home, env)) == set(ids)
+    for instance_id in ids:
+        assert tmux_query(tmux, "has-session", "-t", f"=agentdeck-{instance_id}").returncode == 0
+
+
+def test_symlinked_hook_file_is_not_followed(home, env, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    planted = home / "planted.json"
+    planted.write_text(json.dumps({"status": "running", "event": "UserPromptSubmit", "ts": 1}))
+    (home / "hooks" / f"{instance_id}.json").symlink_to(planted)
+    assert show(home, env, instance_id)["status"] == "idle"
+    run_hook(home, instance_id, claude_payload("Stop"))
+    assert show(home, env, instance_id)["status"] == "waiting"
+    assert json.loads(planted.read_text())["status"] == "running"
+
+
+# -- a person's mistakes: exit 1, one line that names the problem, no traceback
+
+def assert_user_error(proc, *words):
+    assert proc.returncode == 1, proc
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_add_with_a_path_that_does_not_exist(home, env, tmux):
+    missing = home / "no-such-project"
+    assert_user_error(cli(home, env, "session", "add", str(missing)), str(missing), "no such directory")
+    assert listing(home, env) == {} and tmux.panes() == {}
+
+
+def test_add_with_a_file_for_a_path(home, env):
+    afile = home / "file.txt"
+    afile.write_text("")
+    assert_user_error(cli(home, env, "session", "add", str(afile)), str(afile), "not a directory")
+
+
+def test_add_without_tmux_installed(home, env, project):
+    no_tmux = dict(env, PATH=str(home / "empty-bin"))
+    assert_user_error(cli(home, no_tmux, "session", "add", str(project)), "tmux is not installed")
+    assert listing(home, env) == {}
+
+
+@pytest.mark.parametrize("action", ["show", "kill", "remove"])
+def test_unknown_id(home, env, project, action):
+    add(home, env, project)  # the registry exists, the id does not
+    assert_user_error(cli(home, env, "session", action, "deadbeef"), "deadbeef", "no session")
+
+
+@pytest.mark.parametrize("action", ["show", "kill", "remove"])
+def test_removed_id(home, env, project, action):
+    instance_id = add(home, env, project)
+    assert cli(home, env, "session", "remove", instance_id).returncode == 0
+    assert_user_error(cli(home, env, "session", action, instance_id), instance_id)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", ".."])
+def test_id_that_is_a_path(home, env, bad):
+    assert_user_error(cli(home, env, "session", "show", bad), "not valid")
+
+
+def test_bad_profile_name(home, env, project):
+    assert_user_error(cli(home, env, "session", "add", str(project), "--profile", "../x"), "profile", "../x")
+
+
+@pytest.mark.parametrize("command", [["session", "list"], ["session", "show", "abcd1234"],
+                                     ["session", "add", "PROJECT"]])
+def test_corrupt_state_db(home, env, project, command):
+    db = home / "profiles" / "default" / "state.db"
+    db.parent.mkdir(parents=True, mode=0o700)
+    db.write_bytes(b"\x00garbage, not SQLite\n" * 500)
+    args = [str(project) if a == "PROJECT" else a for a in command]
+    assert_user_error(cli(home, env, *args), str(db), "move it aside")
+
+
+def test_hooks_install_and_uninstall_commands(home, env):
+    settings = home / "claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"model": "opus"}))
+    proc = cli(home, env, "hooks", "install")  # CLAUDE_CONFIG_DIR points at home/claude
+    assert proc.returncode == 0 and "SessionStart" in proc.stdout and str(settings) in proc.stdout
+    hooks = json.loads(settings.read_text())["hooks"]
+    assert {"SessionStart", "UserPromptSubmit", "Stop", "PermissionRequest", "Notification", "SessionEnd"} <= set(hooks)
+    proc = cli(home, env, "hooks", "install")
+    assert proc.returncode == 0 and "nothing to do" in proc.stdout
+    proc = cli(home, env, "hooks", "uninstall", "--settings", str(settings))
+    assert proc.returncode == 0
+    assert json.loads(settings.read_text()) == {"model": "opus"}
+
+
+def test_hooks_install_refuses_invalid_json(home, env):
+    settings = home / "settings.json"
+    settings.write_text('{"model": "opus",')
+    assert_user_error(cli(home, env, "hooks", "install", "--settings", str(settings)), str(settings),
+                      "not valid JSON")
+    assert settings.read_text() == '{"model": "opus",'
+
+
+def test_installed_hook_command_works(home, env, project):
+    """The command `hooks install` writes, run through a shell as Claude Code runs it."""
+    settings = home / "settings.json"
+    assert cli(home, env, "hooks", "install", "--settings", str(settings)).returncode == 0
+    command = json.loads(settings.read_text())["hooks"]["Stop"][0]["hooks"][0]["command"]
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    hook_env = clean_env(home, AGENTDECK_INSTANCE_ID=instance_id)
+    proc = subprocess.run(["/bin/sh", "-c", command], input=json.dumps(claude_payload("Stop")).encode(),
+                          env=hook_env, capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert show(home, env, instance_id)["status"] == "waiting"
