@@ -226,7 +226,8 @@ class Bridge:
             if time.monotonic() - offline_since >= self.give_up:
                 self.answer_queued(f"the bridge gave up reaching the agentdeck daemon at {self.socket_path}")
                 raise UserError(f"bridge: no connection to {self.socket_path} for {self.give_up:g} s "
-                                f"(last error: {failure}): start the daemon with `agentdeck serve`")
+                                f"(last error: {failure}): start the daemon with `agentdeck serve`, and check "
+                                f"that `agentdeck mcp list` shows {self.name}")
             delay = min(max(delay * 2, BACKOFF_MIN), BACKOFF_MAX)
 
     def session(self, conn):

@@ -239,6 +239,17 @@ def test_stdin_eof_exits_0(home, server, bridges):
     assert bridge.err == []
 
 
+def test_stdin_eof_while_the_daemon_is_down_answers_what_was_queued_and_exits_0(home, bridges):
+    bridge = bridges(home / "down.sock", home)
+    bridge.send(request("q"))
+    bridge.send(INITIALIZED)  # a notification gets no answer
+    bridge.close_stdin()
+    assert bridge.exit_code(timeout=5) == 0
+    answer = bridge.read()
+    assert answer["id"] == "q" and answer["error"]["code"] == -32001
+    assert bridge.out == [bridge.out[0]]
+
+
 def test_answer_arriving_after_stdin_eof_is_still_delivered(home, server, bridges):
     bridge = bridges(server.path, home)
     bridge.send(request(5, HOLD))
