@@ -39,6 +39,11 @@ class LineSplitter:
         """Bytes of an incomplete line received so far (0 between lines)."""
         return self.size
 
+    @property
+    def held(self):
+        """Bytes of an incomplete line kept in memory (0 while skipping an oversize one)."""
+        return 0 if self.skipping else self.size
+
     def feed(self, data):
         if not self.parts and not self.skipping:
             lines = data.split(b"\n")

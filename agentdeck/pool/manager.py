@@ -1,13 +1,18 @@
 """Pool: the SocketProxy of every pooled server, started, reloaded and stopped together,
 plus the health monitor that pings each child."""
 import gevent
-from gevent.pool import Group
+from gevent.lock import BoundedSemaphore
 from loguru import logger
 
 from agentdeck.daemon.logsetup import add_server_log, remove_server_log
 from agentdeck.errors import UserError
 from agentdeck.pool import states
 from agentdeck.pool.proxy import SocketProxy
+
+
+# Clients of all servers assembling a request line longer than 64 KiB at the same time;
+# the others wait. Bounds that memory to this many max_request_bytes, whatever the traffic.
+LONG_LINE_SLOTS = 2
 
 
 class Pool:
@@ -17,6 +22,7 @@ class Pool:
         self.proxies = {}   # name -> SocketProxy
         self.sinks = {}     # name -> loguru sink id of its stderr log
         self.monitor = None
+        self.long_lines = BoundedSemaphore(LONG_LINE_SLOTS)
 
     def start(self):
         for spec in self.config.pooled():
@@ -31,7 +37,7 @@ class Pool:
         except UserError as exc:
             logger.error("server {}: {}", spec.name, exc)
             path = self.home.sockets / f"mcp-{spec.name}.sock"
-        proxy = SocketProxy(spec, self.config.pool, path, log)
+        proxy = SocketProxy(spec, self.config.pool, path, log, self.long_lines)
         self.proxies[spec.name] = proxy
         proxy.start()
 

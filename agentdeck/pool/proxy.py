@@ -10,7 +10,6 @@ import socket
 import time
 
 import gevent
-from gevent.os import nb_read
 from gevent.pool import Group, Pool
 from gevent.server import StreamServer
 from loguru import logger
@@ -19,13 +18,15 @@ from agentdeck import jsonrpc
 from agentdeck.pool import states
 from agentdeck.pool.child import MCPChild, SpawnError
 from agentdeck.pool.client import Client
+from agentdeck.pool.fdread import CHUNK_SIZE, FdReader
 from agentdeck.pool.lines import LineSplitter
 from agentdeck.pool.listener import SocketInUse, bind_unix
 from agentdeck.pool.outbox import Outbox
 from agentdeck.pool.restart import RestartPolicy
 from agentdeck.pool.router import Router
 
-RECV_SIZE = 65536          # bytes per read from a client or the child
+FREE_LINE_BYTES = 65536    # of an unfinished request line a client holds without a long-line slot
+IDLE_SWEEP_MAX = 10.0      # seconds between idle sweeps at most
 REJECT_SLOTS = 8           # connections over max_clients being answered -32003 at once
 REJECT_READ_TIMEOUT = 2.0  # seconds to wait for a rejected client's first request (for its id)
 DRAIN_TIMEOUT = 2.0        # seconds in-flight requests get to finish when the proxy stops
@@ -33,11 +34,12 @@ EOF_TIMEOUT = 2.0          # seconds to read a dead child's last output before g
 
 
 class SocketProxy:
-    def __init__(self, spec, settings, socket_path, stderr_log):
+    def __init__(self, spec, settings, socket_path, stderr_log, long_lines):
         self.spec = spec
         self.settings = settings      # PoolSettings
         self.path = str(socket_path)
         self.stderr_log = stderr_log  # loguru logger for the child's stderr
+        self.long_lines = long_lines  # pool-wide semaphore: clients assembling a line > FREE_LINE_BYTES
         self.router = Router(spec.name, settings)
         self.policy = RestartPolicy()
         self.state = states.STOPPED
@@ -76,10 +78,11 @@ class SocketProxy:
                                    spawn=Pool(self.settings.max_clients + REJECT_SLOTS))
         self.server.start()
         self.greenlets.spawn(self._supervise).link_exception(self._crashed)
+        self.greenlets.spawn(self._sweep_idle).link_exception(self._crashed)
         logger.info("server {}: listening on {}", self.name, self.path)
 
     def _crashed(self, greenlet):
-        logger.opt(exception=greenlet.exception).error("server {}: supervisor crashed", self.name)
+        logger.opt(exception=greenlet.exception).error("server {}: background greenlet crashed", self.name)
 
     def _fail(self, error):
         self.last_error = error
@@ -214,15 +217,17 @@ class SocketProxy:
     def _read_child(self, child):
         splitter = LineSplitter(self.settings.max_response_bytes)
         router = self.router
-        fd = child.stdout_fd
-        while True:
-            try:
-                data = nb_read(fd, RECV_SIZE)
-            except OSError:
-                return
-            if not data:
-                return
-            router.from_child(splitter.feed(data))
+        stdout = FdReader(child.stdout_fd)
+        try:
+            while True:
+                data = stdout.read()
+                if not data:
+                    return
+                router.from_child(splitter.feed(data))
+        except OSError as exc:
+            logger.debug("server {}: stdout closed: {}", self.name, exc)
+        finally:
+            stdout.close()
 
     def ping(self):
         """Health check from the pool's monitor: True if the child answered an MCP ping in
@@ -258,32 +263,46 @@ class SocketProxy:
         router.add_client(client)
         logger.info("server {}: client {} joined ({} clients)", self.name, cid, len(router.clients))
         splitter = LineSplitter(self.settings.max_request_bytes)
-        idle = self.settings.idle_timeout
-        sock.settimeout(idle)
+        long_lines = self.long_lines
+        has_slot = False
         reason = "disconnected"
         try:
             while True:
-                try:
-                    data = sock.recv(RECV_SIZE)
-                except socket.timeout:
-                    quiet = time.monotonic() - client.last_active
-                    if client.inflight or quiet < idle:
-                        sock.settimeout(idle if client.inflight else idle - quiet)
-                        continue
-                    router.stats.idle_closed += 1
-                    reason = f"idle for {idle:.0f} s"
-                    break
+                held = splitter.held
+                if held >= FREE_LINE_BYTES and not has_slot:
+                    long_lines.acquire()
+                    has_slot = True
+                data = client.input.read(CHUNK_SIZE if has_slot else FREE_LINE_BYTES - held)
                 if not data:
                     if splitter.pending:
                         reason = f"disconnected mid-line ({splitter.pending} bytes discarded)"
                     break
                 client.last_active = time.monotonic()
                 router.from_client(client, splitter.feed(data))
+                if has_slot and splitter.held < FREE_LINE_BYTES:
+                    long_lines.release()
+                    has_slot = False
         except OSError as exc:
             if not client.closed:
                 reason = f"connection error: {exc}"
+        except gevent.GreenletExit:  # drop_client() closed it and logged why
+            reason = "closed by the proxy"
         finally:
+            if has_slot:
+                long_lines.release()
             router.drop_client(client, reason)
+
+    def _sweep_idle(self):
+        """Close clients with no traffic and nothing in flight for idle_timeout seconds.
+        One timer per server instead of one per client read."""
+        while True:
+            idle = self.settings.idle_timeout
+            gevent.sleep(min(max(idle / 4, 0.1), IDLE_SWEEP_MAX))
+            now = time.monotonic()
+            for client in [c for c in self.router.clients.values()
+                           if not c.inflight and now - c.last_active >= idle]:
+                self.router.stats.idle_closed += 1
+                self.router.drop_client(client, f"idle for {now - client.last_active:.0f} s (idle_timeout={idle:g})")
 
     def _reject(self, sock):
         """The client over max_clients: answer its first request (or null) with -32003, close."""

@@ -11,6 +11,7 @@ bounded by clients x in-flight requests, never by uptime.
 """
 import json
 
+from gevent import get_hub
 from gevent.event import AsyncResult
 from loguru import logger
 
@@ -68,13 +69,14 @@ class Router:
         self.held_bytes = 0
         self.unavailable = "is not running"  # why requests fail while child_out is None
         self.stderr_tail = ""     # of the last child, for -32001 errors
-        self.dirty = []           # clients with output to flush after this batch
+        self.dirty = []           # clients with output to flush at the end of this loop iteration
+        self.flush_scheduled = False
         self.stats = Stats()
 
     # -- client side --------------------------------------------------------------------
 
     def from_client(self, client, items):
-        """Handle a batch of lines read from one client, then flush what they produced."""
+        """Handle a batch of lines read from one client; their output is flushed soon after."""
         for line in items:
             if line.__class__ is bytes:
                 self.stats.bytes_in += len(line) + 1
@@ -82,7 +84,7 @@ class Router:
                     self._client_line(client, line)
             else:
                 self._client_oversize(client, line)
-        self.flush()
+        self._schedule_flush()
 
     def _client_oversize(self, client, line):
         self.stats.oversize_requests += 1
@@ -239,7 +241,7 @@ class Router:
     # -- child side ---------------------------------------------------------------------
 
     def from_child(self, items):
-        """Handle a batch of lines read from the child's stdout, then flush."""
+        """Handle a batch of lines read from the child's stdout; flushed soon after."""
         for line in items:
             if line.__class__ is bytes:
                 self.stats.bytes_out += len(line) + 1
@@ -247,7 +249,7 @@ class Router:
                     self._child_line(line)
             else:
                 self._child_oversize(line)
-        self.flush()
+        self._schedule_flush()
 
     def _child_oversize(self, line):
         self.stats.oversize_responses += 1
@@ -409,7 +411,15 @@ class Router:
     def _child_backlog(self):
         return self.held_bytes if self.held is not None else self.child_out.size
 
+    def _schedule_flush(self):
+        """Flush once the hub has run every greenlet woken in this loop iteration, so lines
+        from many clients go to the child in one write (and answers to a client in one)."""
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            get_hub().loop.run_callback(self.flush)
+
     def flush(self):
+        self.flush_scheduled = False
         if self.child_out is not None:
             self.child_out.flush()
         dirty, self.dirty = self.dirty, []

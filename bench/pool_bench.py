@@ -1,0 +1,309 @@
+"""Benchmark the MCP pool against a baseline measured in the same run.
+
+Run by hand (not in CI), from the repository root:
+
+    .venv/bin/python bench/pool_bench.py            # full run, about two minutes
+    .venv/bin/python bench/pool_bench.py --quick    # smaller counts, for a smoke test
+
+It starts a real `agentdeck serve` pooling bench/echo_server.py and prints:
+  - round-trip p50/p99 of a small tools/call and of a 100 KiB one, through the pool and
+    written straight to the same server's stdin, with the added latency and the ratio;
+  - requests/s with 1, 10 and 100 concurrent clients, and the daemon's CPU per request
+    (utime+stime from /proc/PID/stat over the window);
+  - daemon RSS per idle client and per client after a request; RSS growth over
+    connect/initialize/call/disconnect cycles after a warm-up; RSS growth (peak and
+    after) while 20 clients each send a 16 MiB line at once.
+The load generator is plain blocking Python (no gevent) so it measures the daemon only.
+"""
+import argparse
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ECHO = [sys.executable, str(REPO / "bench" / "echo_server.py")]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+KiB, MiB = 1024, 1024 * 1024
+INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}
+
+
+def call_line(id_, text):
+    return json.dumps({"jsonrpc": "2.0", "id": id_, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"text": text}}}).encode() + b"\n"
+
+
+# -- /proc readings ---------------------------------------------------------------------
+
+def proc_status(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * KiB
+    raise KeyError(field)
+
+
+def rss(pid):
+    return proc_status(pid, "VmRSS")
+
+
+def reset_peak(pid):
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
+# -- the daemon -------------------------------------------------------------------------
+
+class Daemon:
+    def __init__(self, **pool):
+        self.home = Path(tempfile.mkdtemp(prefix="adb-", dir="/tmp"))
+        pool_lines = "\n".join(f"{k} = {v}" for k, v in pool.items())
+        (self.home / "agentdeck.toml").write_text(
+            f'[daemon]\nhome = "{self.home}"\nstatus_listen = ""\nlog_level = "WARNING"\n'
+            f"[pool]\n{pool_lines}\n[mcp.echo]\ncommand = {json.dumps(ECHO[0])}\nargs = {json.dumps(ECHO[1:])}\n")
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--config", str(self.home / "agentdeck.toml")],
+                                     env={**os.environ, "AGENTDECK_HOME": str(self.home)},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.socket = str(self.home / "sockets" / "mcp-echo.sock")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                probe = Conn(self.socket)
+                probe.roundtrip(json.dumps(INIT).encode() + b"\n")
+                probe.close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit("the daemon did not come up")
+        self.pid = self.proc.pid
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class Conn:
+    """A blocking JSON-lines client."""
+
+    def __init__(self, path, timeout=30):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except BlockingIOError:  # listen backlog full for a moment
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
+        self.buffer = b""
+
+    def read_line(self):
+        while True:
+            newline = self.buffer.find(b"\n")
+            if newline >= 0:
+                line, self.buffer = self.buffer[:newline], self.buffer[newline + 1:]
+                return line
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+
+    def roundtrip(self, line):
+        self.sock.sendall(line)
+        return self.read_line()
+
+    def close(self):
+        self.sock.close()
+
+
+# -- measurements -----------------------------------------------------------------------
+
+def latency_direct(text, count):
+    child = subprocess.Popen(ECHO, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child.stdin.write(json.dumps(INIT).encode() + b"\n")
+    child.stdin.flush()
+    child.stdout.readline()
+    times = []
+    for i in range(count):
+        line = call_line(i + 1, text)
+        start = time.perf_counter()
+        child.stdin.write(line)
+        child.stdin.flush()
+        child.stdout.readline()
+        times.append(time.perf_counter() - start)
+    child.stdin.close()
+    child.wait()
+    return times
+
+
+def latency_pool(daemon, text, count):
+    conn = Conn(daemon.socket)
+    conn.roundtrip(json.dumps(INIT).encode() + b"\n")
+    times = []
+    for i in range(count):
+        line = call_line(i + 1, text)
+        start = time.perf_counter()
+        conn.roundtrip(line)
+        times.append(time.perf_counter() - start)
+    conn.close()
+    return times
+
+
+def throughput(daemon, clients, seconds):
+    """Each client keeps one request in flight; returns (requests/s, daemon CPU µs per request)."""
+    selector = selectors.DefaultSelector()
+    conns = [Conn(daemon.socket) for _ in range(clients)]
+    line = call_line(1, "hello")
+    for conn in conns:
+        conn.sock.setblocking(False)
+        selector.register(conn.sock, selectors.EVENT_READ, conn)
+        conn.sock.sendall(line)
+    done = 0
+    cpu_start, start = cpu_seconds(daemon.pid), time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for key, _ in selector.select(timeout=1):
+            conn = key.data
+            conn.buffer += conn.sock.recv(65536)
+            replies = conn.buffer.count(b"\n")
+            if replies:
+                conn.buffer = conn.buffer[conn.buffer.rfind(b"\n") + 1:]
+                done += replies
+                conn.sock.sendall(line * replies)
+    elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(daemon.pid) - cpu_start
+    for conn in conns:
+        selector.unregister(conn.sock)
+        conn.close()
+    return done / elapsed, cpu / max(done, 1) * 1e6
+
+
+def settle(pid, seconds=1.0):
+    time.sleep(seconds)
+    return rss(pid)
+
+
+def idle_client_cost(daemon, clients):
+    base = settle(daemon.pid)
+    conns = [Conn(daemon.socket) for _ in range(clients)]
+    idle = settle(daemon.pid)
+    for conn in conns:
+        conn.roundtrip(json.dumps(INIT).encode() + b"\n")
+        conn.roundtrip(call_line(1, "x"))
+    used = settle(daemon.pid)
+    for conn in conns:
+        conn.close()
+    return (idle - base) / clients, (used - base) / clients
+
+
+def churn(daemon, warmup, cycles):
+    def cycle(n):
+        for i in range(n):
+            conn = Conn(daemon.socket)
+            conn.roundtrip(json.dumps(INIT).encode() + b"\n")
+            conn.roundtrip(call_line(i, "churn"))
+            conn.close()
+    cycle(warmup)
+    before = settle(daemon.pid)
+    cycle(cycles)
+    return settle(daemon.pid) - before
+
+
+def flood(daemon, clients, size):
+    """``clients`` threads each send one ``size``-byte line at once; every one must get -32002."""
+    before = settle(daemon.pid)
+    reset_peak(daemon.pid)
+    conns = [Conn(daemon.socket) for _ in range(clients)]
+    head = b'{"jsonrpc":"2.0","id":"flood","method":"tools/call","params":{"name":"echo","arguments":{"text":"'
+    body = b"x" * (size - len(head) - 5) + b'"}}}\n'
+    codes = []
+
+    def send(conn):
+        conn.sock.sendall(head)
+        conn.sock.sendall(body)
+        codes.append(json.loads(conn.read_line())["error"]["code"])
+    threads = [threading.Thread(target=send, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    peak = proc_status(daemon.pid, "VmHWM")
+    for conn in conns:
+        conn.close()
+    assert codes == [-32002] * clients, codes
+    return peak - before, settle(daemon.pid) - before
+
+
+def fmt_us(seconds):
+    return f"{seconds * 1e6:8.1f} µs"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts (smoke test)")
+    args = parser.parse_args()
+    n_lat = 500 if args.quick else 3000
+    seconds = 1.0 if args.quick else 3.0
+    idle_n = 200 if args.quick else 1000
+
+    daemon = Daemon(max_clients=idle_n + 50, max_request_bytes=MiB, max_response_bytes=16 * MiB)
+    try:
+        print(f"agentdeck pool benchmark ({'quick' if args.quick else 'full'}), daemon pid {daemon.pid}")
+        print("\nround trip of tools/call (echo server), pool vs. the server's stdin directly")
+        for label, text in (("small", "hello"), ("100 KiB", "x" * (100 * KiB))):
+            direct = latency_direct(text, n_lat)
+            pooled = latency_pool(daemon, text, n_lat)
+            d50, p50 = statistics.median(direct), statistics.median(pooled)
+            print(f"  {label:8} direct p50 {fmt_us(d50)} p99 {fmt_us(percentile(direct, 99))} | "
+                  f"pool p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "
+                  f"added p50 {fmt_us(p50 - d50)} | ratio {p50 / d50:.2f}x")
+
+        print("\nthroughput (one request in flight per client)")
+        for clients in (1, 10, 100):
+            rate, cpu_us = throughput(daemon, clients, seconds)
+            print(f"  {clients:3} clients: {rate:9.0f} req/s, daemon CPU {cpu_us:6.1f} µs/request")
+
+        print("\nmemory (daemon RSS)")
+        idle, used = idle_client_cost(daemon, idle_n)
+        print(f"  per idle client ({idle_n} clients):        {idle / KiB:7.2f} KiB   (target <= 12 KiB)")
+        print(f"  per client after a request:              {used / KiB:7.2f} KiB   (target <= 16 KiB)")
+        warm, cycles = (100, 1000) if args.quick else (300, 3000)
+        grown = churn(daemon, warm, cycles)
+        print(f"  growth over {cycles} connect cycles (after {warm}): {grown / MiB:7.2f} MiB   (target <= 1 MiB)")
+        peak, after = flood(daemon, 20, 16 * MiB)
+        print(f"  20 clients x 16 MiB line at once: peak +{peak / MiB:.2f} MiB, after +{after / MiB:.2f} MiB"
+              "   (target <= 4 MiB)")
+    finally:
+        daemon.stop()
+
+
+if __name__ == "__main__":
+    main()
