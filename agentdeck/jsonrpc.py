@@ -20,11 +20,27 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 # The id as first member, or second after "jsonrpc":"2.0" (what SDKs write), is top-level
 # by position; so is an id that is the last member (TypeScript SDK responses).
-_ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*')
 _SCALAR = rb'-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|"(?:[^"\\]|\\.)*"|null'
-_ID_VALUE = re.compile(_SCALAR)
+_ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(' + _SCALAR + rb')')
 _ID_TAIL = re.compile(rb',\s*"id"\s*:\s*(' + _SCALAR + rb')\s*\}\s*\Z')
 TAIL_WINDOW = 512  # bytes at the end of a line searched for a trailing id
+
+
+_scan_once = json.scanner.make_scanner(json.JSONDecoder())
+_loads = json.loads
+
+
+def parse(line):
+    """One JSON value from a line (bytes). Raises ValueError when it is not exactly one
+    valid JSON value in UTF-8. Skips json.loads' encoding sniffing on the hot path."""
+    text = line.decode("utf-8")
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        return _loads(text)  # leading whitespace, or invalid: let json say which
+    if end != len(text) and not text[end:].isspace():
+        raise ValueError(f"extra data after the JSON value at byte {end}")
+    return value
 
 
 def dumps(value):
@@ -80,9 +96,7 @@ def id_span(line):
     `json.loads` accepted; None when it has no id."""
     head = _ID_HEAD.match(line)
     if head:
-        value = _ID_VALUE.match(line, head.end())
-        if value:
-            return value.span()
+        return head.span(1)
     tail = _ID_TAIL.search(line, max(0, len(line) - TAIL_WINDOW))
     if tail:
         return tail.span(1)
@@ -98,10 +112,8 @@ def guess_id(head, tail=b""):
     """The raw id of a message we could not keep whole (an oversize line), from its first
     and last bytes; ``null`` when neither shows it."""
     match = _ID_HEAD.match(head)
-    if match:
-        value = _ID_VALUE.match(head, match.end())
-        if value and value.end() < len(head):
-            return value.group()
+    if match and match.end() < len(head):  # a number cut off by the end of `head` is not the id
+        return match.group(1)
     match = _ID_TAIL.search(tail)
     if match:
         return match.group(1)

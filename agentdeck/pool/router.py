@@ -9,8 +9,6 @@ that are flushed once per batch of lines.
 All tables are pruned when their client leaves or the child exits, so their size is
 bounded by clients x in-flight requests, never by uptime.
 """
-import json
-
 from gevent import get_hub
 from gevent.event import AsyncResult
 from loguru import logger
@@ -19,7 +17,7 @@ from agentdeck import jsonrpc
 from agentdeck.jsonrpc import NULL_ID, error_line, id_span, result_line
 from agentdeck.pool.lines import Oversize
 
-_loads = json.loads
+_parse = jsonrpc.parse
 RECENT_ERRORS = 5  # bad lines from the child logged in full before they are only counted
 
 
@@ -98,7 +96,7 @@ class Router:
 
     def _client_line(self, client, line):
         try:
-            msg = _loads(line)
+            msg = _parse(line)
         except ValueError:
             self.reply(client, error_line(NULL_ID, jsonrpc.PARSE_ERROR,
                                           "parse error: the line is not valid JSON (UTF-8, one message per line)",
@@ -256,7 +254,7 @@ class Router:
         limit = self.settings.max_response_bytes
         raw = jsonrpc.guess_id(line.head, line.tail)
         try:
-            pid = _loads(raw)
+            pid = _parse(raw)
         except ValueError:
             pid = None
         pending = self.pending.pop(pid, None) if pid.__class__ is int else None
@@ -272,7 +270,7 @@ class Router:
 
     def _child_line(self, line):
         try:
-            msg = _loads(line)
+            msg = _parse(line)
         except ValueError:
             msg = None
         if msg.__class__ is not dict:
