@@ -177,6 +177,33 @@ def latency_pool(daemon, text, count):
     return times
 
 
+def latency_raw_relay(text, count):
+    """The same round trip through bench/raw_relay.py (no parsing): this machine's floor."""
+    path = tempfile.mktemp(prefix="adr-", suffix=".sock", dir="/tmp")
+    relay = subprocess.Popen([sys.executable, str(REPO / "bench" / "raw_relay.py"), path],
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise SystemExit("raw relay did not start")
+            time.sleep(0.05)
+        conn = Conn(path)
+        conn.roundtrip(json.dumps(INIT).encode() + b"\n")
+        times = []
+        for i in range(count):
+            line = call_line(i + 1, text)
+            start = time.perf_counter()
+            conn.roundtrip(line)
+            times.append(time.perf_counter() - start)
+        conn.close()
+        return times
+    finally:
+        relay.kill()
+        relay.wait()
+        os.unlink(path)
+
+
 def throughput(daemon, clients, seconds):
     """Each client keeps one request in flight; returns (requests/s, daemon CPU µs per request)."""
     selector = selectors.DefaultSelector()
@@ -280,11 +307,14 @@ def main():
         print("\nround trip of tools/call (echo server), pool vs. the server's stdin directly")
         for label, text in (("small", "hello"), ("100 KiB", "x" * (100 * KiB))):
             direct = latency_direct(text, n_lat)
+            floor = latency_raw_relay(text, n_lat)
             pooled = latency_pool(daemon, text, n_lat)
-            d50, p50 = statistics.median(direct), statistics.median(pooled)
+            d50, f50, p50 = statistics.median(direct), statistics.median(floor), statistics.median(pooled)
             print(f"  {label:8} direct p50 {fmt_us(d50)} p99 {fmt_us(percentile(direct, 99))} | "
                   f"pool p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "
                   f"added p50 {fmt_us(p50 - d50)} | ratio {p50 / d50:.2f}x")
+            print(f"  {'':8} floor: a gevent relay with no parsing adds {fmt_us(f50 - d50)} p50 "
+                  f"(pool minus floor {fmt_us(p50 - f50)})")
 
         print("\nthroughput (one request in flight per client)")
         for clients in (1, 10, 100):

@@ -13,7 +13,7 @@ from gevent.queue import Queue
 from loguru import logger
 
 from agentdeck import __version__, config as configuration
-from agentdeck.daemon import logsetup
+from agentdeck.daemon import logsetup, malloc
 from agentdeck.errors import ConfigError, UserError
 from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
@@ -138,6 +138,7 @@ def serve(config_path=None, log_level=None):
         home.socket_path(spec.name)  # a path too long for a Unix socket is a start-up error
     lock = _lock(home)
     logsetup.setup(home, level)
+    malloc.tune()
     try:
         return Daemon(home, config).run()
     finally:

@@ -1,5 +1,6 @@
 """One MCP server child process: spawn it in its own process group, pump its stderr
 to a rotated log (keeping a short tail for error reports), stop it politely, reap it."""
+import fcntl
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ STDERR_TAIL_BYTES = 2048   # kept for error reports and `mcp list`
 STDERR_LINE_MAX = 8192     # a longer stderr "line" is logged in pieces
 READ_SIZE = 65536
 STOP_GRACE = 5.0           # seconds between SIGTERM and SIGKILL
+PIPE_BYTES = 1024 * 1024   # kernel buffer of the child's stdin and stdout pipes
 
 
 def _refused(key):
@@ -37,6 +39,14 @@ def resolve_command(command, env):
         return command if os.access(command, os.X_OK) else None
     search = os.pathsep.join(filter(None, (env.get("PATH", os.defpath), os.path.dirname(sys.executable))))
     return shutil.which(command, path=search)
+
+
+def _widen_pipe(fd):
+    """Raise a pipe's kernel buffer from 64 KiB so a large message crosses in one write."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:  # over /proc/sys/fs/pipe-max-size for an unprivileged user: keep the default
+        pass
 
 
 class SpawnError(Exception):
@@ -69,6 +79,8 @@ class MCPChild:
             os.close(fd)
         for fd in (self.stdin_fd, self.stdout_fd, stderr_r):
             make_nonblocking(fd)
+        for fd in (self.stdin_fd, self.stdout_fd):
+            _widen_pipe(fd)
         self.pid = self.popen.pid
         self.stderr_pump = gevent.spawn(self._pump_stderr, stderr_r)
 
