@@ -9,7 +9,6 @@ import pytest
 from agentdeck.errors import UserError
 from agentdeck.sessions.claude_settings import (BACKUP_SUFFIX, HOOK_EVENTS, default_settings_path, hook_command,
                                                 install, is_our_entry, uninstall)
-from tests.support import rmtree, short_tmpdir
 
 USER_SETTINGS = {
     "$schema": "https://json.schemastore.org/claude-code-settings.json",
@@ -25,13 +24,6 @@ USER_SETTINGS = {
 }
 
 
-@pytest.fixture
-def tmp():
-    path = short_tmpdir("adcs-")
-    yield path
-    rmtree(path)
-
-
 def write(path, data):
     path.write_text(json.dumps(data, indent=2))
     return path
@@ -42,8 +34,8 @@ def our_commands(settings, event):
             if is_our_entry(e)]
 
 
-def test_install_into_a_missing_file_creates_it(tmp):
-    path = tmp / "claude" / "settings.json"
+def test_install_into_a_missing_file_creates_it(tmp_path):
+    path = tmp_path / "claude" / "settings.json"
     events, backup = install(path)
     assert events == list(HOOK_EVENTS) and backup is None
     settings = json.loads(path.read_text())
@@ -52,8 +44,8 @@ def test_install_into_a_missing_file_creates_it(tmp):
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
-def test_install_keeps_every_other_key_and_hook(tmp):
-    path = write(tmp / "settings.json", USER_SETTINGS)
+def test_install_keeps_every_other_key_and_hook(tmp_path):
+    path = write(tmp_path / "settings.json", USER_SETTINGS)
     os.chmod(path, 0o644)
     install(path)
     settings = json.loads(path.read_text())
@@ -67,8 +59,8 @@ def test_install_keeps_every_other_key_and_hook(tmp):
     assert os.stat(path).st_mode & 0o777 == 0o644  # the user's mode stays
 
 
-def test_install_twice_adds_nothing(tmp):
-    path = write(tmp / "settings.json", USER_SETTINGS)
+def test_install_twice_adds_nothing(tmp_path):
+    path = write(tmp_path / "settings.json", USER_SETTINGS)
     install(path)
     once = path.read_bytes()
     events, backup = install(path)
@@ -77,18 +69,18 @@ def test_install_twice_adds_nothing(tmp):
     assert all(len(our_commands(json.loads(once), e)) == 1 for e in HOOK_EVENTS)
 
 
-def test_install_keeps_a_backup_of_the_previous_file(tmp):
-    path = write(tmp / "settings.json", USER_SETTINGS)
+def test_install_keeps_a_backup_of_the_previous_file(tmp_path):
+    path = write(tmp_path / "settings.json", USER_SETTINGS)
     original = path.read_bytes()
     _, backup = install(path)
-    assert backup == tmp / ("settings.json" + BACKUP_SUFFIX)
+    assert backup == tmp_path / ("settings.json" + BACKUP_SUFFIX)
     assert backup.read_bytes() == original
 
 
-def test_install_repoints_an_entry_whose_agentdeck_moved(tmp):
+def test_install_repoints_an_entry_whose_agentdeck_moved(tmp_path):
     old = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "/old/venv/bin/agentdeck hook",
                                           "timeout": 10}]}]}}
-    path = write(tmp / "settings.json", old)
+    path = write(tmp_path / "settings.json", old)
     events, _ = install(path)
     assert "Stop" in events
     settings = json.loads(path.read_text())
@@ -109,57 +101,57 @@ BROKEN_FILES = {
 
 @pytest.mark.parametrize("name", sorted(BROKEN_FILES))
 @pytest.mark.parametrize("action", [install, uninstall])
-def test_broken_file_is_refused_and_left_untouched(tmp, name, action):
-    path = tmp / "settings.json"
+def test_broken_file_is_refused_and_left_untouched(tmp_path, name, action):
+    path = tmp_path / "settings.json"
     path.write_bytes(BROKEN_FILES[name])
     with pytest.raises(UserError) as info:
         action(path)
     message = str(info.value)
     assert str(path) in message and "nothing was changed" in message and "\n" not in message
     assert path.read_bytes() == BROKEN_FILES[name]
-    assert sorted(p.name for p in tmp.iterdir()) == ["settings.json"]  # no backup, no temp file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.json"]  # no backup, no temp file
 
 
-def test_uninstall_restores_exactly_what_was_there(tmp):
-    path = write(tmp / "settings.json", USER_SETTINGS)
+def test_uninstall_restores_exactly_what_was_there(tmp_path):
+    path = write(tmp_path / "settings.json", USER_SETTINGS)
     install(path)
     events, backup = uninstall(path)
     assert events == list(HOOK_EVENTS) and backup is not None
     assert json.loads(path.read_text()) == USER_SETTINGS
 
 
-def test_uninstall_after_install_into_nothing_leaves_no_hooks_key(tmp):
-    path = write(tmp / "settings.json", {"model": "opus"})
+def test_uninstall_after_install_into_nothing_leaves_no_hooks_key(tmp_path):
+    path = write(tmp_path / "settings.json", {"model": "opus"})
     install(path)
     uninstall(path)
     assert json.loads(path.read_text()) == {"model": "opus"}
 
 
-def test_uninstall_keeps_hooks_that_share_a_group_with_ours(tmp):
+def test_uninstall_keeps_hooks_that_share_a_group_with_ours(tmp_path):
     shared = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "agentdeck hook"},
                                             {"type": "command", "command": "notify-send done"}]}],
                         "SessionEnd": []}}
-    path = write(tmp / "settings.json", shared)
+    path = write(tmp_path / "settings.json", shared)
     uninstall(path)
     assert json.loads(path.read_text()) == {"hooks": {"Stop": [{"hooks": [{"type": "command",
                                                                            "command": "notify-send done"}]}],
                                                       "SessionEnd": []}}
 
 
-def test_uninstall_without_our_hooks_changes_nothing(tmp):
-    path = write(tmp / "settings.json", USER_SETTINGS)
+def test_uninstall_without_our_hooks_changes_nothing(tmp_path):
+    path = write(tmp_path / "settings.json", USER_SETTINGS)
     before = path.read_bytes()
     assert uninstall(path) == ([], None)
     assert path.read_bytes() == before
-    assert uninstall(tmp / "missing.json") == ([], None)
-    assert not (tmp / "missing.json").exists()
+    assert uninstall(tmp_path / "missing.json") == ([], None)
+    assert not (tmp_path / "missing.json").exists()
 
 
-def test_symlinked_settings_are_written_through_to_the_target(tmp):
-    dotfiles = tmp / "dotfiles"
+def test_symlinked_settings_are_written_through_to_the_target(tmp_path):
+    dotfiles = tmp_path / "dotfiles"
     dotfiles.mkdir()
     target = write(dotfiles / "claude-settings.json", {"model": "opus"})
-    link = tmp / "settings.json"
+    link = tmp_path / "settings.json"
     link.symlink_to(target)
     install(link)
     assert link.is_symlink()
@@ -185,9 +177,9 @@ def test_hook_command_runs_agentdeck_hook():
     assert is_our_entry({"type": "command", "command": hook_command()})
 
 
-def test_default_settings_path_follows_claude_config_dir(monkeypatch, tmp):
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp))
-    assert default_settings_path() == tmp / "settings.json"
+def test_default_settings_path_follows_claude_config_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path))
+    assert default_settings_path() == tmp_path / "settings.json"
     monkeypatch.delenv("CLAUDE_CONFIG_DIR")
-    monkeypatch.setenv("HOME", str(tmp))
-    assert default_settings_path() == tmp / ".claude" / "settings.json"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_settings_path() == tmp_path / ".claude" / "settings.json"

@@ -12,7 +12,7 @@ import pytest
 
 from agentdeck.sessions.hook import MAX_PAYLOAD_BYTES, status_for
 from agentdeck.sessions.status import read_hook_status
-from tests.support import REPO, clean_env, rmtree, short_tmpdir
+from tests.support import REPO, clean_env
 
 HOOK = [sys.executable, "-m", "agentdeck", "hook"]
 HOOK_WALL_LIMIT = 0.150  # seconds, interpreter start-up included (issue 3)
@@ -70,10 +70,8 @@ def test_event_maps_to_status(payload, expected):
 
 
 @pytest.fixture
-def home():
-    path = short_tmpdir("adhook-")
-    yield path
-    rmtree(path)
+def home(tmp_path):
+    return tmp_path
 
 
 def run_hook(home, payload, instance_id="abc123", args=(), **env):

@@ -10,16 +10,13 @@ import pytest
 from agentdeck.errors import UserError
 from agentdeck.paths import Home
 from agentdeck.sessions.registry import Registry
-from tests.support import rmtree, short_tmpdir
 
 GREENLET_OPERATIONS = 1000
 
 
 @pytest.fixture
-def home():
-    root = short_tmpdir("adreg-")
-    yield Home(root).ensure()
-    rmtree(root)
+def home(tmp_path):
+    return Home(tmp_path).ensure()
 
 
 @pytest.fixture

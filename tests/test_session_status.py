@@ -7,7 +7,6 @@ import pytest
 from agentdeck.sessions.control import tool_of
 from agentdeck.sessions.status import HOOK_FILE_MAX_BYTES, HookStatus, read_hook_status, resolve_status
 from agentdeck.sessions.tmux import PaneState
-from tests.support import rmtree, short_tmpdir
 
 ALIVE = PaneState(pane_id=3, dead=False, pid=100)
 EXITED = PaneState(pane_id=3, dead=True, pid=100)
@@ -37,15 +36,8 @@ def test_resolve_status(stored, hook_status, pane, expected):
     assert resolve_status(stored, hook(hook_status) if hook_status else None, pane) == expected
 
 
-@pytest.fixture
-def tmp():
-    path = short_tmpdir("adst-")
-    yield path
-    rmtree(path)
-
-
-def test_reads_a_hook_file(tmp):
-    path = tmp / "a.json"
+def test_reads_a_hook_file(tmp_path):
+    path = tmp_path / "a.json"
     path.write_text(json.dumps({"status": "waiting", "event": "Stop", "session_id": "s1", "cwd": "/p",
                                 "transcript_path": "/t.jsonl", "ts": 12.5}))
     assert read_hook_status(path) == HookStatus("waiting", "Stop", "s1", "/p", "/t.jsonl", 12.5)
@@ -58,25 +50,25 @@ def test_reads_a_hook_file(tmp):
     b'{"event": "Stop"}',
     b'{"status": "waiting", "pad": "' + b"x" * HOOK_FILE_MAX_BYTES + b'"}',
 ])
-def test_unusable_hook_file_reads_as_none(tmp, content):
-    path = tmp / "a.json"
+def test_unusable_hook_file_reads_as_none(tmp_path, content):
+    path = tmp_path / "a.json"
     path.write_bytes(content)
     assert read_hook_status(path) is None
 
 
-def test_odd_field_types_are_tolerated(tmp):
-    path = tmp / "a.json"
+def test_odd_field_types_are_tolerated(tmp_path):
+    path = tmp_path / "a.json"
     path.write_text(json.dumps({"status": "running", "event": 5, "cwd": None, "ts": True}))
     assert read_hook_status(path) == HookStatus("running", "", "", "", "", 0.0)
 
 
-def test_hook_file_symlink_is_not_followed(tmp):
-    target = tmp / "target.json"
+def test_hook_file_symlink_is_not_followed(tmp_path):
+    target = tmp_path / "target.json"
     target.write_text(json.dumps({"status": "running"}))
-    link = tmp / "a.json"
+    link = tmp_path / "a.json"
     link.symlink_to(target)
     assert read_hook_status(link) is None
-    assert read_hook_status(tmp / "missing.json") is None
+    assert read_hook_status(tmp_path / "missing.json") is None
 
 
 @pytest.mark.parametrize("command,tool", [

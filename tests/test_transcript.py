@@ -7,7 +7,6 @@ import pytest
 
 from agentdeck.sessions import transcript
 from agentdeck.sessions.transcript import PROMPT_MAX_CHARS, TAIL_BYTES, PromptCache, prompt_of
-from tests.support import rmtree, short_tmpdir
 
 
 def user(text, **extra):
@@ -65,13 +64,6 @@ def test_not_json_is_not_a_prompt():
     assert prompt_of(b'{"type":"user", broken') is None
 
 
-@pytest.fixture
-def tmp():
-    path = short_tmpdir("adtr-")
-    yield path
-    rmtree(path)
-
-
 class CountingReads:
     """Counts the bytes os.pread returns (what the cursor actually reads)."""
 
@@ -86,8 +78,8 @@ class CountingReads:
         monkeypatch.setattr(transcript.os, "pread", pread)
 
 
-def test_reads_only_what_was_appended(tmp, monkeypatch):
-    path = tmp / "t.jsonl"
+def test_reads_only_what_was_appended(tmp_path, monkeypatch):
+    path = tmp_path / "t.jsonl"
     path.write_bytes(line(user("first prompt")) + line(assistant("ok")))
     cache = PromptCache()
     reads = CountingReads(monkeypatch)
@@ -107,9 +99,9 @@ def test_reads_only_what_was_appended(tmp, monkeypatch):
     assert reads.bytes == before  # nothing new, nothing read
 
 
-def test_earlier_bytes_are_never_read_again(tmp):
+def test_earlier_bytes_are_never_read_again(tmp_path):
     """Rewriting what was already read (same size) changes nothing: it is not re-read."""
-    path = tmp / "t.jsonl"
+    path = tmp_path / "t.jsonl"
     path.write_bytes(line(user("original prompt")))
     cache = PromptCache()
     assert cache.latest_prompt("i1", str(path)) == "original prompt"
@@ -119,8 +111,8 @@ def test_earlier_bytes_are_never_read_again(tmp):
     assert cache.latest_prompt("i1", str(path)) == "original prompt"
 
 
-def test_first_read_covers_at_most_the_last_256_KiB(tmp, monkeypatch):
-    path = tmp / "big.jsonl"
+def test_first_read_covers_at_most_the_last_256_KiB(tmp_path, monkeypatch):
+    path = tmp_path / "big.jsonl"
     with open(path, "wb") as f:
         f.write(line(user("old prompt far back")))
         filler = line(assistant("y" * 1000))
@@ -134,7 +126,7 @@ def test_first_read_covers_at_most_the_last_256_KiB(tmp, monkeypatch):
     assert PromptCache().latest_prompt("i2", str(path)) == "recent prompt"
 
 
-def test_first_read_skips_the_cut_line_at_the_tail_boundary(tmp):
+def test_first_read_skips_the_cut_line_at_the_tail_boundary(tmp_path):
     """The window may start inside a line; its remainder could even parse (here it would be a
     prompt), but it is a fragment and must be skipped."""
     garbage = b"not-json-prefix:"
@@ -142,22 +134,22 @@ def test_first_read_skips_the_cut_line_at_the_tail_boundary(tmp):
     filler_size = TAIL_BYTES - (len(cut_line) - len(garbage))  # the window starts right after `garbage`
     filler = line(assistant("p" * (filler_size - len(line(assistant(""))))))
     assert len(filler) == filler_size
-    path = tmp / "cut.jsonl"
+    path = tmp_path / "cut.jsonl"
     path.write_bytes(line(assistant("before")) + cut_line + filler)
     assert PromptCache().latest_prompt("i1", str(path)) is None
 
 
-def test_first_read_keeps_a_line_that_starts_exactly_at_the_tail_boundary(tmp):
+def test_first_read_keeps_a_line_that_starts_exactly_at_the_tail_boundary(tmp_path):
     whole_line = line(user("starts right at the window"))
     filler = line(assistant("p" * (TAIL_BYTES - len(whole_line) - len(line(assistant(""))))))
     assert len(whole_line) + len(filler) == TAIL_BYTES
-    path = tmp / "edge.jsonl"
+    path = tmp_path / "edge.jsonl"
     path.write_bytes(line(assistant("before")) + whole_line + filler)
     assert PromptCache().latest_prompt("i1", str(path)) == "starts right at the window"
 
 
-def test_line_still_being_written_is_read_once_complete(tmp):
-    path = tmp / "t.jsonl"
+def test_line_still_being_written_is_read_once_complete(tmp_path):
+    path = tmp_path / "t.jsonl"
     whole = line(user("typed in two writes"))
     path.write_bytes(whole[:20])
     cache = PromptCache()
@@ -167,13 +159,13 @@ def test_line_still_being_written_is_read_once_complete(tmp):
     assert cache.latest_prompt("i1", str(path)) == "typed in two writes"
 
 
-def test_overlong_line_is_skipped_and_reading_goes_on(tmp, monkeypatch):
+def test_overlong_line_is_skipped_and_reading_goes_on(tmp_path, monkeypatch):
     monkeypatch.setattr(transcript, "MAX_LINE_BYTES", 4096)
-    path = tmp / "t.jsonl"
+    path = tmp_path / "t.jsonl"
     path.write_bytes(line(user("before")) + line(user("x" * 10000)) + line(user("after")))
     assert PromptCache().latest_prompt("i1", str(path)) == "after"
     # the same when the long line arrives across two reads
-    path2 = tmp / "t2.jsonl"
+    path2 = tmp_path / "t2.jsonl"
     big = line(user("y" * 10000))
     path2.write_bytes(line(user("before")) + big[:6000])
     cache = PromptCache()
@@ -183,22 +175,22 @@ def test_overlong_line_is_skipped_and_reading_goes_on(tmp, monkeypatch):
     assert cache.latest_prompt("i1", str(path2)) == "after"
 
 
-def test_replaced_or_truncated_transcript_starts_over(tmp):
-    path = tmp / "t.jsonl"
+def test_replaced_or_truncated_transcript_starts_over(tmp_path):
+    path = tmp_path / "t.jsonl"
     path.write_bytes(line(user("one")) + line(assistant("x" * 500)))
     cache = PromptCache()
     assert cache.latest_prompt("i1", str(path)) == "one"
     path.write_bytes(line(user("two")))  # shorter: truncated and rewritten
     assert cache.latest_prompt("i1", str(path)) == "two"
-    replacement = tmp / "new.jsonl"
+    replacement = tmp_path / "new.jsonl"
     replacement.write_bytes(line(user("three")) + line(assistant("y" * 900)))
     os.replace(replacement, path)  # a new file at the same path
     assert cache.latest_prompt("i1", str(path)) == "three"
 
 
 @pytest.mark.parametrize("make", ["missing", "directory", "fifo"])
-def test_unreadable_transcript_gives_no_prompt(tmp, make):
-    path = tmp / "t.jsonl"
+def test_unreadable_transcript_gives_no_prompt(tmp_path, make):
+    path = tmp_path / "t.jsonl"
     if make == "directory":
         path.mkdir()
     elif make == "fifo":
@@ -206,8 +198,8 @@ def test_unreadable_transcript_gives_no_prompt(tmp, make):
     assert PromptCache().latest_prompt("i1", str(path)) is None
 
 
-def test_cache_is_bounded_and_forget_drops_an_instance(tmp):
-    path = tmp / "t.jsonl"
+def test_cache_is_bounded_and_forget_drops_an_instance(tmp_path):
+    path = tmp_path / "t.jsonl"
     path.write_bytes(line(user("hello")))
     cache = PromptCache(max_entries=3)
     for n in range(10):

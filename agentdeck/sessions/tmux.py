@@ -15,6 +15,10 @@ from agentdeck.errors import UserError
 ENV_SOCKET = "AGENTDECK_TMUX_SOCKET"
 TMUX_TIMEOUT = 10.0  # seconds one tmux command may take before we give up on the server
 SESSION_PREFIX = "agentdeck-"
+# A client that reached a server just as it exited (its last session was killed a moment
+# ago) gets this; nothing was created, so trying again starts a fresh server.
+SERVER_EXITING = "server exited unexpectedly"
+NEW_SESSION_ATTEMPTS = 3
 # What tmux says when there is no server to talk to: then there are no sessions.
 NO_SERVER_MARKERS = ("no server running", "error connecting to", "no sessions")
 
@@ -71,13 +75,18 @@ class Tmux:
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         if command:
-            args.append(command)
+            # tmux takes an argument ending in ";" as the end of a command (and eats the ";")
+            args.append(command + " " if command.endswith(";") else command)
         # One tmux invocation: the server runs both commands before it reaps the child,
         # so even a command that exits at once leaves a dead pane behind.
         args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
-        proc = self._run(*args)
+        for _ in range(NEW_SESSION_ATTEMPTS):
+            proc = self._run(*args)
+            message = "" if proc.returncode == 0 else self._message(proc)[0]
+            if SERVER_EXITING not in message:
+                break
         if proc.returncode != 0:
-            raise UserError(f"tmux could not start session {name}: {self._message(proc)[0]}")
+            raise UserError(f"tmux could not start session {name}: {message}")
 
     def kill_session(self, name):
         """Kill session ``name``; False if there was no such session (or no server)."""

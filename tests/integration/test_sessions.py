@@ -245,6 +245,14 @@ def test_liveness_of_every_session_in_one_tmux_call(home, env, tmux, project):
     assert "users-own" in panes
 
 
+def test_command_ending_in_an_escaped_semicolon_reaches_the_shell_whole(home, env, project):
+    """Regression: tmux reads an argument ending in ";" as a command separator and turns a
+    final "\\;" into a bare ";", which broke `find ... -exec ... \\;`."""
+    marker = home / "ran"
+    add(home, env, project, "--cmd", f"find {project} -maxdepth 0 -exec touch {marker} \\;")
+    wait_for(marker.exists, 10, message="find -exec to run")
+
+
 def test_list_with_no_sessions(home, env):
     proc = cli(home, env, "session", "list")
     assert proc.returncode == 0 and "no sessions" in proc.stdout
