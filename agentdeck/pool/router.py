@@ -63,7 +63,8 @@ class Router:
         self.init_waiters = []    # (client, raw_id) that asked initialize while one was in flight
         self.child_initialized = False  # notifications/initialized already sent to this child
         self.child_out = None     # Outbox to the child's stdin; None while no child serves
-        self.held = None          # lines held while a restarted child replays the handshake
+        self.held = []            # lines held until a child can take them: the first one is
+                                  # starting, or a restarted one replays the handshake; else None
         self.held_bytes = 0
         self.unavailable = "is not running"  # why requests fail while child_out is None
         self.stderr_tail = ""     # of the last child, for -32001 errors
@@ -498,8 +499,8 @@ class Router:
         """A new child is up: hold traffic until `release_child()` after the handshake replay."""
         self.child_out = outbox
         self.child_initialized = False
-        self.held = []
-        self.held_bytes = 0
+        if self.held is None:
+            self.held = []
 
     def release_child(self):
         """The child is initialized (or needs no replay): let held and new traffic flow."""

@@ -183,7 +183,7 @@ def test_stale_socket_is_replaced_and_a_live_one_is_left_alone(start_daemon):
         holder["live"] = live
 
     daemon = start_daemon({"stale": scripted(), "live": scripted()}, prepare=prepare)
-    assert daemon.server("stale")["state"] == "running"
+    wait_for(lambda: daemon.server("stale")["state"] == "running", 10, message="stale socket server running")
     assert daemon.server("live")["state"] == "external"
     assert text_of(call(client_of(daemon, "stale"), 1, "echo", {"text": "new owner"})) == "new owner"
     probe = connect_unix(daemon.socket_path("live"))  # still the other owner's listener

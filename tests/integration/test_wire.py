@@ -287,3 +287,19 @@ def test_socket_dir_is_private_and_sockets_are_0600(daemon):
     for name in ("s", "tail"):
         st = os.stat(daemon.socket_path(name))
         assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+
+
+def test_requests_sent_the_moment_the_daemon_is_ready_wait_for_the_child():
+    """Regression: a client that connected before the first child was spawned got -32001."""
+    home = short_tmpdir()
+    proc = DaemonProcess(home, toml_config(home, servers={"s": scripted()}))
+    try:
+        # Connect and ask within a millisecond of the socket appearing: before the child is up.
+        wait_for(proc.socket_path("s").exists, 20, interval=0.001, message="the socket")
+        client = LineClient(proc.socket_path("s"), timeout=20)
+        assert client.initialize()["result"]["serverInfo"]["name"] == "scripted"
+        assert text_of(call(client, 1, "echo", {"text": "first"})) == "first"
+        client.close()
+    finally:
+        proc.stop()
+        rmtree(home)
