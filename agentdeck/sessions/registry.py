@@ -31,8 +31,8 @@ SQLITE_CACHE_KIB = 512  # page cache per connection: bounds memory as the regist
 # What a damaged or locked database raises (Pony wraps most sqlite3 errors, not all).
 DATABASE_ERRORS = (orm.dbapiprovider.DBException, orm.core.MappingError, sqlite3.Error)
 ID_BYTES = 4  # random bytes in an instance id (8 hex digits)
-PROC_FDS = "/proc/self/fd"  # Linux: one symlink per open file descriptor
 ID_ATTEMPTS = 20  # fresh ids tried before giving up (a collision is one in 4 billion per try)
+PROC_FDS = "/proc/self/fd"  # Linux: one symlink per open file descriptor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,8 +132,8 @@ class ProfileStore:
             return self._worker.call(fn, *args)
         except DATABASE_ERRORS as exc:
             problem = str(exc)
-        # Raised out here, not in the except block: a failed connection hangs off the
-        # original traceback, and a chained __context__ would keep its file open.
+        # Raised outside the except block so the UserError does not carry the original as
+        # __context__: its traceback holds frames, and through them a failed connection.
         if "locked" in problem:
             raise UserError(f"{self.db_path}: the session registry stayed locked by another process for "
                             f"{SQLITE_BUSY_TIMEOUT:g} s: try again")
