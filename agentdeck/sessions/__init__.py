@@ -1,5 +1,16 @@
 """Agent sessions: the per-profile registry, tmux, the hook handler and status.
 
+- `states`: the status constants (running, waiting, idle, dead).
+- `names`: which instance ids and profile names are safe in paths.
+- `registry`: `Registry` (profiles on disk) and `ProfileStore` (Pony/SQLite, one
+  connection per profile through a `dbworker.DatabaseWorker` greenlet).
+- `tmux`: start/kill sessions and read every pane's liveness in one call.
+- `hook`: `agentdeck hook`, stdlib-only, writes ``hooks/<id>.json``.
+- `status`: read a hook file; combine stored status, hook status and tmux liveness.
+- `transcript`: the latest user prompt, read incrementally, in a bounded cache.
+- `claude_settings`: `hooks install/uninstall` for Claude Code's settings.json.
+- `control`: what the `session` commands do, over all of the above.
+
 Importing this package does nothing: `agentdeck hook` imports `hook` from here on
 its fast path, which must not pull in gevent, Pony or the daemon.
 """
