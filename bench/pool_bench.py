@@ -164,8 +164,9 @@ def latency_direct(text, count):
     return times
 
 
-def latency_pool(daemon, text, count):
-    conn = Conn(daemon.socket)
+def latency_socket(path, text, count):
+    """Round-trip times of ``count`` tools/call through the socket at ``path``."""
+    conn = Conn(path)
     conn.roundtrip(json.dumps(INIT).encode() + b"\n")
     times = []
     for i in range(count):
@@ -188,16 +189,7 @@ def latency_raw_relay(text, count):
             if time.monotonic() > deadline:
                 raise SystemExit("raw relay did not start")
             time.sleep(0.05)
-        conn = Conn(path)
-        conn.roundtrip(json.dumps(INIT).encode() + b"\n")
-        times = []
-        for i in range(count):
-            line = call_line(i + 1, text)
-            start = time.perf_counter()
-            conn.roundtrip(line)
-            times.append(time.perf_counter() - start)
-        conn.close()
-        return times
+        return latency_socket(path, text, count)
     finally:
         relay.kill()
         relay.wait()
@@ -308,7 +300,7 @@ def main():
         for label, text in (("small", "hello"), ("100 KiB", "x" * (100 * KiB))):
             direct = latency_direct(text, n_lat)
             floor = latency_raw_relay(text, n_lat)
-            pooled = latency_pool(daemon, text, n_lat)
+            pooled = latency_socket(daemon.socket, text, n_lat)
             d50, f50, p50 = statistics.median(direct), statistics.median(floor), statistics.median(pooled)
             print(f"  {label:8} direct p50 {fmt_us(d50)} p99 {fmt_us(percentile(direct, 99))} | "
                   f"pool p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "

@@ -3,6 +3,8 @@ reaches the gevent hub (a greenlet that died with an unhandled exception) fails 
 import gevent
 import pytest
 
+from tests.support import rmtree, short_tmpdir
+
 DEFAULT_TEST_TIMEOUT = 60.0  # seconds; override with @pytest.mark.timeout(N)
 
 
@@ -37,3 +39,11 @@ def hub_errors_fail_the_test():
     yield
     hub.handle_error = original
     assert not errors, "unhandled greenlet errors: " + "; ".join(errors)
+
+
+@pytest.fixture
+def home():
+    """A fresh, short (Unix-socket-safe) directory under /tmp, removed afterwards."""
+    path = short_tmpdir()
+    yield path
+    rmtree(path)

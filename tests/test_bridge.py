@@ -9,7 +9,7 @@ import sys
 import gevent
 import pytest
 
-from tests.support import REPO, clean_env, rmtree, short_tmpdir, toml_config, wait_for
+from tests.support import REPO, clean_env, toml_config, wait_for
 
 HOLD = "test/hold"  # requests with this method are never answered by the server
 
@@ -157,13 +157,6 @@ class BridgeProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def home():
-    path = short_tmpdir("adb-")
-    yield path
-    rmtree(path)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentdeck import config
-from tests.support import clean_env, rmtree, run_cli, short_tmpdir, toml_config
+from tests.support import clean_env, run_cli
 
 CONFIG_HEAD = """# my agentdeck config -- hand-written, comments must survive an import
 [daemon]
@@ -27,13 +27,6 @@ env = {{}}
 [mcp.local]
 command = "local-server"
 """
-
-
-@pytest.fixture
-def home():
-    path = short_tmpdir("adm-")
-    yield path
-    rmtree(path)
 
 
 @pytest.fixture

@@ -111,23 +111,26 @@ class SocketProxy:
         unanswered = self.router.detach_child("is shutting down")
         for client in list(self.router.clients.values()):
             self.router.drop_client(client, "server stopping")
-        if self.server is not None:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+        self._remove_socket()
         self.state = states.STOPPED
         logger.info("server {}: stopped ({} requests answered with -32001)", self.name, unanswered)
 
     def kill_now(self):
+        """Second SIGINT: SIGKILL the child's process group and remove the socket, no grace."""
         if self.child is not None:
             self.child.signal_group(signal.SIGKILL)
         if self.server is not None:
             self.server.close()
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+        self._remove_socket()
+
+    def _remove_socket(self):
+        """Remove our socket file (never one we did not bind: an external owner keeps its own)."""
+        if self.server is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
 
     def _client_requests_in_flight(self):
         return any(p.client is not None for p in self.router.pending.values())

@@ -15,7 +15,6 @@ from loguru import logger
 
 from agentdeck import jsonrpc
 from agentdeck.jsonrpc import NULL_ID, error_line, id_span, result_line
-from agentdeck.pool.lines import Oversize
 
 _parse = jsonrpc.parse
 RECENT_ERRORS = 5  # bad lines from the child logged in full before they are only counted

@@ -8,19 +8,12 @@ from pathlib import Path
 import gevent
 import pytest
 
-from tests.support import REPO, DaemonProcess, clean_env, rmtree, run_cli, short_tmpdir, toml_config, wait_for
+from tests.support import REPO, DaemonProcess, clean_env, run_cli, toml_config, wait_for
 
 TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 SDK_CLIENT = REPO / "tests" / "sdk_client.py"
 LONG_SESSION = REPO / "tests" / "integration" / "sdk_long_session.py"
 SERVERS = {"time": {"command": TIME_SERVER}, "missing": {"command": "/nonexistent/agentdeck-test-server"}}
-
-
-@pytest.fixture
-def home():
-    path = short_tmpdir()
-    yield path
-    rmtree(path)
 
 
 @pytest.fixture

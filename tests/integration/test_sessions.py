@@ -14,17 +14,10 @@ from agentdeck.sessions.control import SessionControl
 from agentdeck.sessions.registry import Registry
 from agentdeck.sessions.tmux import Tmux
 from agentdeck.sessions.transcript import PromptCache
-from tests.support import REPO, clean_env, rmtree, run_cli, short_tmpdir, wait_for
+from tests.support import REPO, clean_env, run_cli, wait_for
 
 HOOK = [sys.executable, "-m", "agentdeck", "hook"]
 STATUS_TIMEOUT = 15.0  # seconds to wait for a status to show
-
-
-@pytest.fixture
-def home():
-    path = short_tmpdir("adses-")
-    yield path
-    rmtree(path)
 
 
 @pytest.fixture
