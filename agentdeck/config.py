@@ -122,13 +122,17 @@ SETTINGS = (
             "unsent bytes queued for one slow client before it is dropped"),
     Setting("pool", "ping_interval", 30, _seconds, "seconds between health pings to each MCP server"),
     Setting("pool", "ping_timeout", 10, _seconds, "seconds a server may take to answer a ping before it counts as hung"),
+    Setting("notify", "command", "", _string,
+            'shell command run on a transition into waiting or dead (the event as JSON on stdin); "" is off'),
+    Setting("notify", "timeout", 10, _seconds, "seconds the notify command may run before it is killed"),
+    Setting("notify", "min_interval", 30, _seconds, "seconds between two notifications for the same session"),
 )
 SERVER_SETTINGS = (
     Setting("mcp.<name>", "command", None, _string, "the program to run (looked up on PATH)"),
     Setting("mcp.<name>", "args", [], _strings, "its arguments"),
     Setting("mcp.<name>", "env", {}, _env, "extra environment variables"),
 )
-SECTIONS = ("daemon", "pool")
+SECTIONS = ("daemon", "pool", "notify")
 
 
 def _section_class(section):
@@ -138,6 +142,7 @@ def _section_class(section):
 
 DaemonSettings = _section_class("daemon")
 PoolSettings = _section_class("pool")
+NotifySettings = _section_class("notify")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +158,7 @@ class Config:
     path: str  # the file it came from; "" for built-in defaults
     daemon: object  # DaemonSettings
     pool: object  # PoolSettings
+    notify: object  # NotifySettings
     servers: tuple  # ServerSpec for every [mcp.*] table, in file order
 
     @property
@@ -224,14 +230,17 @@ def build(data, path=""):
     where = path or "<config>"
     for key in data:
         if key not in (*SECTIONS, "mcp"):
-            _fail(where, f"[{key}]", data[key], "one of the tables [daemon], [pool], [mcp.NAME] (unknown table)")
+            _fail(where, f"[{key}]", data[key],
+                  "one of the tables [daemon], [pool], [notify], [mcp.NAME] (unknown table)")
     daemon = _build_section(where, "daemon", data.get("daemon", {}))
     pool = _build_section(where, "pool", data.get("pool", {}))
+    notify = _build_section(where, "notify", data.get("notify", {}))
     mcp = data.get("mcp", {})
     if not isinstance(mcp, dict):
         _fail(where, "mcp", mcp, "tables [mcp.NAME]")
     servers = tuple(_build_server(where, name, raw) for name, raw in mcp.items())
-    config = Config(path=path, daemon=DaemonSettings(**daemon), pool=PoolSettings(**pool), servers=servers)
+    config = Config(path=path, daemon=DaemonSettings(**daemon), pool=PoolSettings(**pool),
+                    notify=NotifySettings(**notify), servers=servers)
     for key in ("exclude", "pool"):
         for name in getattr(config.pool, key):
             if config.server(name) is None:

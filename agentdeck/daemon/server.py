@@ -18,6 +18,7 @@ from agentdeck.errors import ConfigError, UserError
 from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
 from agentdeck.pool.manager import Pool
+from agentdeck.sessions.transitions import TransitionDaemon
 from agentdeck.web.status import StatusServer
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -35,6 +36,7 @@ class Daemon:
         self.started = time.time()
         self.requests = Queue()  # "stop", "reload" or "kill", put by signal handlers
         self.pool = Pool(home, config)
+        self.transitions = TransitionDaemon(home, config.notify)
         self.http = None
         self.stopping = False
 
@@ -68,6 +70,7 @@ class Daemon:
                     gevent.signal_handler(signal.SIGINT, self.handle_int),
                     gevent.signal_handler(signal.SIGHUP, self.handle_hup)]
         self.pool.start()
+        self.transitions.start()
         atomic_write(self.info_path, json.dumps({
             "pid": os.getpid(), "status_url": self.http.url if self.http else None,
             "config": self.config.path, "started": self.started}).encode())
@@ -107,12 +110,14 @@ class Daemon:
             logger.error("reload failed, keeping the running config: {}", exc)
             return
         self.pool.reload(config)
+        self.transitions.reload(config.notify)
         self.config = config
 
     def stop(self):
         logger.info("stopping: {} servers", len(self.pool.proxies))
         if self.http is not None:
             self.http.stop()
+        self.transitions.stop()
         self.pool.stop()
 
 
