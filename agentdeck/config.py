@@ -19,6 +19,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_CONFIG = "AGENTDECK_CONFIG"
 ENV_HOME = "AGENTDECK_HOME"
+MIN_TOKEN_CHARS = 16  # a status token shorter than this is guessable
 REPO_DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "agentdeck.toml"
 
 
@@ -76,21 +77,29 @@ def _log_level(value):
 
 
 def _listen(value):
-    """``""`` (off) or ``host:port``; loopback only (the status page has no auth)."""
+    """``""`` (off) or ``host:port``; a non-loopback host also needs ``status_token`` (see `build`)."""
     if not isinstance(value, str):
         raise ValueError('"host:port" or ""')
     if value == "":
         return value
     host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError('"host:port" with a port from 0 to 65535, or "" to turn it off')
+    return value
+
+
+def is_loopback_listen(value):
+    """True for a ``host:port`` whose host is a loopback address or ``localhost``."""
+    host = value.rpartition(":")[0].strip("[]")
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError("a loopback address such as 127.0.0.1:8420 (the status page is not authenticated)")
+        return False
+
+
+def _token(value):
+    if not isinstance(value, str) or (value and (len(value) < MIN_TOKEN_CHARS or any(c.isspace() for c in value))):
+        raise ValueError(f'"" or a secret of at least {MIN_TOKEN_CHARS} characters without spaces')
     return value
 
 
@@ -107,8 +116,12 @@ SETTINGS = (
     Setting("daemon", "home", "~/.agentdeck", _string,
             "where sockets, hook/event files, registries and logs live (AGENTDECK_HOME overrides)"),
     Setting("daemon", "status_listen", "127.0.0.1:8420", _listen,
-            'HTTP status address, loopback only; "" turns it off'),
-    Setting("daemon", "log_level", "INFO", _log_level, "daemon log level"),
+            'HTTP status address; loopback only unless status_token is set; "" turns it off'),
+    Setting("daemon", "status_token", "", _token,
+            "secret every HTTP status request must carry (Authorization: Bearer, or ?token=); "
+            "required for a non-loopback status_listen"),
+    Setting("daemon", "log_level", "INFO", _log_level, "daemon log level (serve --log-level overrides)"),
+    Setting("daemon", "log_json", False, _bool, "write logs/daemon.log as JSON lines instead of text"),
     Setting("pool", "enabled", True, _bool, "share MCP servers through Unix sockets"),
     Setting("pool", "pool_all", True, _bool, "pool every [mcp.*] except `exclude`; else only those in `pool`"),
     Setting("pool", "exclude", [], _names, "servers not to pool when pool_all is true"),
@@ -239,6 +252,10 @@ def build(data, path=""):
     if not isinstance(mcp, dict):
         _fail(where, "mcp", mcp, "tables [mcp.NAME]")
     servers = tuple(_build_server(where, name, raw) for name, raw in mcp.items())
+    listen = daemon["status_listen"]
+    if listen and not daemon["status_token"] and not is_loopback_listen(listen):
+        _fail(where, "[daemon] status_listen", listen, "a loopback address such as 127.0.0.1:8420, or set "
+              "[daemon] status_token so that every request to this address must carry it")
     config = Config(path=path, daemon=DaemonSettings(**daemon), pool=PoolSettings(**pool),
                     notify=NotifySettings(**notify), servers=servers)
     for key in ("exclude", "pool"):

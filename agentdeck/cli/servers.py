@@ -40,7 +40,7 @@ def run_list(args):
 
     cfg = config.load_default(args.config)
     try:
-        servers = fetch_status(cfg.home)["servers"]
+        servers = fetch_status(cfg.home, token=cfg.daemon.status_token)["servers"]
     except DaemonUnreachable as exc:
         print(f"agentdeck: {exc}", file=sys.stderr)
         servers = configured_servers(cfg, UNKNOWN if exc.pid else NOT_RUNNING)
@@ -66,11 +66,8 @@ def configured_servers(cfg, state):
 
 def table(rows):
     """An aligned text table of ``rows`` under the `COLUMNS` headers ("-" for no value)."""
-    cells = [[title for title, _ in COLUMNS]]
-    cells += [["-" if row[key] is None else str(row[key]) for _, key in COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
-                     for line in cells)
+    from agentdeck.cli.tables import text_table
+    return text_table(COLUMNS, rows)
 
 
 def run_json(args):

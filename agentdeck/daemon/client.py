@@ -79,8 +79,8 @@ def _loopback_http(url):
         return False
 
 
-def fetch_status(home, timeout=STATUS_TIMEOUT):
-    """The daemon's ``/status`` JSON (a dict)."""
+def fetch_status(home, timeout=STATUS_TIMEOUT, token=""):
+    """The daemon's ``/status`` JSON (a dict); ``token`` is ``[daemon] status_token``."""
     info = runtime_info(home)
     pid = info["pid"]
     url = info.get("status_url")
@@ -92,9 +92,16 @@ def fetch_status(home, timeout=STATUS_TIMEOUT):
                                 "address: restart the daemon to rewrite it", pid)
     # No proxies: an http_proxy in the environment must not carry a loopback request away.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url.rstrip("/") + "/status",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with opener.open(url.rstrip("/") + "/status", timeout=timeout) as resp:
+        with opener.open(request, timeout=timeout) as resp:
             body = resp.read(STATUS_LIMIT + 1)
+    except urllib.error.HTTPError as exc:
+        hint = "set [daemon] status_token in the config this command reads" if exc.code == 401 else \
+            f"see its log in {Path(home) / 'logs'}"
+        raise DaemonUnreachable(f"the agentdeck daemon (pid {pid}) refused {url}/status ({exc.code} {exc.reason}): "
+                                f"{hint}", pid) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DaemonUnreachable(f"the agentdeck daemon (pid {pid}) did not answer {url}/status ({reason}): "

@@ -1,35 +1,88 @@
-"""Logging with loguru: the daemon log (stderr + a rotated file) and one rotated log per
-MCP server's stderr. Records bound with ``mcp_stderr`` go only to that server's file."""
+"""Logging with loguru: the daemon log (stderr + ``logs/daemon.log``) and one log per
+MCP server's stderr (``logs/mcp-<name>.log``), each rotated by size with a fixed number
+of old files kept, so logs are bounded on disk whatever the uptime.
+
+One event per line: a newline inside a message is written as ``\\n``. With
+``[daemon] log_json = true`` the daemon file holds one JSON object per line (time,
+level, message and every bound or keyword field such as server, client, session).
+Records bound with ``mcp_stderr`` go only to that server's file. No sink can stop the
+daemon: see `logfile`.
+"""
+import json
 import sys
+import traceback
 
 from loguru import logger
 
-DAEMON_LOG_ROTATION = "10 MB"
-DAEMON_LOG_RETENTION = 5      # rotated files kept
-SERVER_LOG_ROTATION = "5 MB"
-SERVER_LOG_RETENTION = 3
-LINE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}"
+from agentdeck.daemon.logfile import GuardedStream, LostLines, RotatingFile
+
+DAEMON_LOG_BYTES = 10 * 1024 * 1024  # one daemon.log file, before it rotates
+DAEMON_LOG_BACKUPS = 5                # rotated daemon.log.N files kept: <= 60 MiB on disk
+SERVER_LOG_BYTES = 5 * 1024 * 1024   # one mcp-<name>.log file
+SERVER_LOG_BACKUPS = 3                # <= 20 MiB per server on disk
+TIME_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS}"
+PRIVATE_EXTRA = "_line"  # the extra field our formatters fill; never logged as a field
+
+_lost = LostLines()  # lines no sink could write, for /metrics
+_daemon_sinks = []  # loguru ids of the daemon's own sinks, replaced by each `setup`
 
 
 def _daemon_record(record):
     return "mcp_stderr" not in record["extra"]
 
 
-def setup(home, level):
-    """Send daemon logs to stderr and to ``logs/daemon.log``; replaces loguru's default sink."""
-    logger.remove()
-    logger.add(sys.stderr, level=level, format=LINE_FORMAT, filter=_daemon_record, colorize=False)
-    logger.add(str(home.logs / "daemon.log"), level=level, format=LINE_FORMAT, filter=_daemon_record,
-               rotation=DAEMON_LOG_ROTATION, retention=DAEMON_LOG_RETENTION, encoding="utf-8")
+def _one_line(record):
+    record["extra"][PRIVATE_EXTRA] = record["message"].replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _text_format(record):
+    _one_line(record)
+    return TIME_FORMAT + " {level: <7} {extra[" + PRIVATE_EXTRA + "]}\n{exception}"
+
+
+def _server_format(record):
+    _one_line(record)
+    return TIME_FORMAT + " {extra[" + PRIVATE_EXTRA + "]}\n"
+
+
+def _json_format(record):
+    fields = {"time": record["time"].isoformat(timespec="milliseconds"), "level": record["level"].name,
+              "message": record["message"]}
+    fields.update((key, value) for key, value in record["extra"].items() if key != PRIVATE_EXTRA)
+    if record["exception"] is not None:
+        kind, value, tb = record["exception"]
+        fields["exception"] = "".join(traceback.format_exception(kind, value, tb))
+    record["extra"][PRIVATE_EXTRA] = json.dumps(fields, default=str)
+    return "{extra[" + PRIVATE_EXTRA + "]}\n"
+
+
+def setup(home, level, json_lines=False):
+    """Send daemon logs to stderr (text) and ``logs/daemon.log`` (text or JSON lines) at
+    ``level``. The first call also removes loguru's default sink; a later call (a reload)
+    replaces only the daemon's sinks, so the servers' logs carry on."""
+    if not _daemon_sinks:
+        logger.remove()
+    while _daemon_sinks:
+        logger.remove(_daemon_sinks.pop())
+    _daemon_sinks.append(logger.add(GuardedStream(sys.stderr, _lost), level=level, format=_text_format,
+                                    filter=_daemon_record, colorize=False))
+    _daemon_sinks.append(logger.add(RotatingFile(home.logs / "daemon.log", DAEMON_LOG_BYTES, DAEMON_LOG_BACKUPS,
+                                                 _lost),
+                                    level=level, format=_json_format if json_lines else _text_format,
+                                    filter=_daemon_record))
 
 
 def add_server_log(home, name):
     """A logger whose records go to ``logs/mcp-<name>.log``; returns (logger, sink id)."""
-    sink = logger.add(str(home.logs / f"mcp-{name}.log"), format="{time:YYYY-MM-DD HH:mm:ss.SSS} {message}",
-                      filter=lambda record: record["extra"].get("mcp_stderr") == name,
-                      rotation=SERVER_LOG_ROTATION, retention=SERVER_LOG_RETENTION, encoding="utf-8")
+    sink = logger.add(RotatingFile(home.logs / f"mcp-{name}.log", SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost),
+                      format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name)
     return logger.bind(mcp_stderr=name), sink
 
 
 def remove_server_log(sink):
     logger.remove(sink)
+
+
+def lines_lost():
+    """Log lines dropped since start because their sink could not write them."""
+    return _lost.count

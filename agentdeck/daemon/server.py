@@ -9,11 +9,14 @@ import signal
 import time
 
 import gevent
+from gevent.pool import Group
 from gevent.queue import Queue
 from loguru import logger
 
 from agentdeck import __version__, config as configuration
 from agentdeck.daemon import logsetup, malloc
+from agentdeck.daemon.rss import RssHistory, rss_bytes
+from agentdeck.daemon.sessionfeed import SessionFeed
 from agentdeck.errors import ConfigError, UserError
 from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
@@ -21,51 +24,71 @@ from agentdeck.pool.manager import Pool
 from agentdeck.sessions.transitions import TransitionDaemon
 from agentdeck.web.status import StatusServer
 
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE_SIZE
+EXIT_OK = 0             # stopped in order (SIGTERM, or a first SIGINT)
+EXIT_STOPPED_NOW = 130  # a second SIGINT: children SIGKILLed, no grace (128 + SIGINT, as a shell reports it)
+# Daemon settings the running process keeps until it is restarted (a reload logs that).
+RESTART_SETTINGS = ("home", "status_listen", "status_token")
 
 
 class Daemon:
-    def __init__(self, home, config):
+    def __init__(self, home, config, log_level_override=None):
         self.home = home
         self.config = config
+        self.log_level_override = log_level_override  # serve --log-level: wins over the config, on reload too
         self.started = time.time()
         self.requests = Queue()  # "stop", "reload" or "kill", put by signal handlers
         self.pool = Pool(home, config)
         self.transitions = TransitionDaemon(home, config.notify)
+        self.sessions = SessionFeed(self.transitions.registry, self.transitions.statuses,
+                                    self.transitions.hooks.get)  # the sessions part of /status
+        self.rss = RssHistory()  # for the page's sparkline
+        self.loops = Group()  # background greenlets, killed together on stop
+        self.stop_requested = False  # set by the signal handlers: a SIGINT after this means "kill"
         self.http = None
-        self.stopping = False
 
     @property
     def info_path(self):
         return self.home.root / "daemon.json"
 
     def snapshot(self):
-        """The /status document."""
+        """The /status document (DESIGN.md, "Status and operations")."""
+        sessions, sessions_error = self.sessions.sessions()
         return {
             "daemon": {"pid": os.getpid(), "version": __version__, "uptime": round(time.time() - self.started, 1),
-                       "rss_bytes": rss_bytes(), "config": self.config.path, "home": str(self.home.root)},
+                       "started": self.started, "rss_bytes": rss_bytes(), "config": self.config.path,
+                       "home": str(self.home.root), "log_lines_lost": logsetup.lines_lost()},
             "servers": self.pool.status(),
-            "sessions": [],
+            "sessions": sessions,
+            "sessions_error": sessions_error,
+            "transitions": self.transitions.stats(),
+            "http": self.http.stats() if self.http else {},
         }
 
+    def spawn_loop(self, function, name):
+        """Run ``function`` in the background until stop; a crash is logged, never silent."""
+        greenlet = self.loops.spawn(function)
+        greenlet.link_exception(lambda g: logger.opt(exception=g.exception).error("{} crashed", name))
+        return greenlet
+
+    # Signal handlers only record the request; `run` does the work.
     def handle_term(self):
+        self.stop_requested = True
         self.requests.put("stop")
 
     def handle_int(self):
-        self.requests.put("kill" if self.stopping else "stop")
+        self.requests.put("kill" if self.stop_requested else "stop")
+        self.stop_requested = True
 
     def handle_hup(self):
         self.requests.put("reload")
 
     def run(self):
+        """Serve until SIGTERM/SIGINT; returns the exit code (EXIT_OK or EXIT_STOPPED_NOW)."""
         if self.config.daemon.status_listen:
-            self.http = StatusServer(self.config.daemon.status_listen, self.snapshot)
+            self.http = StatusServer(self.config.daemon.status_listen, self.snapshot, self.rss.samples,
+                                     token=self.config.daemon.status_token)
             self.http.start()
+        self.spawn_loop(self.rss.run, "RSS sampler")
         handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),
                     gevent.signal_handler(signal.SIGINT, self.handle_int),
                     gevent.signal_handler(signal.SIGHUP, self.handle_hup)]
@@ -82,7 +105,18 @@ class Daemon:
                 self.reload()
             elif request == "stop":
                 break
-        self.stopping = True
+        code = self._stop_or_kill()
+        for handler in handlers:
+            handler.cancel()
+        try:
+            os.unlink(self.info_path)
+        except FileNotFoundError:
+            pass
+        logger.info("agentdeck stopped (exit {})", code)
+        return code
+
+    def _stop_or_kill(self):
+        """Stop in order; a second SIGINT meanwhile kills the children at once instead."""
         stopper = gevent.spawn(self.stop)
         while not stopper.ready():
             try:
@@ -90,18 +124,12 @@ class Daemon:
             except gevent.queue.Empty:
                 continue
             if request == "kill":
-                logger.warning("second SIGINT: stopping now")
+                logger.warning("second SIGINT: stopping now, children get SIGKILL")
                 self.pool.kill_now()
-                return 130
-        stopper.join(timeout=1)
-        for handler in handlers:
-            handler.cancel()
-        try:
-            os.unlink(self.info_path)
-        except FileNotFoundError:
-            pass
-        logger.info("agentdeck stopped")
-        return 0
+                stopper.kill(timeout=1)
+                return EXIT_STOPPED_NOW
+        stopper.get()  # a bug in stop() surfaces here with its traceback
+        return EXIT_OK
 
     def reload(self):
         try:
@@ -109,16 +137,27 @@ class Daemon:
         except ConfigError as exc:
             logger.error("reload failed, keeping the running config: {}", exc)
             return
+        for key in RESTART_SETTINGS:
+            if getattr(config.daemon, key) != getattr(self.config.daemon, key):
+                logger.warning("reload: [daemon] {} changed; it takes effect when the daemon restarts", key)
+        if (config.daemon.log_level, config.daemon.log_json) != (self.config.daemon.log_level,
+                                                                 self.config.daemon.log_json):
+            logsetup.setup(self.home, self.log_level_override or config.daemon.log_level, config.daemon.log_json)
         self.pool.reload(config)
         self.transitions.reload(config.notify)
         self.config = config
 
     def stop(self):
+        """Stop in order: stop accepting HTTP, stop the pool (each server answers or fails its
+        in-flight requests, its process group gets SIGTERM then SIGKILL, its socket is
+        removed), end the background loops; the transition daemon closes the session databases."""
         logger.info("stopping: {} servers", len(self.pool.proxies))
         if self.http is not None:
             self.http.stop()
         self.transitions.stop()
         self.pool.stop()
+        self.loops.kill(timeout=1)
+        self.sessions.close()
 
 
 def _lock(home):
@@ -142,9 +181,9 @@ def serve(config_path=None, log_level=None):
     for spec in config.pooled():
         home.socket_path(spec.name)  # a path too long for a Unix socket is a start-up error
     lock = _lock(home)
-    logsetup.setup(home, level)
+    logsetup.setup(home, level, config.daemon.log_json)
     malloc.tune()
     try:
-        return Daemon(home, config).run()
+        return Daemon(home, config, log_level.upper() if log_level else None).run()
     finally:
         os.close(lock)

@@ -43,6 +43,7 @@ class SocketProxy:
         self.router = Router(spec.name, settings)
         self.policy = RestartPolicy()
         self.state = states.STOPPED
+        self.state_since = time.time()  # Unix time the current state began, for "time in state"
         self.child = None             # MCPChild while one runs
         self.last_error = None        # why the child last failed, for status
         self.hung_reason = None       # set when we stop a child that stopped answering pings
@@ -59,6 +60,7 @@ class SocketProxy:
         states.check_transition(self.state, new)
         logger.debug("server {}: {} -> {}", self.name, self.state, new)
         self.state = new
+        self.state_since = time.time()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -113,6 +115,7 @@ class SocketProxy:
             self.router.drop_client(client, "server stopping")
         self._remove_socket()
         self.state = states.STOPPED
+        self.state_since = time.time()
         logger.info("server {}: stopped ({} requests answered with -32001)", self.name, unanswered)
 
     def kill_now(self):
@@ -340,6 +343,7 @@ class SocketProxy:
         return {
             "name": self.name,
             "state": self.state,
+            "since": self.state_since,
             "pid": child.pid if child is not None else None,
             "clients": len(router.clients),
             "in_flight": sum(1 for p in router.pending.values() if p.client is not None),

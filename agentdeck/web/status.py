@@ -1,13 +1,59 @@
-"""HTTP status on the loopback address from ``[daemon] status_listen`` (gevent's WSGI server)."""
-import json
+"""HTTP status on ``[daemon] status_listen`` (gevent's WSGI server): ``/status`` JSON,
+``/metrics`` Prometheus text, ``/`` the HTML page.
 
+Bounded so no client can hurt the daemon or the other clients:
+
+- at most MAX_CONNECTIONS connections are served at once (the accept loop waits for a
+  free slot), each with IO_TIMEOUT on every socket read and write;
+- a request line and headers must arrive within HEAD_TIMEOUT (a slow-loris client is
+  cut off; an idle keep-alive connection is closed the same way);
+- a request body over MAX_BODY_BYTES is refused with 413 before any of it is read, and
+  the connection is closed (we serve GET and HEAD only; no body is ever wanted).
+
+Access: without ``status_token`` the server is reachable on loopback only (config
+enforces that) and answers only requests whose Host is a loopback name, so a web page
+elsewhere cannot read it through DNS rebinding. With a token, every request must carry
+it (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``).
+"""
+import collections
+import hmac
+import ipaddress
+import json
+import socket
+import time
+import urllib.parse
+
+import gevent
 from gevent.pool import Pool
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
 from loguru import logger
 
 from agentdeck.errors import UserError
+from agentdeck.web import metrics, page
 
-MAX_CONNECTIONS = 16  # concurrent HTTP connections; more wait in the listen backlog
+MAX_CONNECTIONS = 16          # served at once; more wait in the listen backlog
+HEAD_TIMEOUT = 5.0            # seconds for a request line and its headers to arrive
+IO_TIMEOUT = 10.0             # seconds any one socket read or write may block
+MAX_BODY_BYTES = 64 * 1024    # a GET has no body; anything larger is refused unread
+STOP_TIMEOUT = 1.0            # seconds `stop` lets requests in progress finish
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # bind to every address; reached locally through loopback
+
+# Reasons a request is refused, the label values of agentdeck_http_refused_total.
+TIMEOUT = "timeout"               # no complete request head within HEAD_TIMEOUT
+BODY_TOO_LARGE = "body_too_large"
+UNAUTHORIZED = "unauthorized"     # token configured and missing or wrong
+BAD_HOST = "bad_host"             # Host header not a loopback name (no token configured)
+BAD_METHOD = "bad_method"
+
+
+def _raw_response(status, body):
+    """A whole response for pywsgi to send as is, before any WSGI state exists."""
+    return (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+_REFUSE_408 = _raw_response("408 Request Timeout", b"the request head took too long\n")
+_REFUSE_413 = _raw_response("413 Content Too Large", b"request bodies are not accepted (GET and HEAD only)\n")
 
 
 def parse_listen(value):
@@ -15,19 +61,110 @@ def parse_listen(value):
     return host.strip("[]"), int(port)
 
 
+class SlowClient(TimeoutError):
+    """The request head did not arrive within HEAD_TIMEOUT. An OSError, so pywsgi treats
+    it while reading the request line like any dropped connection."""
+
+
+class BodyTooLarge(ValueError):
+    """The request announces a body over MAX_BODY_BYTES (or a chunked one). A ValueError,
+    so pywsgi hands it to `_handle_client_error` as a client mistake."""
+
+
 class _QuietLog:
-    """pywsgi writes one access line per request; keep them at debug level."""
+    """pywsgi writes one access line per request and client errors; keep them at debug level."""
 
     def write(self, line):
         logger.debug("http: {}", line.rstrip())
 
 
+class BoundedHandler(WSGIHandler):
+    """pywsgi's handler with the deadlines and the body limit described in the module."""
+
+    def handle(self):
+        self.socket.settimeout(self.server.io_timeout)
+        super().handle()
+
+    def handle_one_request(self):
+        self._deadline = gevent.Timeout.start_new(self.server.head_timeout, SlowClient("request head too slow"))
+        try:
+            return super().handle_one_request()
+        finally:
+            self._deadline.close()
+
+    def read_requestline(self):
+        try:
+            return super().read_requestline()
+        except SlowClient:
+            self.server.refuse(TIMEOUT, self.client_address)
+            raise
+
+    def read_request(self, raw_requestline):
+        try:
+            ok = super().read_request(raw_requestline)
+        finally:
+            self._deadline.close()  # the head is in: the answer is not under this deadline
+        chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
+        if chunked or (self.content_length or 0) > self.server.max_body:
+            raise BodyTooLarge(f"a {'chunked' if chunked else self.content_length} byte body")
+        return ok
+
+    def _handle_client_error(self, ex):
+        if isinstance(ex, SlowClient):
+            self.server.refuse(TIMEOUT, self.client_address)
+            return ("408", _REFUSE_408)
+        if isinstance(ex, BodyTooLarge):
+            self.server.refuse(BODY_TOO_LARGE, self.client_address, ex)
+            return ("413", _REFUSE_413)
+        return super()._handle_client_error(ex)
+
+    def handle_error(self, t, v, tb):
+        # A client that stopped reading (IO_TIMEOUT) or went away mid-answer: its problem, not a bug.
+        if issubclass(t, OSError):
+            logger.info("http: client {} dropped: {}", self.client_address, v)
+            self.close_connection = True
+            return
+        super().handle_error(t, v, tb)
+
+
+class _BoundedWSGIServer(WSGIServer):
+    handler_class = BoundedHandler
+
+    def __init__(self, address, app, head_timeout, io_timeout, max_body):
+        super().__init__(address, app, spawn=Pool(MAX_CONNECTIONS), log=_QuietLog(), error_log=_QuietLog())
+        self.head_timeout = head_timeout
+        self.io_timeout = io_timeout
+        self.max_body = max_body
+        self.refused = collections.Counter()  # reason -> requests refused since start
+
+    def refuse(self, reason, client, detail=""):
+        self.refused[reason] += 1
+        logger.info("http: refused {} from {} ({} refused for this reason so far) {}", reason, client,
+                    self.refused[reason], detail)
+
+
+def _loopback_host(host_header):
+    """True when a Host header names a loopback address or localhost (any port)."""
+    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    host = host.strip("[]").lower()
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class StatusServer:
-    def __init__(self, listen, snapshot):
-        self.snapshot = snapshot  # callable returning the /status document
+    """The HTTP status server. ``snapshot`` returns the /status document; ``rss_samples``
+    returns (unix time, bytes) pairs for the page's sparkline. `start` binds (a UserError
+    naming the address if it cannot); `stop` stops accepting and closes connections."""
+
+    def __init__(self, listen, snapshot, rss_samples, token="", head_timeout=HEAD_TIMEOUT,
+                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES):
+        self.snapshot = snapshot
+        self.rss_samples = rss_samples
+        self.token = token.encode()  # b"" when every loopback request is let in
         host, port = parse_listen(listen)
-        self.server = WSGIServer((host, port), self.app, spawn=Pool(MAX_CONNECTIONS), log=_QuietLog(),
-                                 error_log=_QuietLog())
+        self.server = _BoundedWSGIServer((host, port), self.app, head_timeout, io_timeout, max_body)
 
     def start(self):
         try:
@@ -39,18 +176,76 @@ class StatusServer:
 
     @property
     def url(self):
+        """The URL a local client uses; a wildcard bind is reached through loopback."""
         host, port = self.server.address[:2]
-        return f"http://{host}:{port}"
+        if host in WILDCARD_HOSTS:
+            host = "127.0.0.1" if self.server.family == socket.AF_INET else "::1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def stats(self):
+        """The server's own counters, for /status and /metrics."""
+        return {"refused": dict(self.server.refused)}
 
     def stop(self):
-        self.server.stop(timeout=1)
+        self.server.stop(timeout=STOP_TIMEOUT)
+
+    # -- WSGI
+
+    def _allowed(self, environ):
+        """None when the request may be answered, else the refusal reason."""
+        if self.token:
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            given = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+            given = given or (query.get("token") or [""])[0]
+            return None if hmac.compare_digest(given.encode(), self.token) else UNAUTHORIZED
+        host = environ.get("HTTP_HOST")
+        return None if host is None or _loopback_host(host) else BAD_HOST
 
     def app(self, environ, start_response):
+        refusal = self._allowed(environ)
+        method = environ.get("REQUEST_METHOD")
+        if refusal is None and method not in ("GET", "HEAD"):
+            refusal = BAD_METHOD
+        if refusal is not None:
+            self.server.refuse(refusal, environ.get("REMOTE_ADDR"))
+            return _respond(start_response, *REFUSALS[refusal])
         path = environ.get("PATH_INFO", "/")
-        if path == "/status":
-            body = json.dumps(self.snapshot()).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
-        body = b"not found\n"
-        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-        return [body]
+        route = ROUTES.get(path)
+        if route is None:
+            return _respond(start_response, "404 Not Found", "text/plain", b"not found: try /, /status or /metrics\n")
+        content_type, build = route
+        query = environ.get("QUERY_STRING", "")
+        return _respond(start_response, "200 OK", content_type, build(self, "?" + query if query else ""))
+
+    def _status(self, query):
+        return json.dumps(self.snapshot()).encode()
+
+    def _metrics(self, query):
+        return metrics.render(self.snapshot()).encode()
+
+    def _page(self, query):
+        return page.render(self.snapshot(), self.rss_samples(), time.time(), query).encode()
+
+
+# Content-Security-Policy for everything we serve: no scripts, no external anything.
+SECURITY_HEADERS = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+                    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")]
+ROUTES = {
+    "/": ("text/html; charset=utf-8", StatusServer._page),
+    "/status": ("application/json", StatusServer._status),
+    "/metrics": (metrics.CONTENT_TYPE, StatusServer._metrics),
+}
+EXTRA_HEADERS = {"401": [("WWW-Authenticate", "Bearer")], "405": [("Allow", "GET, HEAD")]}
+REFUSALS = {
+    UNAUTHORIZED: ("401 Unauthorized", "text/plain",
+                   b"this agentdeck status server needs its token: Authorization: Bearer TOKEN or ?token=TOKEN\n"),
+    BAD_HOST: ("403 Forbidden", "text/plain", b"use a loopback address (127.0.0.1 or localhost) to reach agentdeck\n"),
+    BAD_METHOD: ("405 Method Not Allowed", "text/plain", b"only GET and HEAD are served\n"),
+}
+
+
+def _respond(start_response, status, content_type, body):
+    extra = EXTRA_HEADERS.get(status[:3], [])
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                            *SECURITY_HEADERS, *extra])
+    return [body]
