@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agentdeck.errors import ConfigError
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: "$" also matches before a final newline
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_CONFIG = "AGENTDECK_CONFIG"
 ENV_HOME = "AGENTDECK_HOME"
@@ -47,7 +47,7 @@ def _int_at_least(low):
 
 
 def _seconds(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:  # refuses nan
         raise ValueError("a number of seconds > 0")
     return float(value)
 
@@ -83,7 +83,7 @@ def _listen(value):
     if value == "":
         return value
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError('"host:port" with a port from 0 to 65535, or "" to turn it off')
     return value
 
@@ -279,6 +279,10 @@ def load(path):
         raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes before parsing and lets this through
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}); save the config file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
     return build(data, path)
 
 
@@ -314,7 +318,7 @@ def _toml_value(value):
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + _TOML_ESCAPE.sub(_toml_escape, value) + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -322,8 +326,17 @@ def _toml_value(value):
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
+# What a TOML basic string may not hold raw: quote, backslash, control characters but tab.
+_TOML_ESCAPE = re.compile(r'[\\"\x00-\x08\x0a-\x1f\x7f]')
+
+
+def _toml_escape(match):
+    char = match.group()
+    return {"\\": "\\\\", '"': '\\"', "\n": "\\n"}.get(char) or f"\\u{ord(char):04x}"
+
+
 def _toml_key(key):
-    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_value(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
 
 
 def server_toml(name, command, args=(), env=None):

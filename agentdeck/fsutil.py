@@ -19,6 +19,8 @@ def private_dir(path):
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise OSError(errno.ENOTDIR, "not a real directory (symlinks are refused)", path)
+    if st.st_uid != os.geteuid():
+        raise OSError(errno.EPERM, f"owned by uid {st.st_uid}, not by us (uid {os.geteuid()})", path)
     if stat.S_IMODE(st.st_mode) != PRIVATE_DIR_MODE:
         os.chmod(path, PRIVATE_DIR_MODE)
     return path

@@ -24,6 +24,9 @@ _SCALAR = rb'-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|"(?:[^"\\]|\\.
 _ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(' + _SCALAR + rb')')
 _ID_TAIL = re.compile(rb',\s*"id"\s*:\s*(' + _SCALAR + rb')\s*\}\s*\Z')
 TAIL_WINDOW = 512  # bytes at the end of a line searched for a trailing id
+# Any later "id" key, however spelled; the head id is only the id when none follows it,
+# since json.loads (and the server's parser) let the last duplicate win.
+_LATER_ID_KEY = re.compile(rb'"(?:i|\\u0069)(?:d|\\u0064)"\s*:')
 
 
 _scan_once = json.scanner.make_scanner(json.JSONDecoder())
@@ -38,7 +41,7 @@ def parse(line):
         value, end = _scan_once(text, 0)
     except StopIteration:
         return _loads(text)  # leading whitespace, or invalid: let json say which
-    if end != len(text) and not text[end:].isspace():
+    if end != len(text) and text[end:].strip(" \t\n\r"):  # JSON's whitespace, not str.isspace()
         raise ValueError(f"extra data after the JSON value at byte {end}")
     return value
 
@@ -95,7 +98,7 @@ def id_span(line):
     """(start, end) of the top-level ``"id"`` value in ``line``, a JSON object that
     `json.loads` accepted; None when it has no id."""
     head = _ID_HEAD.match(line)
-    if head:
+    if head and not _LATER_ID_KEY.search(line, head.end()):
         return head.span(1)
     tail = _ID_TAIL.search(line, max(0, len(line) - TAIL_WINDOW))
     if tail:

@@ -22,7 +22,8 @@ class Oversize:
 
 class LineSplitter:
     """Feed it chunks; it returns complete lines (bytes, without the newline) and
-    `Oversize` markers, in stream order. Memory held: at most ``limit`` bytes."""
+    `Oversize` markers, in stream order. Memory held: at most ``limit`` bytes (or
+    HEAD_BYTES + TAIL_BYTES of an oversize line, if the limit is smaller)."""
 
     __slots__ = ("limit", "parts", "size", "skipping", "head", "tail")
 
@@ -71,6 +72,8 @@ class LineSplitter:
     def _hold(self, piece):
         if self.skipping:
             self.size += len(piece)
+            if len(self.head) < HEAD_BYTES:  # the limit was crossed before HEAD_BYTES arrived
+                self.head += piece[:HEAD_BYTES - len(self.head)]
             self.tail = (self.tail + piece[-TAIL_BYTES:])[-TAIL_BYTES:]
         elif self.size + len(piece) > self.limit:
             head = b""
@@ -78,8 +81,12 @@ class LineSplitter:
                 head += part[:HEAD_BYTES - len(head)]
                 if len(head) == HEAD_BYTES:
                     break
-            before = self.parts[-1][-TAIL_BYTES:] if self.parts else b""
-            self.head, self.tail = head, (before + piece[-TAIL_BYTES:])[-TAIL_BYTES:]
+            tail = piece[-TAIL_BYTES:]
+            for part in reversed(self.parts):  # a short piece: the tail goes back into earlier parts
+                if len(tail) >= TAIL_BYTES:
+                    break
+                tail = part[len(tail) - TAIL_BYTES:] + tail
+            self.head, self.tail = head, tail
             self.size += len(piece)
             self.parts = []
             self.skipping = True

@@ -27,6 +27,8 @@ class Outbox:
         self.label = label            # for logs: "time/client 7", "time/stdin"
 
     def put(self, data):
+        if not data:  # writes of 0 bytes would stay queued and keep the drainer spinning
+            return
         self.chunks.append(data)
         self.size += len(data)
 

@@ -18,10 +18,12 @@ class RestartPolicy:
         self.failures = 0       # consecutive failures since the last healthy period
         self.restarts = 0       # starts after the first one, for status and metrics
         self.running_since = None  # start time of the current run; None while not running
+        self.started = False    # started at least once (`starts` is cleared by a healthy period)
 
     def record_start(self, now):
-        if self.starts:
+        if self.started:
             self.restarts += 1
+        self.started = True
         self.starts.append(now)
         self.running_since = now
 
