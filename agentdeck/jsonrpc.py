@@ -24,6 +24,8 @@ _SCALAR = rb'-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|"(?:[^"\\]|\\.
 _ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(' + _SCALAR + rb')')
 _ID_TAIL = re.compile(rb',\s*"id"\s*:\s*(' + _SCALAR + rb')\s*\}\s*\Z')
 TAIL_WINDOW = 512  # bytes at the end of a line searched for a trailing id
+_RESPONSE_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*([0-9]+)\s*,\s*'
+                            rb'(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"(?:result|error)"\s*:')
 # Any later "id" key, however spelled; the head id is only the id when none follows it,
 # since json.loads (and the server's parser) let the last duplicate win.
 _LATER_ID_KEY = re.compile(rb'"(?:i|\\u0069)(?:d|\\u0064)"\s*:')
@@ -107,8 +109,17 @@ def id_span(line):
 
 
 def replace_id(line, span, new_raw_id):
-    """``line`` with the id at ``span`` replaced by the bytes ``new_raw_id``."""
-    return line[:span[0]] + new_raw_id + line[span[1]:]
+    """``line`` with the id at ``span`` replaced by the bytes ``new_raw_id``, plus the
+    newline that ends it on the wire; the rest of the line is copied once."""
+    return b"".join((line[:span[0]], new_raw_id, memoryview(line)[span[1]:], b"\n"))
+
+
+def response_head(line):
+    """(id, span of the id) when ``line`` starts as a response to an integer id the way
+    SDKs write one (``{"jsonrpc":"2.0","id":7,"result":...``); else None. Only the start
+    is read: the proxy does not decode what it does not touch."""
+    match = _RESPONSE_HEAD.match(line)
+    return (int(match.group(1)), match.span(1)) if match else None
 
 
 def guess_id(head, tail=b""):

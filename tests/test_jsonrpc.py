@@ -7,7 +7,7 @@ import random
 import pytest
 
 from agentdeck import jsonrpc
-from agentdeck.jsonrpc import NULL_ID, error_line, guess_id, id_span, replace_id, result_line
+from agentdeck.jsonrpc import NULL_ID, error_line, guess_id, id_span, replace_id, response_head, result_line
 
 # (line, the exact text of its top-level id or None), side by side. Lines are str here for
 # readability and go in as UTF-8, so spans are checked as byte offsets.
@@ -87,6 +87,8 @@ def splice_checked(line, span, new=b"42"):
     """replace_id must yield valid JSON whose top-level id is ``new`` and nothing else changed."""
     before = json.loads(line)
     out = replace_id(line, span, new)
+    assert out.endswith(b"\n")
+    out = out[:-1]
     assert out[:span[0]] == line[:span[0]] and out[span[0] + len(new):] == line[span[1]:]
     after = json.loads(out)
     assert after["id"] == json.loads(new)
@@ -111,7 +113,29 @@ def test_replace_id_back_restores_the_line(text):
     line = text.encode()
     span = id_span(line)
     out = splice_checked(line, span, b'"proxy-1"')
-    assert replace_id(out, id_span(out), line[span[0]:span[1]]) == line
+    assert replace_id(out, id_span(out), line[span[0]:span[1]]) == line + b"\n"
+
+
+RESPONSE_HEADS = [
+    (b'{"jsonrpc":"2.0","id":7,"result":{}}', 7),
+    (b'{"jsonrpc": "2.0", "id": 12, "error": {"code": 1}}', 12),
+    (b'{"id":3,"jsonrpc":"2.0","result":{"id":9}}', 3),
+    (b' {"id" : 4 , "result" : []}', 4),
+    (b'{"jsonrpc":"2.0","id":"7","result":{}}', None),       # not one of the proxy's integer ids
+    (b'{"jsonrpc":"2.0","id":7,"method":"x"}', None),        # a request, not a response
+    (b'{"result":{},"jsonrpc":"2.0","id":7}', None),         # id last: decoded the slow way
+    (b'{"jsonrpc":"2.0","id":-7,"result":{}}', None),
+    (b"not json", None),
+]
+
+
+@pytest.mark.parametrize("line, expected", RESPONSE_HEADS)
+def test_response_head_finds_integer_ids_of_responses_only(line, expected):
+    head = response_head(line)
+    if expected is None:
+        assert head is None
+    else:
+        assert head[0] == expected and line[head[1][0]:head[1][1]] == str(expected).encode()
 
 
 # -- property: random objects, random member order, random id types and spellings ----------

@@ -14,7 +14,7 @@ from gevent.event import AsyncResult
 from loguru import logger
 
 from agentdeck import jsonrpc
-from agentdeck.jsonrpc import NULL_ID, error_line, id_span, result_line
+from agentdeck.jsonrpc import NULL_ID, error_line, id_span, replace_id, response_head, result_line
 
 _parse = jsonrpc.parse
 RECENT_ERRORS = 5  # bad lines from the child logged in full before they are only counted
@@ -162,7 +162,7 @@ class Router:
             msg["id"] = pid
             out = jsonrpc.dumps(msg) + b"\n"
         else:
-            out = line[:span[0]] + b"%d" % pid + line[span[1]:] + b"\n"
+            out = replace_id(line, span, b"%d" % pid)
         if method == "initialize":
             self.handshake_pid = pid
             self.init_params = params
@@ -269,6 +269,9 @@ class Router:
                        self.name, line.size, limit, who)
 
     def _child_line(self, line):
+        head = response_head(line)
+        if head is not None and self._child_response_fast(line, *head):
+            return
         try:
             msg = _parse(line)
         except ValueError:
@@ -301,8 +304,20 @@ class Router:
             return
         if pid == self.handshake_pid:
             self._handshake_done(msg)
-        span = id_span(line)
-        self._settle(pending, line[:span[0]] + pending.raw_id + line[span[1]:] + b"\n", msg)
+        self._settle(pending, replace_id(line, id_span(line), pending.raw_id), msg)
+
+    def _child_response_fast(self, line, pid, span):
+        """Deliver a response to a client's request without decoding it; False when the
+        proxy needs the decoded message (its own requests, the initialize handshake)."""
+        pending = self.pending.get(pid)
+        if pending is None:
+            self.stats.orphans += 1
+            return True
+        if pending.waiter is not None or pid == self.handshake_pid:
+            return False
+        del self.pending[pid]
+        self._settle(pending, replace_id(line, span, pending.raw_id))
+        return True
 
     def _settle(self, pending, out, msg=None):
         """Deliver the one answer to a pending request; returns who got it, for logs."""
