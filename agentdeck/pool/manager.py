@@ -42,7 +42,8 @@ class Pool:
         proxy.start()
 
     def _remove(self, name):
-        self.proxies.pop(name).stop()
+        self.proxies[name].stop()  # listed (as stopping) until stopped, so `kill_now` still reaches it
+        del self.proxies[name]
         remove_server_log(self.sinks.pop(name))
 
     def reload(self, config):

@@ -37,7 +37,8 @@ h2{font-size:16px;margin:18px 0 6px}
 table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0002}
 th,td{padding:5px 10px;text-align:left;border-bottom:1px solid #e6e9ee;vertical-align:top}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#5b6675;background:#eef1f5}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+.spark-box{display:flex;align-items:center;gap:8px;color:#c9d1dc;font-size:12px}
 .badge{display:inline-block;min-width:64px;padding:1px 8px;border-radius:10px;font-weight:600;
 text-align:center;color:#fff;background:#2e9d57}
 .badge.warn{background:#d9890b}.badge.bad{background:#c73a3a}.badge.off{background:#8a94a3}
@@ -113,14 +114,16 @@ def render(snapshot, rss_samples, now, query=""):
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(_title(sessions))}</title><style>{STYLE}</style></head><body>",
         f'<header><h1>agentdeck {escape(str(daemon.get("version", "")))}</h1>'
-        f'<span class="facts">{escape(facts)}</span>{sparkline(rss_samples)}</header><main>',
+        f'<span class="facts">{escape(facts)}</span>'
+        f'<span class="spark-box">{sparkline(rss_samples)}RSS, last hour</span></header><main>',
         f'<h2>MCP servers ({len(servers)})</h2><table id="servers"><thead><tr><th>server</th><th>state</th>'
-        "<th>for</th><th>pid</th><th>clients</th><th>in flight</th><th>restarts</th><th>last error</th>"
+        "<th class=\"num\">for</th><th class=\"num\">pid</th><th class=\"num\">clients</th>"
+        "<th class=\"num\">in flight</th><th class=\"num\">restarts</th><th>last error</th>"
         "</tr></thead><tbody>",
         *_server_rows(servers, now),
         f'</tbody></table><h2>Sessions ({len(sessions)})</h2>',
         f'<p class="muted">{escape(sessions_error)}</p>' if sessions_error else "",
-        '<table id="sessions"><thead><tr><th>session</th><th>status</th><th>for</th><th>profile</th>'
+        '<table id="sessions"><thead><tr><th>session</th><th>status</th><th class="num">for</th><th>profile</th>'
         "<th>tool</th><th>latest prompt</th></tr></thead><tbody>",
         *_session_rows(sessions, now),
         f'</tbody></table></main><footer>config {escape(str(daemon.get("config") or "(built-in defaults)"))} · '

@@ -19,6 +19,7 @@ import collections
 import hmac
 import ipaddress
 import json
+import os
 import socket
 import time
 import urllib.parse
@@ -171,7 +172,9 @@ class StatusServer:
             self.server.start()
         except OSError as exc:
             host, port = self.server.address[:2]
-            raise UserError(f"cannot serve status on {host}:{port}: {exc.strerror} "
+            # gevent appends the address to strerror; the errno's own words read better
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise UserError(f"cannot serve status on {host}:{port}: {reason} "
                             "(set [daemon] status_listen to a free port, or \"\" to turn it off)") from None
 
     @property
