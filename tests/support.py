@@ -35,15 +35,24 @@ def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
         gevent.sleep(interval)
 
 
-def toml_config(home, servers=None, pool=None, daemon=None):
+def toml_config(home, servers=None, pool=None, daemon=None, notify=None):
     """Config text: ``servers`` maps name -> {"command", "args", "env"}."""
     from agentdeck.config import _toml_value, server_toml
     lines = ["[daemon]", f"home = {_toml_value(str(home))}", 'status_listen = "127.0.0.1:0"']
     lines += [f"{k} = {_toml_value(v)}" for k, v in (daemon or {}).items()]
     lines += ["", "[pool]"] + [f"{k} = {_toml_value(v)}" for k, v in (pool or {}).items()] + [""]
+    lines += ["[notify]"] + [f"{k} = {_toml_value(v)}" for k, v in (notify or {}).items()] + [""]
     for name, spec in (servers or {}).items():
         lines.append(server_toml(name, spec["command"], spec.get("args", ()), spec.get("env")))
     return "\n".join(lines)
+
+
+def write_hook(home, instance_id, event, **fields):
+    """Run the real hook handler in-process for Claude Code hook ``event`` (payload as its
+    argument, the Codex convention); returns the status it wrote, or None."""
+    from agentdeck.sessions.hook import record_event
+    payload = json.dumps({"hook_event_name": event, "session_id": "test-session", **fields})
+    return record_event([payload], None, {"AGENTDECK_INSTANCE_ID": instance_id, "AGENTDECK_HOME": str(home)})
 
 
 def scripted(*args, **env):

@@ -35,6 +35,18 @@ def event_environment(event):
     return {ENV_PREFIX + key.upper(): str(value) for key, value in event.to_dict().items()}
 
 
+def _feed(proc, data):
+    """Write ``data`` to the command's stdin and close it. An event is far smaller than a
+    pipe's buffer, so this never waits for the command (and `communicate` is not used:
+    gevent's applies its timeout to the pipes only, not to the wait for the exit)."""
+    try:
+        proc.stdin.write(data)
+    except BrokenPipeError:  # it exited, or closed stdin, without reading: its exit status tells
+        logger.debug("notify: the command did not read its stdin (pid {})", proc.pid)
+    finally:
+        proc.stdin.close()
+
+
 def _kill_group(proc):
     """SIGKILL the command's process group (it started its own session) and reap it."""
     try:
@@ -108,7 +120,7 @@ class Notifier:
     def _execute(self, settings, event):
         started = time.monotonic()
         try:
-            proc = subprocess.Popen([SHELL, "-c", settings.command], stdin=subprocess.PIPE,
+            proc = subprocess.Popen([SHELL, "-c", settings.command], stdin=subprocess.PIPE, bufsize=0,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                     env={**os.environ, **event_environment(event)}, start_new_session=True)
         except OSError as exc:
@@ -116,7 +128,8 @@ class Notifier:
             logger.error("notify: session {}: cannot run the notify command: {}", event.instance, exc)
             return
         try:
-            proc.communicate(json.dumps(event.to_dict()).encode(), timeout=settings.timeout)
+            _feed(proc, json.dumps(event.to_dict()).encode())
+            proc.wait(timeout=settings.timeout)
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True

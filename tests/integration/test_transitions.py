@@ -1,0 +1,491 @@
+"""The transition daemon, the notifier and `agentdeck wait`, with real inotify, real files,
+real SQLite, a real tmux server on a private socket and, where it matters, the real daemon."""
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+
+import gevent
+import pytest
+
+from agentdeck.config import NotifySettings
+from agentdeck.fsutil import atomic_write
+from agentdeck.paths import Home
+from agentdeck.sessions.control import SessionControl
+from agentdeck.sessions.events import TransitionEvent, read_event
+from agentdeck.sessions.notify import Notifier
+from agentdeck.sessions.registry import Registry
+from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
+from agentdeck.sessions.tmux import Tmux
+from agentdeck.sessions.transcript import PromptCache
+from agentdeck.sessions.transitions import QUIET_INTERVAL, TransitionDaemon
+from agentdeck.watchers.statusevents import StatusEventWatcher
+from tests.support import REPO, DaemonProcess, clean_env, run_cli, toml_config, wait_for, write_hook
+
+SEEN_TIMEOUT = 5.0  # seconds for a hook write to become an event (it takes milliseconds)
+PASS_TIMEOUT = QUIET_INTERVAL + 5.0  # seconds for a change only a periodic pass notices
+NOTIFY_OFF = NotifySettings(command="", timeout=10.0, min_interval=30.0)
+LONG_RUNNING = "sleep 600"  # what the test sessions run: alive until killed
+EVENT_FOR_STATUS = {RUNNING: "UserPromptSubmit", WAITING: "Stop", DEAD: "SessionEnd"}
+
+
+@pytest.fixture
+def deck(home):
+    return Home(home).ensure()
+
+
+@pytest.fixture
+def tmux(home):
+    """A private tmux server for this test, killed afterwards."""
+    server = Tmux(str(home / "tmux.sock"))
+    server.require()
+    yield server
+    server.kill_server()
+
+
+@pytest.fixture
+def control(deck, tmux):
+    """SessionControl with its own registry, as `agentdeck session` uses it."""
+    registry = Registry(deck)
+    yield SessionControl(deck, registry, tmux, PromptCache())
+    registry.close()
+
+
+@pytest.fixture
+def tracker(deck, tmux):
+    """A TransitionDaemon whose passes the test runs itself (its watchers run)."""
+    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
+    daemon.hooks.start(daemon.group)
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def project(home):
+    path = home / "proj"
+    path.mkdir()
+    return path
+
+
+def add(control, project, profile="default", command=LONG_RUNNING):
+    return control.add(str(project), command=command, profile=profile).id
+
+
+def hook(deck, tracker, instance_id, event, **fields):
+    """Write a hook file through the real hook handler and wait until the daemon's watcher has it."""
+    status = write_hook(deck.root, instance_id, event, **fields)
+    ts = json.loads(deck.hook_file(instance_id).read_text())["ts"]
+    wait_for(lambda: (lambda h: h is not None and h.ts == ts)(tracker.hooks.get(instance_id)), SEEN_TIMEOUT,
+             message=f"the watcher to read {instance_id}'s {event}")
+    return status
+
+
+def last_event(deck, instance_id):
+    return read_event(deck.event_file(instance_id))
+
+
+def stored(control, instance_id):
+    return control.find(instance_id)[1].status
+
+
+def inotify_watching(pid):
+    """True once process ``pid`` holds an inotify descriptor with a watch on it."""
+    fds = f"/proc/{pid}/fdinfo"
+    try:
+        return any("inotify wd:" in open(os.path.join(fds, fd)).read() for fd in os.listdir(fds))
+    except OSError:  # it exited, or an fd closed while we looked
+        return False
+
+
+# -- the transition daemon, in-process
+
+
+def test_a_hook_write_becomes_an_event_file_and_reaches_a_waiting_consumer(deck, control, tmux, project):
+    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
+    instance_id = add(control, project)
+    consumer = StatusEventWatcher(deck.events, instances=[instance_id])
+    consumer.start()
+    daemon.start()
+    try:
+        waiting = gevent.spawn(consumer.wait_for_status, {WAITING}, SEEN_TIMEOUT)
+        gevent.sleep(0.2)  # the first pass has seen the session idle
+        started = time.monotonic()
+        write_hook(deck.root, instance_id, "Stop")
+        got = waiting.get(timeout=SEEN_TIMEOUT)
+        latency = time.monotonic() - started
+    finally:
+        daemon.stop()
+        consumer.stop()
+    assert got == TransitionEvent(instance=instance_id, title="proj", profile="default", from_status=IDLE,
+                                  to_status=WAITING, time=got.time, hook_event="Stop")
+    assert latency < 1.0, f"hook write to consumer took {latency:.3f} s"
+    on_disk = json.loads(deck.event_file(instance_id).read_text())
+    assert set(on_disk) == {"instance", "title", "profile", "from", "to", "time", "hook_event"}
+    assert os.stat(deck.event_file(instance_id)).st_mode & 0o777 == 0o600
+    assert stored(control, instance_id) == WAITING
+
+
+def test_each_change_is_one_transition_and_a_quiet_pass_writes_nothing(deck, control, tracker, project):
+    instance_id = add(control, project)
+    assert tracker.run_pass() == 0  # idle, as stored
+    for event, status in (("UserPromptSubmit", RUNNING), ("Stop", WAITING)):
+        previous = tracker.statuses()[instance_id][0]
+        hook(deck, tracker, instance_id, event)
+        assert tracker.run_pass() == 1
+        got = last_event(deck, instance_id)
+        assert (got.from_status, got.to_status, got.hook_event) == (previous, status, event)
+        assert stored(control, instance_id) == status
+        assert tracker.statuses()[instance_id] == (status, got.time)
+    assert tracker.run_pass() == 0
+    assert tracker.transitions == 2
+
+
+def test_a_turn_too_fast_for_two_passes_still_yields_running_to_waiting(deck, control, tracker, project):
+    instance_id = add(control, project)
+    hook(deck, tracker, instance_id, "Stop")
+    tracker.run_pass()
+    assert tracker.statuses()[instance_id][0] == WAITING
+    # A whole turn between two passes: the daemon only ever sees waiting, then waiting.
+    write_hook(deck.root, instance_id, "UserPromptSubmit")
+    hook(deck, tracker, instance_id, "Stop")
+    assert tracker.run_pass() == 1
+    got = last_event(deck, instance_id)
+    assert (got.from_status, got.to_status, got.hook_event) == (RUNNING, WAITING, "Stop")
+    assert tracker.missed_turns == 1
+    assert tracker.run_pass() == 0  # the same hook file is not a second turn
+    # A session that starts waiting did not finish a turn.
+    hook(deck, tracker, instance_id, "SessionStart")
+    assert tracker.run_pass() == 0
+
+
+def test_tmux_liveness_wins_over_a_hook_however_recent_or_stale(deck, control, tracker, tmux, project):
+    fresh = add(control, project)
+    stale = add(control, project)
+    exited = add(control, project, command="exit 0")
+    hook(deck, tracker, fresh, "Stop")
+    # A waiting hook from ten minutes ago, for a session whose agent exited since.
+    atomic_write(deck.hook_file(stale), json.dumps({"status": WAITING, "event": "Stop", "ts": time.time() - 600})
+                 .encode())
+    hook(deck, tracker, exited, "Stop")
+    wait_for(lambda: tmux.panes()[f"agentdeck-{exited}"].dead, SEEN_TIMEOUT, message="the exited pane")
+    tracker.run_pass()
+    assert tracker.statuses()[fresh][0] == WAITING and tracker.statuses()[exited][0] == DEAD
+    assert tracker.statuses()[stale][0] == WAITING  # its pane still lives: the hook is all we know
+    tmux.kill_session(f"agentdeck-{fresh}")
+    tmux.kill_session(f"agentdeck-{stale}")
+    tracker.run_pass()
+    assert {tracker.statuses()[i][0] for i in (fresh, stale, exited)} == {DEAD}
+    assert (last_event(deck, fresh).from_status, last_event(deck, fresh).to_status) == (WAITING, DEAD)
+    assert stored(control, stale) == DEAD
+
+
+def test_a_new_instance_without_a_tmux_session_yet_is_not_dead(deck, control, tracker):
+    """`session add` stores the instance just before it starts tmux: a pass in between must
+    not call it dead (and notify somebody)."""
+    store = control.registry.store()
+    store.add("newborn", title="t", path="/tmp", tool="shell", command="", tmux_session="agentdeck-newborn",
+              status=IDLE)
+    store.add("spoke", title="t", path="/tmp", tool="shell", command="", tmux_session="agentdeck-spoke",
+              status=IDLE)
+    hook(deck, tracker, "spoke", "Stop")  # a hook proves its tmux session existed, and is gone
+    assert tracker.run_pass() == 1
+    assert tracker.statuses()["newborn"][0] == IDLE and tracker.statuses()["spoke"][0] == DEAD
+
+
+def test_an_instance_removed_between_passes_leaves_no_state_behind(deck, control, tmux, project):
+    notify = NotifySettings(command="true", timeout=5.0, min_interval=60.0)
+    daemon = TransitionDaemon(deck, notify, tmux=tmux)
+    keep, gone = add(control, project), add(control, project)
+    daemon.start()
+    try:
+        for instance_id in (keep, gone):
+            write_hook(deck.root, instance_id, "Stop")
+        wait_for(lambda: daemon.notifier.tracked() == {keep, gone}, SEEN_TIMEOUT, message="both notified")
+        assert daemon.tracked() == {keep, gone}
+        control.remove(gone)
+        wait_for(lambda: daemon.tracked() == {keep}, PASS_TIMEOUT, message="the removed instance to be dropped")
+        assert daemon.hooks.get(gone) is None and len(daemon.hooks) == 1
+        assert not deck.event_file(gone).exists()
+        wait_for(lambda: daemon.notifier.watcher.seen_instances() == {keep}, SEEN_TIMEOUT,
+                 message="the notifier's watcher to forget it")
+    finally:
+        daemon.stop()
+
+
+def test_an_instance_removed_mid_pass_leaves_no_state_behind(deck, control, tracker, project):
+    keep, victim = add(control, project), add(control, project)
+    for instance_id in (keep, victim):
+        hook(deck, tracker, instance_id, "UserPromptSubmit")
+    tracker.run_pass()
+    store = control.registry.store()
+    tracker_store = tracker.registry.store()
+    listing = tracker_store.list_instances
+
+    def list_then_remove():
+        records = listing()
+        control.remove(victim)  # between the listing and the store of its new status
+        return records
+    tracker_store.list_instances = list_then_remove
+    hook(deck, tracker, keep, "Stop")
+    tracker.run_pass()
+    assert tracker.tracked() == {keep} and tracker.hooks.get(victim) is None
+    assert not deck.event_file(victim).exists() and store.get(victim) is None
+
+
+def test_a_profile_that_disappears_has_its_store_closed(deck, control, tracker, project):
+    add(control, project, profile="work")
+    add(control, project, profile="default")
+    tracker.run_pass()
+    work = tracker.registry.store("work")
+    assert work.open_fd_count() >= 1
+    control.registry.close_profile("work")
+    for path in sorted((deck.profiles / "work").iterdir(), reverse=True):
+        path.unlink()
+    (deck.profiles / "work").rmdir()
+    tracker.run_pass()
+    assert tracker.registry.open_profiles() == ["default"]
+    assert work.open_fd_count() == 0
+    assert len(tracker.tracked()) == 1
+
+
+def test_stop_closes_every_store_and_empties_every_map(deck, control, tmux, project):
+    daemon = TransitionDaemon(deck, NotifySettings(command="true", timeout=5.0, min_interval=60.0), tmux=tmux)
+    ids = [add(control, project, profile=profile) for profile in ("default", "work")]
+    daemon.start()
+    for instance_id in ids:
+        write_hook(deck.root, instance_id, "Stop")
+    wait_for(lambda: daemon.notifier.tracked() == set(ids), SEEN_TIMEOUT, message="both notified")
+    stores = [daemon.registry.store(profile) for profile in ("default", "work")]
+    daemon.stop()
+    control.registry.close()  # the test's own connections, on the same files
+    assert [(store.is_open, store.open_fd_count()) for store in stores] == [(False, 0), (False, 0)]
+    assert daemon.registry.open_profiles() == [] and daemon.tracked() == set()
+    assert len(daemon.hooks) == 0 and daemon.notifier.watcher.seen_instances() == set()
+    assert all(greenlet.dead for greenlet in daemon.group)
+    daemon.stop()  # idempotent
+
+
+# -- the notifier
+
+
+def test_the_notify_command_gets_the_event_on_stdin_and_in_its_environment(home):
+    out = home / "notified.json"
+    notifier = Notifier(home, NotifySettings(
+        command=f"cat > {shlex.quote(str(out))}; echo \"$AGENTDECK_EVENT_INSTANCE $AGENTDECK_EVENT_FROM "
+                f"$AGENTDECK_EVENT_TO $AGENTDECK_EVENT_TITLE\" > {shlex.quote(str(out))}.env",
+        timeout=10.0, min_interval=60.0))
+    event = TransitionEvent(instance="abc", title="my agent", profile="default", from_status=RUNNING,
+                            to_status=WAITING, time=1234.5, hook_event="Stop")
+    notifier.handle(event)
+    assert json.loads(out.read_text()) == event.to_dict()
+    assert (home / "notified.json.env").read_text() == "abc running waiting my agent\n"
+    notifier.handle(TransitionEvent(instance="abc", title="t", profile="default", from_status=WAITING,
+                                    to_status=DEAD, time=1240.0))  # inside min_interval: skipped
+    notifier.handle(TransitionEvent(instance="xyz", title="t", profile="default", from_status=WAITING,
+                                    to_status=RUNNING, time=1240.0))  # not into waiting or dead
+    assert (notifier.sent, notifier.limited, notifier.failed, notifier.tracked()) == (1, 1, 0, {"abc"})
+
+
+def test_a_notify_command_that_overruns_is_killed_with_its_whole_group(home):
+    pids = home / "pids"
+    notifier = Notifier(home, NotifySettings(command=f"sleep 60 & echo $$ $! > {shlex.quote(str(pids))}; wait",
+                                             timeout=0.5, min_interval=60.0))
+    started = time.monotonic()
+    notifier.handle(TransitionEvent(instance="abc", title="t", profile="p", from_status=RUNNING,
+                                    to_status=WAITING, time=1.0))
+    assert time.monotonic() - started < 3.0
+    assert notifier.failed == 1
+
+    def gone(pid):  # reaped, or a zombie waiting for an init that may not reap in a container
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    shell, sleeper = (int(pid) for pid in pids.read_text().split())
+    wait_for(lambda: gone(shell) and gone(sleeper), 5, message="the command and its child to be killed")
+    notifier.handle(TransitionEvent(instance="other", title="t", profile="p", from_status=RUNNING,
+                                    to_status=DEAD, time=2.0))  # still serving
+    assert notifier.failed == 2
+
+
+def test_a_failing_notify_command_is_counted_and_logged(home):
+    notifier = Notifier(home, NotifySettings(command="exit 3", timeout=5.0, min_interval=60.0))
+    notifier.handle(TransitionEvent(instance="abc", title="t", profile="p", from_status=RUNNING,
+                                    to_status=WAITING, time=1.0))
+    assert (notifier.sent, notifier.failed) == (0, 1)
+
+
+# -- the real daemon
+
+
+@pytest.fixture
+def env(home, tmux):
+    return clean_env(home, AGENTDECK_TMUX_SOCKET=tmux.socket)
+
+
+def start_daemon(home, env, **notify):
+    daemon = DaemonProcess(home, toml_config(home, notify=notify), env=env)
+    daemon.expect("agentdeck .* ready")
+    return daemon
+
+
+def test_the_daemon_records_publishes_and_notifies_transitions(home, deck, env, control, project):
+    notified = home / "notified"
+    notified.mkdir()
+    command = f"cat > {shlex.quote(str(notified))}/$AGENTDECK_EVENT_INSTANCE.$AGENTDECK_EVENT_TO.$$"
+    daemon = start_daemon(home, env, command=command, timeout=5, min_interval=60)
+    instance_id = add(control, project)
+    consumer = StatusEventWatcher(deck.events, instances=[instance_id])
+    consumer.start()
+    try:
+        write_hook(deck.root, instance_id, "UserPromptSubmit")
+        assert consumer.wait_for_status({RUNNING}, SEEN_TIMEOUT) is not None
+        write_hook(deck.root, instance_id, "Stop")
+        got = consumer.wait_for_status({WAITING}, SEEN_TIMEOUT)
+        assert (got.from_status, got.to_status, got.hook_event) == (RUNNING, WAITING, "Stop")
+        wait_for(lambda: [n for n in notified.iterdir() if n.read_text().endswith("}")], SEEN_TIMEOUT,
+                 message="the notification")
+        (note,) = notified.iterdir()
+        assert note.name.startswith(f"{instance_id}.waiting.") and json.loads(note.read_text()) == got.to_dict()
+        assert stored(control, instance_id) == WAITING
+        control.kill(instance_id)
+        got = consumer.wait_for_status({DEAD}, PASS_TIMEOUT)
+        assert (got.from_status, got.to_status) == (WAITING, DEAD)
+    finally:
+        consumer.stop()
+        daemon.stop()
+    assert len(list(notified.iterdir())) == 1  # dead came inside min_interval
+    assert "session " + instance_id in daemon.output and "waiting -> dead" in daemon.output
+
+
+@pytest.mark.timeout(120)
+def test_a_flood_of_10000_hook_writes_across_200_sessions_through_the_daemon(home, deck, env, control, project):
+    ids = [add(control, project) for _ in range(200)]
+    daemon = start_daemon(home, env)
+    bounded = StatusEventWatcher(deck.events, maxsize=50)
+    draining = StatusEventWatcher(deck.events, maxsize=5000)
+    bounded.start()
+    draining.start()
+    latest = {}
+
+    def drain():
+        for got in draining:
+            latest[got.instance] = got.to_status
+    consumer = gevent.spawn(drain)
+    try:
+        rng = random.Random(7)
+        final = {}
+        started = time.monotonic()
+        for n in range(10000):
+            instance_id = rng.choice(ids)
+            final[instance_id] = rng.choice((RUNNING, WAITING))
+            write_hook(deck.root, instance_id, EVENT_FOR_STATUS[final[instance_id]])
+            if n % 100 == 99:
+                gevent.sleep(0.001)
+                assert bounded.qsize() <= 50
+        written = time.monotonic() - started
+        store = control.registry.store()
+        wait_for(lambda: {r.id: r.status for r in store.list_instances()} == final, 30, interval=0.2,
+                 message="the registry to hold every session's last status")
+        wait_for(lambda: {i: last_event(deck, i).to_status for i in ids} == final, 10,
+                 message="every event file to end on the last status")
+        wait_for(lambda: latest == final, 10, message="a draining consumer to end on every last status")
+    finally:
+        consumer.kill()
+        bounded.stop()
+        draining.stop()
+        daemon.stop()
+    assert written < 15, f"the writes took {written:.1f} s"
+    assert bounded.qsize() <= 50 and bounded.dropped > 0 and draining.dropped == 0
+
+
+# -- agentdeck wait
+
+
+def wait_cli(home, env, *args):
+    return subprocess.Popen([sys.executable, "-m", "agentdeck", "wait", *args], cwd=REPO, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc, timeout=15):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out.strip(), err.strip()
+
+
+def started_watching(proc):
+    wait_for(lambda: inotify_watching(proc.pid) or proc.poll() is not None, 15, message="wait to start watching")
+
+
+def test_wait_exits_at_once_when_the_session_already_has_the_status(home, deck, env, control, project):
+    instance_id = add(control, project)
+    write_hook(deck.root, instance_id, "Stop")
+    proc = run_cli(home, "wait", instance_id, "--status", "running,waiting", "--timeout", "30", env=env)
+    assert (proc.returncode, proc.stdout.strip()) == (0, WAITING), proc.stderr
+
+
+def test_wait_without_the_daemon_follows_the_hook_file(home, deck, env, control, project):
+    instance_id = add(control, project)
+    proc = wait_cli(home, env, instance_id, "--status", WAITING, "--timeout", "30")
+    started_watching(proc)
+    write_hook(deck.root, instance_id, "UserPromptSubmit")
+    gevent.sleep(0.2)
+    assert proc.poll() is None  # running is not what it waits for
+    written = time.monotonic()
+    write_hook(deck.root, instance_id, "Stop")
+    assert finish(proc) == (0, WAITING, "")
+    assert time.monotonic() - written < 2.0
+
+
+def test_wait_without_the_daemon_sees_a_session_die(home, env, control, tmux, project):
+    instance_id = add(control, project)
+    proc = wait_cli(home, env, instance_id, "--status", DEAD, "--timeout", "30")
+    started_watching(proc)
+    tmux.kill_session(f"agentdeck-{instance_id}")  # no hook fires: tmux liveness tells
+    assert finish(proc) == (0, DEAD, "")
+
+
+def test_wait_with_the_daemon_follows_its_events(home, deck, env, control, project):
+    instance_id = add(control, project)
+    daemon = start_daemon(home, env)
+    try:
+        proc = wait_cli(home, env, instance_id, "--status", WAITING, "--timeout", "30")
+        started_watching(proc)
+        write_hook(deck.root, instance_id, "Stop")
+        assert finish(proc) == (0, WAITING, "")
+        # Only the daemon's events count: an event file is enough, without any hook.
+        proc = wait_cli(home, env, instance_id, "--status", DEAD, "--timeout", "30")
+        started_watching(proc)
+        atomic_write(deck.event_file(instance_id), json.dumps(TransitionEvent(
+            instance=instance_id, title="t", profile="default", from_status=WAITING, to_status=DEAD,
+            time=time.time()).to_dict()).encode())
+        assert finish(proc) == (0, DEAD, "")
+    finally:
+        daemon.stop()
+
+
+def test_wait_times_out_with_exit_2(home, env, control, project):
+    instance_id = add(control, project)
+    started = time.monotonic()
+    proc = run_cli(home, "wait", instance_id, "--status", "dead", "--timeout", "0.5", env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"agentdeck: session {instance_id} is still idle after 0.5 s (waited for dead)"
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nosuchid", "--status", "waiting"], "agentdeck: no session 'nosuchid': `agentdeck session list` shows the "
+                                          "sessions there are"),
+    (["ID", "--status", "waiting,asleep"], "agentdeck: --status 'waiting,asleep': unknown status 'asleep': use "
+                                           "one or more of running, waiting, idle, dead, comma-separated"),
+    (["ID", "--status", ","], "agentdeck: --status ',': name one or more of running, waiting, idle, dead, "
+                              "comma-separated"),
+    (["ID", "--status", "dead", "--timeout", "soon"], "agentdeck: --timeout 'soon': expected a number of "
+                                                      "seconds >= 0"),
+])
+def test_wait_refuses_an_unknown_session_or_status_with_one_line(home, env, control, project, args, message):
+    instance_id = add(control, project)
+    proc = run_cli(home, "wait", *[instance_id if a == "ID" else a for a in args], env=env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", message + "\n")
