@@ -6,6 +6,7 @@ waiting for the descriptor to become writable. Idle connections therefore cost n
 greenlet, and one stuck reader never stalls the greenlet that feeds everybody.
 """
 import collections
+import itertools
 import os
 
 import gevent
@@ -54,7 +55,7 @@ class Outbox:
             if len(chunks) == 1:
                 written = os.write(self.fd, chunks[0])
             else:
-                written = os.writev(self.fd, list(chunks)[:IOV_MAX])
+                written = os.writev(self.fd, list(itertools.islice(chunks, IOV_MAX)))
         except BlockingIOError:
             return True
         except OSError as exc:
