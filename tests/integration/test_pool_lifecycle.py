@@ -209,3 +209,14 @@ def test_three_sdk_clients_share_one_time_server_through_the_bridge(start_daemon
         assert "get_current_time" in result["tools"]
         assert json.loads(result["text"])["timezone"] == "UTC" and not result["is_error"]
     assert children_of(daemon.proc.pid, "mcp-server-time") == [daemon.server("time")["pid"]]
+
+
+def test_socket_path_over_the_unix_limit_is_a_clear_start_up_error(home):
+    long_home = home / ("h" * 90)
+    config = home / "agentdeck.toml"
+    config.write_text(toml_config(long_home, servers={"s": scripted()}))
+    result = subprocess.run([os.sys.executable, str(REPO / "run.py"), "--config", str(config)], cwd=REPO,
+                            env=clean_env(long_home), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "over the Unix limit of 107" in result.stderr and "mcp-s.sock" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
