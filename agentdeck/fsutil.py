@@ -1,6 +1,7 @@
 """Small file-system helpers with safe defaults: private dirs, atomic writes,
 bounded reads that never follow symlinks. Standard library only (the hook path uses it)."""
 import errno
+import json
 import os
 import stat
 import tempfile
@@ -63,3 +64,16 @@ def read_bounded(path, limit):
         return data if len(data) <= limit else None
     finally:
         os.close(fd)
+
+
+def read_json_object(path, limit):
+    """The JSON object (a dict) in ``path``, read as `read_bounded` reads; None when the
+    file is missing, a symlink, over ``limit`` bytes, not JSON or not an object."""
+    data = read_bounded(path, limit)
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    return value if isinstance(value, dict) else None

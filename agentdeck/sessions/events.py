@@ -9,7 +9,7 @@ when tmux liveness decided it).
 import dataclasses
 import json
 
-from agentdeck.fsutil import atomic_write, read_bounded
+from agentdeck.fsutil import atomic_write, read_json_object
 from agentdeck.sessions.names import is_valid_name
 from agentdeck.sessions.states import STATUSES
 
@@ -44,14 +44,8 @@ def write_event(path, event):
 def read_event(path):
     """The TransitionEvent in ``path``, or None when it is missing, a symlink (never
     followed), over EVENT_FILE_MAX_BYTES, or not a valid event."""
-    data = read_bounded(path, EVENT_FILE_MAX_BYTES)
-    if data is None:
-        return None
-    try:
-        raw = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(raw, dict):
+    raw = read_json_object(path, EVENT_FILE_MAX_BYTES)
+    if raw is None:
         return None
     texts = [raw.get(key) for key in ("instance", "title", "profile", "from", "to")]
     when = raw.get("time")

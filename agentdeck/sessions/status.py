@@ -6,9 +6,8 @@ without hooks: a session whose tmux session is gone or whose pane has exited is 
 whatever the last hook said.
 """
 import dataclasses
-import json
 
-from agentdeck.fsutil import read_bounded
+from agentdeck.fsutil import read_json_object
 from agentdeck.sessions.states import DEAD, IDLE, STATUSES
 
 HOOK_FILE_MAX_BYTES = 64 * 1024  # a status file is a few hundred bytes; anything bigger is not ours
@@ -28,14 +27,8 @@ class HookStatus:
 def read_hook_status(path):
     """The HookStatus in ``path``, or None when it is missing, a symlink (never followed),
     over HOOK_FILE_MAX_BYTES, not JSON, or names no known status."""
-    data = read_bounded(path, HOOK_FILE_MAX_BYTES)
-    if data is None:
-        return None
-    try:
-        raw = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(raw, dict) or raw.get("status") not in STATUSES:
+    raw = read_json_object(path, HOOK_FILE_MAX_BYTES)
+    if raw is None or raw.get("status") not in STATUSES:
         return None
 
     def text(key):
