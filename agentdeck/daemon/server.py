@@ -68,7 +68,6 @@ class Daemon:
         """Run ``function`` in the background until stop; a crash is logged, never silent."""
         greenlet = self.loops.spawn(function)
         greenlet.link_exception(lambda g: logger.opt(exception=g.exception).error("{} crashed", name))
-        return greenlet
 
     # Signal handlers only record the request; `run` does the work.
     def handle_term(self):
