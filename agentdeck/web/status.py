@@ -38,6 +38,8 @@ IO_TIMEOUT = 10.0             # seconds any one socket read or write may block
 MAX_BODY_BYTES = 64 * 1024    # a GET has no body; anything larger is refused unread
 STOP_TIMEOUT = 1.0            # seconds `stop` lets requests in progress finish
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # bind to every address; reached locally through loopback
+LOG_FIRST = 10      # refusals of one reason logged one by one...
+LOG_EVERY = 1000    # ...then one line per this many
 
 # Reasons a request is refused, the label values of agentdeck_http_refused_total.
 TIMEOUT = "timeout"               # no complete request head within HEAD_TIMEOUT
@@ -80,7 +82,8 @@ class _QuietLog:
 
 
 class BoundedHandler(WSGIHandler):
-    """pywsgi's handler with the deadlines and the body limit described in the module."""
+    """pywsgi's handler with the deadlines and the body limit described in the module.
+    ``_deadline`` is the running request's head timer, set by `handle_one_request`."""
 
     def handle(self):
         self.socket.settimeout(self.server.io_timeout)
@@ -121,7 +124,7 @@ class BoundedHandler(WSGIHandler):
 
     def handle_error(self, t, v, tb):
         # A client that stopped reading (IO_TIMEOUT) or went away mid-answer: its problem, not a bug.
-        if issubclass(t, OSError):
+        if issubclass(t, (TimeoutError, ConnectionError)):
             logger.info("http: client {} dropped: {}", self.client_address, v)
             self.close_connection = True
             return
@@ -139,9 +142,12 @@ class _BoundedWSGIServer(WSGIServer):
         self.refused = collections.Counter()  # reason -> requests refused since start
 
     def refuse(self, reason, client, detail=""):
+        """Count a refused request; log the first few of each reason, then one in LOG_EVERY."""
         self.refused[reason] += 1
-        logger.info("http: refused {} from {} ({} refused for this reason so far) {}", reason, client,
-                    self.refused[reason], detail)
+        count = self.refused[reason]
+        if count <= LOG_FIRST or count % LOG_EVERY == 0:
+            logger.info("http: refused {} from {} ({} refused for this reason so far) {}", reason, client, count,
+                        detail)
 
 
 def _loopback_host(host_header):
