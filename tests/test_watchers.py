@@ -3,12 +3,14 @@ StatusFileWatcher (hooks/) and StatusEventWatcher (events/)."""
 import json
 import os
 import random
+import resource
 import shutil
 import time
 
 import gevent
 import pytest
 
+from agentdeck.errors import UserError
 from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
 from agentdeck.sessions.events import TransitionEvent, write_event
@@ -426,3 +428,15 @@ def test_an_event_flood_keeps_queues_bounded_and_a_draining_consumer_ends_on_eve
     consumer.kill()
     assert largest <= 1000 and stuck.qsize() == 100
     assert stuck.dropped > 0 and draining.dropped == 0
+
+
+def test_running_out_of_descriptors_for_inotify_is_a_clear_error(deck):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    probe = os.open(os.devnull, os.O_RDONLY)
+    os.close(probe)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (probe, hard))  # every lower descriptor is taken
+    try:
+        with pytest.raises(UserError, match=r"^cannot watch .*hooks: Too many open files \(the open-file limit"):
+            DirectoryWatch(deck.hooks, lambda names, rescan: None).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -33,6 +33,8 @@ from gevent.socket import wait_read
 from inotify_simple import INotify, flags
 from loguru import logger
 
+from agentdeck.errors import UserError
+
 DEBOUNCE = 0.1  # seconds during which further changes after a delivery are coalesced
 REARM_RETRY = 1.0  # seconds between attempts while neither the directory nor its parent exists
 
@@ -70,10 +72,15 @@ class DirectoryWatch:
 
     def start(self, group=None):
         """Spawn the watch greenlet into ``group`` (a `gevent.pool.Group`; a private one if
-        None). The first delivery is the initial rescan, as soon as the directory exists."""
+        None). The first delivery is the initial rescan, as soon as the directory exists.
+        A UserError when no inotify instance is left."""
         if self._greenlet is not None:
             return
-        self._inotify = INotify(nonblocking=True)
+        try:
+            self._inotify = INotify(nonblocking=True)
+        except OSError as exc:  # EMFILE: out of file descriptors or of inotify instances
+            raise UserError(f"cannot watch {self.path}: {exc.strerror} (the open-file limit, or the "
+                            "sysctl fs.inotify.max_user_instances, is reached)") from None
         self._greenlet = (group if group is not None else Group()).spawn(self._run)
         self._greenlet.link_exception(self._crashed)
 
@@ -86,10 +93,6 @@ class DirectoryWatch:
         if self._inotify is not None:
             self._inotify.close()
             self._inotify = None
-
-    @property
-    def running(self):
-        return self._greenlet is not None and not self._greenlet.dead
 
     def _crashed(self, greenlet):
         logger.opt(exception=greenlet.exception).error("watch {}: the watch greenlet crashed; changes there are "
