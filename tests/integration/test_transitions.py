@@ -4,6 +4,7 @@ import json
 import os
 import random
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -268,6 +269,48 @@ def test_stop_closes_every_store_and_empties_every_map(deck, control, tmux, proj
     daemon.stop()  # idempotent
 
 
+def test_passes_come_every_second_while_a_session_runs_and_every_three_when_quiet(deck, control, tmux, project):
+    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
+    instance_id = add(control, project)
+    daemon.start()
+    try:
+        def passes_during(seconds):
+            before = daemon.passes
+            gevent.sleep(seconds)
+            return daemon.passes - before
+        write_hook(deck.root, instance_id, "UserPromptSubmit")
+        wait_for(lambda: daemon.statuses().get(instance_id, (None,))[0] == RUNNING, SEEN_TIMEOUT,
+                 message="the session to run")
+        busy = passes_during(3.5)
+        write_hook(deck.root, instance_id, "Stop")
+        wait_for(lambda: daemon.statuses()[instance_id][0] == WAITING, SEEN_TIMEOUT, message="the session to wait")
+        quiet = passes_during(3.5)
+    finally:
+        daemon.stop()
+    assert 3 <= busy <= 5 and 1 <= quiet <= 2, (busy, quiet)
+
+
+def test_the_daemon_keeps_publishing_when_hooks_and_events_are_deleted_and_made_again(deck, control, tmux, project):
+    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
+    instance_id = add(control, project)
+    consumer = StatusEventWatcher(deck.events, instances=[instance_id])
+    consumer.start()
+    daemon.start()
+    try:
+        wait_for(lambda: daemon.passes and daemon.hooks.watch.deliveries and consumer.watch.deliveries,
+                 SEEN_TIMEOUT, message="the watches to be armed")
+        for status in (RUNNING, WAITING):
+            for directory in (deck.hooks, deck.events):
+                shutil.rmtree(directory)
+            write_hook(deck.root, instance_id, EVENT_FOR_STATUS[status])  # makes hooks/ again
+            got = consumer.wait_for_status({status}, SEEN_TIMEOUT)  # the daemon made events/ again
+            assert got is not None and got.to_status == status
+    finally:
+        daemon.stop()
+        consumer.stop()
+    assert daemon.hooks.watch.rearms == 2 and consumer.watch.rearms == 2
+
+
 # -- the notifier
 
 
@@ -359,6 +402,25 @@ def test_the_daemon_records_publishes_and_notifies_transitions(home, deck, env, 
         daemon.stop()
     assert len(list(notified.iterdir())) == 1  # dead came inside min_interval
     assert "session " + instance_id in daemon.output and "waiting -> dead" in daemon.output
+
+
+def test_a_restarted_daemon_does_not_notify_again(home, deck, env, control, project):
+    notified = home / "notified"
+    notified.mkdir()
+    command = f"cat > {shlex.quote(str(notified))}/$AGENTDECK_EVENT_INSTANCE.$AGENTDECK_EVENT_TO.$$"
+    instance_id = add(control, project)
+    daemon = start_daemon(home, env, command=command, timeout=5, min_interval=0.001)
+    try:
+        write_hook(deck.root, instance_id, "Stop")
+        wait_for(lambda: list(notified.iterdir()), SEEN_TIMEOUT, message="the notification")
+    finally:
+        daemon.stop()
+    daemon = start_daemon(home, env, command=command, timeout=5, min_interval=0.001)
+    try:
+        wait_for(lambda: daemon.status()["transitions"]["passes"] >= 2, PASS_TIMEOUT, message="two passes")
+    finally:
+        daemon.stop()
+    assert len(list(notified.iterdir())) == 1
 
 
 @pytest.mark.timeout(120)
