@@ -75,7 +75,9 @@ def setup(home, level, json_lines=False):
 def add_server_log(home, name):
     """A logger whose records go to ``logs/mcp-<name>.log``; returns (logger, sink id)."""
     sink = logger.add(RotatingFile(home.logs / f"mcp-{name}.log", SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost),
-                      format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name)
+                      format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name,
+                      level="INFO")  # the stderr pump logs at INFO; a DEBUG sink would make every
+                                     # debug call in the daemon build a record
     return logger.bind(mcp_stderr=name), sink
 
 

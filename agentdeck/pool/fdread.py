@@ -19,7 +19,7 @@ class FdReader:
         self.fd = fd            # non-blocking; owned by the caller
         self.hub = get_hub()
         self.watcher = self.hub.loop.io(fd, 1)
-        self.drained = False    # the last read came back short: wait before reading again
+        self.drained = True     # the last read came back short (or none yet): wait before reading
 
     def read(self, size=CHUNK_SIZE):
         """The next bytes (at most ``size``), b"" at EOF; OSErrors (a reset peer) propagate.

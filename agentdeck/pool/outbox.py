@@ -5,8 +5,6 @@ never blocks the caller; only when bytes are left over does a drain greenlet exi
 waiting for the descriptor to become writable. Idle connections therefore cost no
 greenlet, and one stuck reader never stalls the greenlet that feeds everybody.
 """
-import collections
-import itertools
 import os
 
 import gevent
@@ -21,7 +19,8 @@ class Outbox:
 
     def __init__(self, fd, on_error, label):
         self.fd = fd                  # non-blocking descriptor; owned (closed) by the caller
-        self.chunks = collections.deque()  # bytes or memoryviews not yet written
+        self.chunks = []              # bytes or memoryviews not yet written (a list: a deque's
+                                      # first block alone costs ~600 bytes per idle client)
         self.size = 0                 # their total length
         self.drainer = None           # greenlet waiting for writability, while bytes are left over
         self.on_error = on_error      # called once with the OSError when the peer is gone
@@ -55,7 +54,7 @@ class Outbox:
             if len(chunks) == 1:
                 written = os.write(self.fd, chunks[0])
             else:
-                written = os.writev(self.fd, list(itertools.islice(chunks, IOV_MAX)))
+                written = os.writev(self.fd, chunks[:IOV_MAX])
         except BlockingIOError:
             return True
         except OSError as exc:
@@ -63,14 +62,13 @@ class Outbox:
             self.on_error(exc)
             return False
         self.size -= written
-        while written:
-            first = chunks[0]
-            if len(first) <= written:
-                written -= len(first)
-                chunks.popleft()
-            else:
-                chunks[0] = memoryview(first)[written:]
-                written = 0
+        done = 0  # chunks written whole
+        while written and len(chunks[done]) <= written:
+            written -= len(chunks[done])
+            done += 1
+        del chunks[:done]
+        if written:
+            chunks[0] = memoryview(chunks[0])[written:]
         return bool(chunks)
 
     def _drain(self):

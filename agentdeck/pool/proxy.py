@@ -267,7 +267,8 @@ class SocketProxy:
         self.next_cid += 1
         client = Client(cid, sock, lambda exc: router.drop_client(client, f"write failed: {exc}"), self.name)
         router.add_client(client)
-        logger.info("server {}: client {} joined ({} clients)", self.name, cid, len(router.clients))
+        # DEBUG: a record built here would give this greenlet a thread object for its lifetime.
+        logger.debug("server {}: client {} joined ({} clients)", self.name, cid, len(router.clients))
         splitter = LineSplitter(self.settings.max_request_bytes)
         long_lines = self.long_lines
         has_slot = False
