@@ -197,35 +197,18 @@ def _fail(path, key, value, expected):
     raise ConfigError(f"{path}: {key} = {value!r}: expected {expected}")
 
 
-def _build_section(path, section, raw):
-    if not isinstance(raw, dict):
-        _fail(path, f"[{section}]", raw, "a table")
-    known = {s.key: s for s in SETTINGS if s.section == section}
-    for key in raw:
-        if key not in known:
-            _fail(path, f"[{section}] {key}", raw[key], "one of the keys " + ", ".join(known) + " (unknown key)")
-    values = {}
-    for key, setting in known.items():
-        value = raw.get(key, setting.default)
-        try:
-            values[key] = setting.check(value)
-        except ValueError as exc:
-            _fail(path, f"[{section}] {key}", value, exc)
-    return values
-
-
-def _build_server(path, name, raw):
-    where = f"[mcp.{name}]"
-    if not NAME_RE.match(name):
-        _fail(path, where, name, "a server name of letters, digits, '_', '.', '-' (starting with a letter or digit)")
+def _check_table(path, where, raw, settings, required=None):
+    """Validate one TOML table against its rows of the settings table; returns the clean
+    values, defaults filled in. ``required`` maps keys that have no default to an example."""
     if not isinstance(raw, dict):
         _fail(path, where, raw, "a table")
-    known = {s.key: s for s in SERVER_SETTINGS}
+    known = {s.key: s for s in settings}
     for key in raw:
         if key not in known:
-            _fail(path, f"{where} {key}", raw[key], "one of the keys command, args, env (unknown key)")
-    if "command" not in raw:
-        raise ConfigError(f"{path}: {where} has no command: add command = \"program\"")
+            _fail(path, f"{where} {key}", raw[key], "one of the keys " + ", ".join(known) + " (unknown key)")
+    for key, example in (required or {}).items():
+        if key not in raw:
+            raise ConfigError(f"{path}: {where} has no {key}: add {key} = {example}")
     values = {}
     for key, setting in known.items():
         value = raw.get(key, setting.default)
@@ -233,6 +216,18 @@ def _build_server(path, name, raw):
             values[key] = setting.check(value)
         except ValueError as exc:
             _fail(path, f"{where} {key}", value, exc)
+    return values
+
+
+def _build_section(path, section, raw):
+    return _check_table(path, f"[{section}]", raw, [s for s in SETTINGS if s.section == section])
+
+
+def _build_server(path, name, raw):
+    where = f"[mcp.{name}]"
+    if not NAME_RE.fullmatch(name):
+        _fail(path, where, name, "a server name of letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    values = _check_table(path, where, raw, SERVER_SETTINGS, required={"command": '"program"'})
     if not values["command"].strip():
         _fail(path, f"{where} command", values["command"], "a program name or path")
     return ServerSpec(name=name, **values)
