@@ -19,8 +19,10 @@ SESSION_PREFIX = "agentdeck-"
 # ago) gets this; nothing was created, so trying again starts a fresh server.
 SERVER_EXITING = "server exited unexpectedly"
 NEW_SESSION_ATTEMPTS = 3
-# What tmux says when there is no server to talk to: then there are no sessions.
-NO_SERVER_MARKERS = ("no server running", "error connecting to", "no sessions")
+# What tmux says when there is no server to talk to, or one that is exiting because its
+# last session just ended ("no current target" from `list-panes -a`, or SERVER_EXITING):
+# then there are no sessions.
+NO_SERVER_MARKERS = ("no server running", "error connecting to", "no sessions", "no current target", SERVER_EXITING)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -311,6 +311,19 @@ def test_the_daemon_keeps_publishing_when_hooks_and_events_are_deleted_and_made_
     assert daemon.hooks.watch.rearms == 2 and consumer.watch.rearms == 2
 
 
+def test_tmux_panes_reads_a_server_whose_last_session_just_ended_as_no_sessions(tmux, project):
+    """Regression: `list-panes -a` against a server exiting after its last session was
+    killed says "no current target" or "server exited unexpectedly"; that made
+    `agentdeck wait --status dead` (without the daemon) fail instead of seeing the death."""
+    for _ in range(30):
+        tmux.new_session("agentdeck-race", project, {}, LONG_RUNNING)
+        killer = gevent.spawn(tmux.kill_session, "agentdeck-race")
+        for _ in range(5):
+            assert set(tmux.panes()) <= {"agentdeck-race"}
+        killer.join()
+    assert tmux.panes() == {}
+
+
 # -- the notifier
 
 
