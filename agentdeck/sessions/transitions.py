@@ -35,7 +35,6 @@ from loguru import logger
 from agentdeck.errors import UserError
 from agentdeck.fsutil import private_dir
 from agentdeck.sessions.events import TransitionEvent, write_event
-from agentdeck.sessions.hook import EVENT_STATUS, NOTIFICATION_EVENT
 from agentdeck.sessions.notify import Notifier
 from agentdeck.sessions.registry import Registry
 from agentdeck.sessions.states import RUNNING, WAITING
@@ -47,11 +46,11 @@ ACTIVE_INTERVAL = 1.0  # seconds between passes while some session is running
 QUIET_INTERVAL = 3.0  # seconds between passes while none is
 START_GRACE = 10.0  # seconds a new instance may have no tmux session yet without being dead
 PROBLEM_LOG_INTERVAL = 60.0  # seconds between two log lines about the same failing tmux or registry
-# Hook events that mean "the agent did something and is back waiting": a new one while
-# the previous pass already saw waiting means a whole turn fell between two passes.
-SESSION_START_EVENT = "SessionStart"
-TURN_END_EVENTS = frozenset({e for e, s in EVENT_STATUS.items() if s == WAITING and e != SESSION_START_EVENT}
-                            | {NOTIFICATION_EVENT})
+# Hook events that end an agent's turn (Claude Code, Gemini CLI, Codex's notify): a new
+# one while the previous pass already saw waiting means a whole turn fell between two
+# passes. Not the attention events (PermissionRequest, Notification): they follow one
+# another while the agent waits, with no turn between them.
+TURN_END_EVENTS = frozenset({"Stop", "StopFailure", "AfterAgent", "agent-turn-complete"})
 
 
 def current_status(record, hook, pane, now):

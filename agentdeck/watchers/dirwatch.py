@@ -43,7 +43,7 @@ REARM_RETRY = 1.0  # seconds between attempts while neither the directory nor it
 DIRECTORY_MASK = (flags.CLOSE_WRITE | flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.DELETE_SELF
                   | flags.MOVE_SELF | flags.ONLYDIR | flags.DONT_FOLLOW | flags.EXCL_UNLINK)
 # On the parent while the directory is missing: an entry of that name appearing.
-PARENT_MASK = flags.CREATE | flags.MOVED_TO | flags.ONLYDIR
+PARENT_MASK = flags.CREATE | flags.MOVED_TO | flags.ONLYDIR | flags.DONT_FOLLOW
 DIRECTORY_GONE = flags.DELETE_SELF | flags.MOVE_SELF | flags.IGNORED
 MISSING_ERRNOS = (errno.ENOENT, errno.ENOTDIR)  # what add_watch says of a missing (or symlinked) path
 
@@ -125,30 +125,32 @@ class DirectoryWatch:
 
     def _arm(self):
         """Watch the directory, waiting as long as it takes for it to exist; returns the wd."""
-        name = self.path.name
         while True:
-            try:
-                return self._inotify.add_watch(self.path, DIRECTORY_MASK)
-            except OSError as exc:
-                if exc.errno not in MISSING_ERRNOS:
-                    raise
-            try:
-                parent_wd = self._inotify.add_watch(self.path.parent, PARENT_MASK)
-            except OSError as exc:
-                if exc.errno not in MISSING_ERRNOS:
-                    raise
+            wd = self._add_watch(self.path, DIRECTORY_MASK)
+            if wd is not None:
+                return wd
+            parent_wd = self._add_watch(self.path.parent, PARENT_MASK)
+            if parent_wd is None:
                 gevent.sleep(REARM_RETRY)
                 continue
             try:
-                # It may have appeared between the failed add_watch and the parent's watch.
-                try:
-                    return self._inotify.add_watch(self.path, DIRECTORY_MASK)
-                except OSError as exc:
-                    if exc.errno not in MISSING_ERRNOS:
-                        raise
-                self._await_entry(parent_wd, name)
+                # It may have appeared between the failed watch above and the parent's.
+                wd = self._add_watch(self.path, DIRECTORY_MASK)
+                if wd is not None:
+                    return wd
+                self._await_entry(parent_wd, self.path.name)
             finally:
                 self._unwatch(parent_wd)
+
+    def _add_watch(self, path, mask):
+        """The wd of a new watch on directory ``path``; None when it is missing or not a
+        real directory (a symlink is not followed)."""
+        try:
+            return self._inotify.add_watch(path, mask)
+        except OSError as exc:
+            if exc.errno in MISSING_ERRNOS:
+                return None
+            raise
 
     def _await_entry(self, parent_wd, name):
         """Return once the parent reports an entry called ``name``, or the parent itself

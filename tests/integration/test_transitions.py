@@ -17,12 +17,13 @@ from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
 from agentdeck.sessions.control import SessionControl
 from agentdeck.sessions.events import TransitionEvent, read_event
+from agentdeck.sessions.hook import EVENT_STATUS
 from agentdeck.sessions.notify import Notifier
 from agentdeck.sessions.registry import Registry
 from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
 from agentdeck.sessions.tmux import Tmux
 from agentdeck.sessions.transcript import PromptCache
-from agentdeck.sessions.transitions import QUIET_INTERVAL, TransitionDaemon
+from agentdeck.sessions.transitions import QUIET_INTERVAL, TURN_END_EVENTS, TransitionDaemon
 from agentdeck.watchers.statusevents import StatusEventWatcher
 from tests.support import REPO, DaemonProcess, clean_env, run_cli, toml_config, wait_for, write_hook
 
@@ -157,9 +158,16 @@ def test_a_turn_too_fast_for_two_passes_still_yields_running_to_waiting(deck, co
     assert (got.from_status, got.to_status, got.hook_event) == (RUNNING, WAITING, "Stop")
     assert tracker.missed_turns == 1
     assert tracker.run_pass() == 0  # the same hook file is not a second turn
-    # A session that starts waiting did not finish a turn.
-    hook(deck, tracker, instance_id, "SessionStart")
+    # Neither did one that starts, nor one that asks for permission and then says so again.
+    for event in ("SessionStart", "PermissionRequest"):
+        hook(deck, tracker, instance_id, event)
+        assert tracker.run_pass() == 0
+    hook(deck, tracker, instance_id, "Notification", notification_type="permission_prompt")
     assert tracker.run_pass() == 0
+
+
+def test_the_turn_end_events_are_events_the_hook_maps_to_waiting():
+    assert {EVENT_STATUS[event] for event in TURN_END_EVENTS} == {WAITING}
 
 
 def test_tmux_liveness_wins_over_a_hook_however_recent_or_stale(deck, control, tracker, tmux, project):
