@@ -10,6 +10,11 @@
 - `transcript`: the latest user prompt, read incrementally, in a bounded cache.
 - `claude_settings`: `hooks install/uninstall` for Claude Code's settings.json.
 - `control`: what the `session` commands do, over all of the above.
+- `events`: the transition event file, ``events/<id>.json``.
+- `transitions`: `TransitionDaemon`, the daemon's passes that turn hook status and
+  tmux liveness into stored statuses and event files.
+- `notify`: `Notifier`, the ``[notify] command`` for transitions into waiting or dead.
+- `waiting`: what `agentdeck wait` does, with or without the daemon.
 
 Importing this package does nothing: `agentdeck hook` imports `hook` from here on
 its fast path, which must not pull in gevent, Pony or the daemon.
