@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 
 import gevent
 import pytest
@@ -66,6 +67,22 @@ def tracker(deck, tmux):
 
 
 @pytest.fixture
+def live(deck, control, tmux, project):
+    """A started TransitionDaemon after its first pass, with one session and a consumer
+    of that session's events."""
+    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
+    instance_id = add(control, project)
+    consumer = StatusEventWatcher(deck.events, instances=[instance_id])
+    consumer.start()
+    daemon.start()
+    wait_for(lambda: daemon.passes and daemon.hooks.watch.deliveries and consumer.watch.deliveries, SEEN_TIMEOUT,
+             message="the first pass, with the watches armed")
+    yield types.SimpleNamespace(daemon=daemon, consumer=consumer, id=instance_id)
+    daemon.stop()
+    consumer.stop()
+
+
+@pytest.fixture
 def project(home):
     path = home / "proj"
     path.mkdir()
@@ -105,22 +122,13 @@ def inotify_watching(pid):
 # -- the transition daemon, in-process
 
 
-def test_a_hook_write_becomes_an_event_file_and_reaches_a_waiting_consumer(deck, control, tmux, project):
-    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
-    instance_id = add(control, project)
-    consumer = StatusEventWatcher(deck.events, instances=[instance_id])
-    consumer.start()
-    daemon.start()
-    try:
-        waiting = gevent.spawn(consumer.wait_for_status, {WAITING}, SEEN_TIMEOUT)
-        gevent.sleep(0.2)  # the first pass has seen the session idle
-        started = time.monotonic()
-        write_hook(deck.root, instance_id, "Stop")
-        got = waiting.get(timeout=SEEN_TIMEOUT)
-        latency = time.monotonic() - started
-    finally:
-        daemon.stop()
-        consumer.stop()
+def test_a_hook_write_becomes_an_event_file_and_reaches_a_waiting_consumer(deck, control, live):
+    instance_id = live.id
+    waiting = gevent.spawn(live.consumer.wait_for_status, {WAITING}, SEEN_TIMEOUT)
+    started = time.monotonic()
+    write_hook(deck.root, instance_id, "Stop")
+    got = waiting.get(timeout=SEEN_TIMEOUT)
+    latency = time.monotonic() - started
     assert got == TransitionEvent(instance=instance_id, title="proj", profile="default", from_status=IDLE,
                                   to_status=WAITING, time=got.time, hook_event="Stop")
     assert latency < 1.0, f"hook write to consumer took {latency:.3f} s"
@@ -277,46 +285,30 @@ def test_stop_closes_every_store_and_empties_every_map(deck, control, tmux, proj
     daemon.stop()  # idempotent
 
 
-def test_passes_come_every_second_while_a_session_runs_and_every_three_when_quiet(deck, control, tmux, project):
-    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
-    instance_id = add(control, project)
-    daemon.start()
-    try:
-        def passes_during(seconds):
-            before = daemon.passes
-            gevent.sleep(seconds)
-            return daemon.passes - before
-        write_hook(deck.root, instance_id, "UserPromptSubmit")
-        wait_for(lambda: daemon.statuses().get(instance_id, (None,))[0] == RUNNING, SEEN_TIMEOUT,
-                 message="the session to run")
-        busy = passes_during(3.5)
-        write_hook(deck.root, instance_id, "Stop")
-        wait_for(lambda: daemon.statuses()[instance_id][0] == WAITING, SEEN_TIMEOUT, message="the session to wait")
-        quiet = passes_during(3.5)
-    finally:
-        daemon.stop()
+def test_passes_come_every_second_while_a_session_runs_and_every_three_when_quiet(deck, live):
+    daemon = live.daemon
+
+    def passes_during(seconds):
+        before = daemon.passes
+        gevent.sleep(seconds)  # counting what happens in a window, not waiting for something
+        return daemon.passes - before
+    write_hook(deck.root, live.id, "UserPromptSubmit")
+    assert live.consumer.wait_for_status({RUNNING}, SEEN_TIMEOUT) is not None
+    busy = passes_during(3.5)
+    write_hook(deck.root, live.id, "Stop")
+    assert live.consumer.wait_for_status({WAITING}, SEEN_TIMEOUT) is not None
+    quiet = passes_during(3.5)
     assert 3 <= busy <= 5 and 1 <= quiet <= 2, (busy, quiet)
 
 
-def test_the_daemon_keeps_publishing_when_hooks_and_events_are_deleted_and_made_again(deck, control, tmux, project):
-    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=tmux)
-    instance_id = add(control, project)
-    consumer = StatusEventWatcher(deck.events, instances=[instance_id])
-    consumer.start()
-    daemon.start()
-    try:
-        wait_for(lambda: daemon.passes and daemon.hooks.watch.deliveries and consumer.watch.deliveries,
-                 SEEN_TIMEOUT, message="the watches to be armed")
-        for status in (RUNNING, WAITING):
-            for directory in (deck.hooks, deck.events):
-                shutil.rmtree(directory)
-            write_hook(deck.root, instance_id, EVENT_FOR_STATUS[status])  # makes hooks/ again
-            got = consumer.wait_for_status({status}, SEEN_TIMEOUT)  # the daemon made events/ again
-            assert got is not None and got.to_status == status
-    finally:
-        daemon.stop()
-        consumer.stop()
-    assert daemon.hooks.watch.rearms == 2 and consumer.watch.rearms == 2
+def test_the_daemon_keeps_publishing_when_hooks_and_events_are_deleted_and_made_again(deck, live):
+    for status in (RUNNING, WAITING):
+        for directory in (deck.hooks, deck.events):
+            shutil.rmtree(directory)
+        write_hook(deck.root, live.id, EVENT_FOR_STATUS[status])  # makes hooks/ again
+        got = live.consumer.wait_for_status({status}, SEEN_TIMEOUT)  # the daemon made events/ again
+        assert got is not None and got.to_status == status
+    assert live.daemon.hooks.watch.rearms == 2 and live.consumer.watch.rearms == 2
 
 
 def test_tmux_panes_reads_a_server_whose_last_session_just_ended_as_no_sessions(tmux, project):
