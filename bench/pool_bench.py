@@ -16,6 +16,7 @@ It starts a real `agentdeck serve` pooling bench/echo_server.py and prints:
 The load generator is plain blocking Python (no gevent) so it measures the daemon only.
 """
 import argparse
+import contextlib
 import json
 import os
 import selectors
@@ -146,40 +147,26 @@ class Conn:
 
 # -- measurements -----------------------------------------------------------------------
 
-def latency_direct(text, count):
-    child = subprocess.Popen(ECHO, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    child.stdin.write(json.dumps(INIT).encode() + b"\n")
-    child.stdin.flush()
-    child.stdout.readline()
-    times = []
-    for i in range(count):
-        line = call_line(i + 1, text)
-        start = time.perf_counter()
-        child.stdin.write(line)
-        child.stdin.flush()
-        child.stdout.readline()
-        times.append(time.perf_counter() - start)
-    child.stdin.close()
-    child.wait()
-    return times
+class Pipe:
+    """The echo server on our own pipes: the baseline with no proxy at all."""
+
+    def __init__(self):
+        self.child = subprocess.Popen(ECHO, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def roundtrip(self, line):
+        self.child.stdin.write(line)
+        self.child.stdin.flush()
+        return self.child.stdout.readline()
+
+    def close(self):
+        self.child.stdin.close()
+        self.child.wait()
 
 
-def latency_socket(path, text, count):
-    """Round-trip times of ``count`` tools/call through the socket at ``path``."""
-    conn = Conn(path)
-    conn.roundtrip(json.dumps(INIT).encode() + b"\n")
-    times = []
-    for i in range(count):
-        line = call_line(i + 1, text)
-        start = time.perf_counter()
-        conn.roundtrip(line)
-        times.append(time.perf_counter() - start)
-    conn.close()
-    return times
-
-
-def latency_raw_relay(text, count):
-    """The same round trip through bench/raw_relay.py (no parsing): this machine's floor."""
+@contextlib.contextmanager
+def raw_relay():
+    """bench/raw_relay.py (a gevent relay that parses nothing) on a socket: this machine's
+    floor for any gevent proxy; yields its socket path."""
     path = tempfile.mktemp(prefix="adr-", suffix=".sock", dir="/tmp")
     relay = subprocess.Popen([sys.executable, str(REPO / "bench" / "raw_relay.py"), path],
                              env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -189,11 +176,31 @@ def latency_raw_relay(text, count):
             if time.monotonic() > deadline:
                 raise SystemExit("raw relay did not start")
             time.sleep(0.05)
-        return latency_socket(path, text, count)
+        yield path
     finally:
         relay.kill()
         relay.wait()
         os.unlink(path)
+
+
+def latencies(daemon, text, count):
+    """Round-trip times of a tools/call straight to the server's stdin, through the
+    no-parse relay and through the pool, interleaved request by request so that drift and
+    noise on this machine hit all three alike."""
+    with raw_relay() as relay_path:
+        peers = {"direct": Pipe(), "floor": Conn(relay_path), "pool": Conn(daemon.socket)}
+        times = {name: [] for name in peers}
+        for peer in peers.values():
+            peer.roundtrip(json.dumps(INIT).encode() + b"\n")
+        for i in range(count):
+            line = call_line(i + 1, text)
+            for name, peer in peers.items():
+                start = time.perf_counter()
+                peer.roundtrip(line)
+                times[name].append(time.perf_counter() - start)
+        for peer in peers.values():
+            peer.close()
+    return times
 
 
 def throughput(daemon, clients, seconds):
@@ -296,11 +303,10 @@ def main():
     daemon = Daemon(max_clients=idle_n + 50, max_request_bytes=MiB, max_response_bytes=16 * MiB)
     try:
         print(f"agentdeck pool benchmark ({'quick' if args.quick else 'full'}), daemon pid {daemon.pid}")
-        print("\nround trip of tools/call (echo server), pool vs. the server's stdin directly")
+        print("\nround trip of tools/call (echo server), pool vs. the server's stdin directly (interleaved)")
         for label, text in (("small", "hello"), ("100 KiB", "x" * (100 * KiB))):
-            direct = latency_direct(text, n_lat)
-            floor = latency_raw_relay(text, n_lat)
-            pooled = latency_socket(daemon.socket, text, n_lat)
+            times = latencies(daemon, text, n_lat)
+            direct, floor, pooled = times["direct"], times["floor"], times["pool"]
             d50, f50, p50 = statistics.median(direct), statistics.median(floor), statistics.median(pooled)
             print(f"  {label:8} direct p50 {fmt_us(d50)} p99 {fmt_us(percentile(direct, 99))} | "
                   f"pool p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "
