@@ -9,6 +9,8 @@ that are flushed once per batch of lines.
 All tables are pruned when their client leaves or the child exits, so their size is
 bounded by clients x in-flight requests, never by uptime.
 """
+import time
+
 from gevent import get_hub
 from gevent.event import AsyncResult
 from loguru import logger
@@ -436,8 +438,12 @@ class Router:
         if self.child_out is not None:
             self.child_out.flush()
         dirty, self.dirty = self.dirty, []
+        if not dirty:
+            return
+        now = time.monotonic()  # receiving counts as activity: a listener is not idle
         for client in dirty:
             if not client.closed:
+                client.last_active = now
                 client.outbox.flush()
 
     def _unavailable_line(self, raw_id):

@@ -220,3 +220,14 @@ def test_socket_path_over_the_unix_limit_is_a_clear_start_up_error(home):
     assert result.returncode == 1
     assert "over the Unix limit of 107" in result.stderr and "mcp-s.sock" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_client_that_only_listens_to_notifications_is_not_idle(start_daemon):
+    """Regression: only reads counted as activity, so a subscriber was closed as idle."""
+    daemon = start_daemon({"s": scripted()}, pool={"idle_timeout": 1})
+    listener, talker = client_of(daemon), client_of(daemon)
+    for i in range(12):  # 3 s of list_changed notifications, 4 per second
+        call(talker, i, "notify", {"method": "notifications/tools/list_changed"})
+        assert listener.read(timeout=5)["method"] == "notifications/tools/list_changed"
+        gevent.sleep(0.25)
+    assert text_of(call(listener, "still", "echo", {"text": "here"})) == "here"
