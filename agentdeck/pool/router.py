@@ -152,10 +152,13 @@ class Router:
                                           "(it is restarted if it stays stuck)",
                                           {"server": self.name, "queued_bytes": self._child_backlog()}))
             return
+        params = msg.get("params")
+        if (method == "resources/subscribe" or method == "resources/unsubscribe") \
+                and self._track_subscription(client, method, params, raw_id):
+            return
         pid = self.next_pid
         self.next_pid = pid + 1
         token = None
-        params = msg.get("params")
         meta = params.get("_meta") if params.__class__ is dict else None
         if meta.__class__ is dict and "progressToken" in meta:
             token = pid
@@ -168,9 +171,6 @@ class Router:
         if method == "initialize":
             self.handshake_pid = pid
             self.init_params = params
-        elif method == "resources/subscribe" or method == "resources/unsubscribe":
-            if self._track_subscription(client, method, params, raw_id):
-                return
         self.pending[pid] = Pending(client, raw_id, key, method, token)
         client.inflight[key] = pid
         self.stats.requests += 1
