@@ -262,11 +262,14 @@ class Router:
         pending = self.pending.pop(pid, None) if pid.__class__ is int else None
         who = "nobody waiting"
         if pending is not None:
-            who = self._settle(pending, error_line(
-                pending.raw_id or NULL_ID, jsonrpc.MESSAGE_TOO_LARGE,
-                f"the server's response of {line.size} bytes exceeds the limit of {limit} bytes "
-                "(max_response_bytes); it was discarded",
-                {"server": self.name, "size": line.size, "limit": limit}))
+            error = {"code": jsonrpc.MESSAGE_TOO_LARGE,
+                     "message": f"the server's response of {line.size} bytes exceeds the limit of {limit} bytes "
+                                "(max_response_bytes); it was discarded",
+                     "data": {"server": self.name, "size": line.size, "limit": limit}}
+            if pid == self.handshake_pid:
+                self._handshake_done({"error": error})  # later initializes must not wait for it
+            who = self._settle(pending, error_line(pending.raw_id or NULL_ID, error["code"], error["message"],
+                                                   error["data"]), {"error": error})
         logger.warning("server {}: {}-byte line from the server, over max_response_bytes={}; discarded ({})",
                        self.name, line.size, limit, who)
 
