@@ -48,7 +48,8 @@ class SocketProxy:
         self.last_error = None        # why the child last failed, for status
         self.hung_reason = None       # set when we stop a child that stopped answering pings
         self.server = None            # StreamServer while accepting
-        self.greenlets = Group()      # supervisor and readers, killed together on stop
+        self.greenlets = Group()      # supervisor, idle sweeper, child reader: killed together on stop
+        self.supervisor = None        # the greenlet running the child through its states
         self.next_cid = 1
         self.stopping = False
 
@@ -79,7 +80,8 @@ class SocketProxy:
         self.server = StreamServer(listener, self._serve_client,
                                    spawn=Pool(self.settings.max_clients + REJECT_SLOTS))
         self.server.start()
-        self.greenlets.spawn(self._supervise).link_exception(self._crashed)
+        self.supervisor = self.greenlets.spawn(self._supervise)
+        self.supervisor.link_exception(self._crashed)
         self.greenlets.spawn(self._sweep_idle).link_exception(self._crashed)
         logger.info("server {}: listening on {}", self.name, self.path)
 
@@ -108,7 +110,8 @@ class SocketProxy:
         if child is not None:
             self._set_state(states.STOPPING)
             child.stop()
-        self.greenlets.join(timeout=EOF_TIMEOUT + 1)
+        if self.supervisor is not None:  # it reads the child's last output, then ends
+            self.supervisor.join(timeout=EOF_TIMEOUT + 1)
         self.greenlets.kill()
         unanswered = self.router.detach_child("is shutting down")
         for client in list(self.router.clients.values()):
