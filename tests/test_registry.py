@@ -2,6 +2,9 @@
 however many greenlets use it, private files, clear errors for broken databases."""
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 
 import gevent
 import gevent.pool
@@ -195,3 +198,32 @@ def test_concurrent_writers_from_greenlets_all_land(registry):
     ids = [f"cccc{n:04d}" for n in range(200)]
     gevent.joinall([gevent.spawn(add, store, i) for i in ids], raise_error=True)
     assert sorted(r.id for r in store.list_instances()) == ids
+
+
+def test_a_lock_held_by_another_process_is_waited_out_without_blocking_the_hub(registry, home):
+    """Regression: SQLite's busy wait ran in C for up to 5 s and froze every greenlet."""
+    store = registry.store()
+    add(store, "lock0001")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"con = sqlite3.connect({str(home.profile_db('default'))!r}, isolation_level=None)\n"
+        "con.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(1.0); con.execute('COMMIT')\n")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    gaps, last = [], time.monotonic()
+
+    def tick():
+        nonlocal last
+        while True:
+            gevent.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+    ticker = gevent.spawn(tick)
+    started = time.monotonic()
+    assert store.set_status("lock0001", "running").status == "running"
+    waited = time.monotonic() - started
+    ticker.kill()
+    holder.wait(timeout=10)
+    assert waited >= 0.5  # it did wait for the other process
+    assert max(gaps) < 0.25  # and the hub went on meanwhile

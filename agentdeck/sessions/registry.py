@@ -18,6 +18,7 @@ import secrets
 import sqlite3
 import time
 
+import gevent
 from pony import orm
 
 from agentdeck.errors import UserError
@@ -26,13 +27,31 @@ from agentdeck.sessions.dbworker import DatabaseWorker
 from agentdeck.sessions.names import DEFAULT_PROFILE, check_name, is_valid_name
 from agentdeck.sessions.states import STATUSES
 
-SQLITE_BUSY_TIMEOUT = 5.0  # seconds a write waits for another process's lock
+SQLITE_BUSY_TIMEOUT = 5.0  # seconds a call waits, in all, for another process's lock
+SQLITE_BUSY_SLICE = 0.01  # seconds SQLite itself may wait (in C, blocking the hub) per attempt
+LOCK_RETRY_MAX = 0.1  # seconds between attempts at most (the wait between them is cooperative)
 SQLITE_CACHE_KIB = 512  # page cache per connection: bounds memory as the registry grows
 # What a damaged or locked database raises (Pony wraps most sqlite3 errors, not all).
 DATABASE_ERRORS = (orm.dbapiprovider.DBException, orm.core.MappingError, sqlite3.Error)
 ID_BYTES = 4  # random bytes in an instance id (8 hex digits)
 ID_ATTEMPTS = 20  # fresh ids tried before giving up (a collision is one in 4 billion per try)
 PROC_FDS = "/proc/self/fd"  # Linux: one symlink per open file descriptor
+
+
+def _retry_while_locked(fn, *args):
+    """``fn(*args)`` (one whole db_session, so safe to run again), retried while another
+    process holds the database locked. SQLite's own busy wait blocks the whole hub, so it
+    gets only SQLITE_BUSY_SLICE; the waiting between attempts yields to other greenlets."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    delay = SQLITE_BUSY_SLICE
+    while True:
+        try:
+            return fn(*args)
+        except DATABASE_ERRORS as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        gevent.sleep(delay)
+        delay = min(delay * 2, LOCK_RETRY_MAX)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +148,7 @@ class ProfileStore:
     def _call(self, fn, *args):
         """``fn(*args)`` in the worker, with SQLite's errors turned into one-line UserErrors."""
         try:
-            return self._worker.call(fn, *args)
+            return self._worker.call(_retry_while_locked, fn, *args)
         except DATABASE_ERRORS as exc:
             problem = str(exc)
         # Raised outside the except block so the UserError does not carry the original as
@@ -156,7 +175,7 @@ class ProfileStore:
         db = orm.Database()
         entity = _define_instance(db)
         try:
-            db.bind(provider="sqlite", filename=str(self.db_path), create_db=True, timeout=SQLITE_BUSY_TIMEOUT)
+            db.bind(provider="sqlite", filename=str(self.db_path), create_db=True, timeout=SQLITE_BUSY_SLICE)
             db.generate_mapping(create_tables=True)
             with orm.db_session:
                 db.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
@@ -169,7 +188,7 @@ class ProfileStore:
         """Read the schema through a plain sqlite3 connection, closed whatever happens: Pony's
         errors on a damaged file leave its failed connection (and the file) open on reference
         cycles until the next garbage collection."""
-        con = sqlite3.connect(self.db_path, timeout=SQLITE_BUSY_TIMEOUT)
+        con = sqlite3.connect(self.db_path, timeout=SQLITE_BUSY_SLICE)
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:
