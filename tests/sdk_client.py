@@ -5,6 +5,7 @@ Runs in its own process (asyncio), started by the tests with a timeout:
 line: the server's name, the tool names and the tool's text result.
 """
 import json
+import os
 import sys
 
 import anyio
@@ -13,7 +14,10 @@ from mcp.client.stdio import stdio_client
 
 
 async def main(tool, arguments, command):
-    params = StdioServerParameters(command=command[0], args=command[1:])
+    # The SDK starts servers with a minimal environment; pass ours on the way the entries
+    # `agentdeck mcp json` writes do (their "env" carries AGENTDECK_HOME).
+    env = {key: value for key, value in os.environ.items() if key.startswith("AGENTDECK_")}
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()

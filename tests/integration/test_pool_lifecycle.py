@@ -199,7 +199,7 @@ def test_three_sdk_clients_share_one_time_server_through_the_bridge(start_daemon
     daemon = start_daemon({"time": {"command": "mcp-server-time"}})
     sdk = [subprocess.Popen(
         [os.sys.executable, "tests/sdk_client.py", "get_current_time", '{"timezone": "UTC"}', "--",
-         os.sys.executable, "-m", "agentdeck", "bridge", str(daemon.socket_path("time"))],
+         os.sys.executable, "-m", "agentdeck", "bridge", "time"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(daemon.home))
         for _ in range(3)]
     results = [json.loads(p.communicate(timeout=60)[0]) for p in sdk]
