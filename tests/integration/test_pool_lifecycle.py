@@ -58,7 +58,31 @@ def test_client_over_max_clients_gets_an_error_with_its_id_and_others_keep_worki
     assert extra.closed(timeout=5)
     assert text_of(call(a, 1, "echo", {"text": "a"})) == "a"
     assert text_of(call(b, 1, "echo", {"text": "b"})) == "b"
-    assert daemon.server("s")["rejected"] == 1
+    silent = LineClient(daemon.socket_path("s"))  # sends nothing: answered with id null, not kept waiting
+    refused = silent.read(timeout=10)
+    assert refused["id"] is None and refused["error"]["code"] == -32003
+    assert silent.closed(timeout=5)
+    assert daemon.server("s")["rejected"] == 2
+
+
+def test_many_clients_flooding_long_lines_at_once_cost_about_two_lines_of_memory(start_daemon):
+    """Clients assembling lines over 64 KiB share two pool-wide slots; the rest wait their turn."""
+    daemon = start_daemon({"s": scripted()}, pool={"max_request_bytes": 2 * MiB})
+    clients = [client_of(daemon) for _ in range(8)]
+    rss_before = daemon.status()["daemon"]["rss_bytes"]
+    head = b'{"jsonrpc":"2.0","id":"flood","method":"tools/call","params":{"name":"echo","arguments":{"text":"'
+    senders = [gevent.spawn(c.send_raw, head + b"x" * (6 * MiB) + b'"}}}\n') for c in clients]
+    peak = rss_before
+    replies = []
+    for client in clients:
+        reply = client.read(timeout=60)
+        peak = max(peak, daemon.status()["daemon"]["rss_bytes"])
+        replies.append(reply)
+    gevent.joinall(senders, timeout=60)
+    assert [(r["id"], r["error"]["code"]) for r in replies] == [("flood", -32002)] * 8
+    # 8 clients x 2 MiB would be 16 MiB if each held its line; the slots keep it near 2 x 2 MiB.
+    assert peak - rss_before < 8 * MiB
+    assert all(text_of(call(c, 1, "echo", {"text": "ok"})) == "ok" for c in clients)
 
 
 def test_idle_client_is_closed_but_one_waiting_for_an_answer_is_not(start_daemon):
