@@ -125,6 +125,7 @@ class Daemon:
             if request == "kill":
                 logger.warning("second SIGINT: stopping now, children get SIGKILL")
                 self.pool.kill_now()
+                self.transitions.kill_now()
                 stopper.kill(timeout=1)
                 return EXIT_STOPPED_NOW
         stopper.get()  # a bug in stop() surfaces here with its traceback

@@ -46,6 +46,7 @@ ACTIVE_INTERVAL = 1.0  # seconds between passes while some session is running
 QUIET_INTERVAL = 3.0  # seconds between passes while none is
 START_GRACE = 10.0  # seconds a new instance may have no tmux session yet without being dead
 PROBLEM_LOG_INTERVAL = 60.0  # seconds between two log lines about the same failing tmux or registry
+KILL_TIMEOUT = 1.0  # seconds a second SIGINT gives our greenlets (and a notify command) to end
 # Hook events that end an agent's turn (Claude Code, Gemini CLI, Codex's notify): a new
 # one while the previous pass already saw waiting means a whole turn fell between two
 # passes. Not the attention events (PermissionRequest, Notification): they follow one
@@ -102,6 +103,11 @@ class TransitionDaemon:
         logger.info("transitions: watching {} and {}; passes every {:g}-{:g} s, notify {}", self.home.hooks,
                     self.home.events, ACTIVE_INTERVAL, QUIET_INTERVAL,
                     "on" if self.notifier.settings.command else "off")
+
+    def kill_now(self):
+        """Second SIGINT: end our greenlets at once; a notify command still running is killed
+        with its process group (the notifier's own clean-up), nothing else is waited for."""
+        self.group.kill(block=True, timeout=KILL_TIMEOUT)
 
     def stop(self):
         """Stop every greenlet (a notify command running is killed), close every store and

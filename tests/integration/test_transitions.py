@@ -564,3 +564,24 @@ def test_wait_refuses_an_unknown_session_or_status_with_one_line(home, env, cont
     instance_id = add(control, project)
     proc = run_cli(home, "wait", *[instance_id if a == "ID" else a for a in args], env=env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", message + "\n")
+
+
+def test_killing_the_transition_greenlets_kills_a_running_notify_command(home):
+    """What a second SIGINT relies on: `kill_now` leaves no notify command behind."""
+    pids = home / "pids"
+    daemon = TransitionDaemon(Home(home).ensure(), NotifySettings(
+        command=f"sleep 60 & echo $! > {shlex.quote(str(pids))}; wait", timeout=60.0, min_interval=60.0))
+    running = daemon.group.spawn(daemon.notifier.handle, TransitionEvent(
+        instance="abc", title="t", profile="p", from_status=RUNNING, to_status=WAITING, time=1.0))
+    wait_for(lambda: pids.exists() and pids.read_text().strip(), 5, message="the notify command running")
+    sleeper = int(pids.read_text())
+    daemon.kill_now()
+    assert running.dead
+
+    def gone():
+        try:
+            return open(f"/proc/{sleeper}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    wait_for(gone, 5, message="the notify command's child killed")
+    daemon.stop()
