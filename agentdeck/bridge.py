@@ -50,9 +50,9 @@ import gevent.event
 import gevent.lock
 from gevent.os import nb_read, nb_write
 
-from agentdeck import jsonrpc
+from agentdeck.wire import jsonrpc
 from agentdeck.errors import UserError
-from agentdeck.pool.lines import LineSplitter, Oversize
+from agentdeck.wire.lines import LineSplitter, Oversize
 
 BACKOFF_MIN = 0.1          # seconds before the first retry
 BACKOFF_MAX = 5.0          # seconds between retries at most

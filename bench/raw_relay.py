@@ -17,7 +17,7 @@ import gevent  # noqa: E402
 from gevent.server import StreamServer  # noqa: E402
 from gevent.socket import wait_write  # noqa: E402
 
-from agentdeck.pool.fdread import FdReader  # noqa: E402
+from agentdeck.wire.fdread import FdReader  # noqa: E402
 
 ECHO = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "echo_server.py")]
 

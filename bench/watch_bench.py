@@ -42,7 +42,7 @@ from agentdeck.sessions.registry import Registry  # noqa: E402
 from agentdeck.sessions.states import IDLE, RUNNING, WAITING  # noqa: E402
 from agentdeck.sessions.tmux import Tmux  # noqa: E402
 from agentdeck.sessions.transcript import PromptCache  # noqa: E402
-from agentdeck.watchers.statusevents import StatusEventWatcher  # noqa: E402
+from agentdeck.sessions.statusevents import StatusEventWatcher  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")

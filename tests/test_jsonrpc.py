@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from agentdeck import jsonrpc
-from agentdeck.jsonrpc import NULL_ID, error_line, guess_id, id_span, replace_id, response_head, result_line
+from agentdeck.wire import jsonrpc
+from agentdeck.wire.jsonrpc import NULL_ID, error_line, guess_id, id_span, replace_id, response_head, result_line
 
 # (line, the exact text of its top-level id or None), side by side. Lines are str here for
 # readability and go in as UTF-8, so spans are checked as byte offsets.

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from agentdeck.pool.lines import HEAD_BYTES, TAIL_BYTES, LineSplitter, Oversize
+from agentdeck.wire.lines import HEAD_BYTES, TAIL_BYTES, LineSplitter, Oversize
 
 BIG_LIMIT = 6000  # >= HEAD_BYTES + TAIL_BYTES, so everything held stays under the limit
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 from loguru import logger
 
-from agentdeck.daemon import logfile, logsetup
+from agentdeck.logs import logfile, logsetup
 from agentdeck.paths import Home
 
 

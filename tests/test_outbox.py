@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agentdeck.pool.outbox import IOV_MAX, Outbox
+from agentdeck.wire.outbox import IOV_MAX, Outbox
 from tests.support import wait_for
 
 READ_TIMEOUT = 10.0  # seconds to receive what was written

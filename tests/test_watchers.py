@@ -17,8 +17,8 @@ from agentdeck.sessions.events import TransitionEvent, write_event
 from agentdeck.sessions.states import DEAD, IDLE, RUNNING, STATUSES, WAITING
 from agentdeck.sessions.status import HOOK_FILE_MAX_BYTES
 from agentdeck.watchers.dirwatch import DEBOUNCE, DirectoryWatch
-from agentdeck.watchers.statusevents import StatusEventWatcher
-from agentdeck.watchers.statusfiles import StatusFileWatcher
+from agentdeck.sessions.statusevents import StatusEventWatcher
+from agentdeck.sessions.statusfiles import StatusFileWatcher
 from tests.support import wait_for, write_hook
 
 SEEN_TIMEOUT = 5.0  # seconds for a change to reach a watcher (it takes milliseconds)

@@ -21,7 +21,7 @@ def run(args):
     import json
 
     from agentdeck import config
-    from agentdeck.daemon.client import DaemonUnreachable, fetch_status
+    from agentdeck.daemon.remote import DaemonUnreachable, fetch_status
 
     cfg = config.load_default(args.config)
     try:

@@ -53,7 +53,7 @@ def parse_timeout(text):
 
 def run_wait(args):
     from agentdeck.cli.session import session_control
-    from agentdeck.daemon.client import DaemonUnreachable, runtime_info
+    from agentdeck.daemon.remote import DaemonUnreachable, runtime_info
     from agentdeck.sessions.waiting import wait_for_status
     statuses = parse_statuses(args.status)
     timeout = parse_timeout(args.timeout)

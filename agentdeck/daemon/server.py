@@ -14,13 +14,14 @@ from gevent.queue import Queue
 from loguru import logger
 
 from agentdeck import __version__, config as configuration
-from agentdeck.daemon import logsetup, malloc
+from agentdeck.daemon import malloc
+from agentdeck.logs import logsetup
 from agentdeck.daemon.rss import RssHistory, rss_bytes
 from agentdeck.daemon.sessionfeed import SessionFeed
 from agentdeck.errors import ConfigError, UserError
 from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
-from agentdeck.pool.manager import Pool
+from agentdeck.pool.manager import ServerPool
 from agentdeck.sessions.transitions import TransitionDaemon
 from agentdeck.web.status import StatusServer
 
@@ -37,7 +38,8 @@ class Daemon:
         self.log_level_override = log_level_override  # serve --log-level: wins over the config, on reload too
         self.started = time.time()
         self.requests = Queue()  # "stop", "reload" or "kill", put by signal handlers
-        self.pool = Pool(home, config)
+        self.pool = ServerPool(home, config, lambda name: logsetup.add_server_log(home, name),
+                               logsetup.remove_server_log)
         self.transitions = TransitionDaemon(home, config.notify)
         self.sessions = SessionFeed(self.transitions.registry, self.transitions.statuses,
                                     self.transitions.hooks.get)  # the sessions part of /status

@@ -1,10 +1,9 @@
-"""Pool: the SocketProxy of every pooled server, started, reloaded and stopped together,
+"""ServerPool: the SocketProxy of every pooled server, started, reloaded and stopped together,
 plus the health monitor that pings each child."""
 import gevent
 from gevent.lock import BoundedSemaphore
 from loguru import logger
 
-from agentdeck.daemon.logsetup import add_server_log, remove_server_log
 from agentdeck.errors import UserError
 from agentdeck.pool import states
 from agentdeck.pool.proxy import SocketProxy
@@ -15,10 +14,15 @@ from agentdeck.pool.proxy import SocketProxy
 LONG_LINE_SLOTS = 2
 
 
-class Pool:
-    def __init__(self, home, config):
+class ServerPool:
+    """``open_log(name)`` returns (loguru logger, sink id) for a server's stderr log and
+    ``close_log(sink id)`` removes it: the pool writes logs, it does not decide where."""
+
+    def __init__(self, home, config, open_log, close_log):
         self.home = home
         self.config = config
+        self.open_log = open_log
+        self.close_log = close_log
         self.proxies = {}   # name -> SocketProxy
         self.sinks = {}     # name -> loguru sink id of its stderr log
         self.monitor = None
@@ -31,7 +35,7 @@ class Pool:
         self.monitor.link_exception(lambda g: logger.opt(exception=g.exception).error("pool monitor crashed"))
 
     def _add(self, spec):
-        log, self.sinks[spec.name] = add_server_log(self.home, spec.name)
+        log, self.sinks[spec.name] = self.open_log(spec.name)
         try:
             path = self.home.socket_path(spec.name)
         except UserError as exc:
@@ -44,7 +48,7 @@ class Pool:
     def _remove(self, name):
         self.proxies[name].stop()  # listed (as stopping) until stopped, so `kill_now` still reaches it
         del self.proxies[name]
-        remove_server_log(self.sinks.pop(name))
+        self.close_log(self.sinks.pop(name))
 
     def reload(self, config):
         """Apply a new config: start added servers, stop removed ones, restart changed ones;

@@ -14,14 +14,14 @@ from gevent.pool import Group, Pool
 from gevent.server import StreamServer
 from loguru import logger
 
-from agentdeck import jsonrpc
+from agentdeck.wire import jsonrpc
 from agentdeck.pool import states
 from agentdeck.pool.child import MCPChild, SpawnError
-from agentdeck.pool.client import Client
-from agentdeck.pool.fdread import CHUNK_SIZE, FdReader
-from agentdeck.pool.lines import LineSplitter
+from agentdeck.pool.sockclient import Client
+from agentdeck.wire.fdread import CHUNK_SIZE, FdReader
+from agentdeck.wire.lines import LineSplitter
 from agentdeck.pool.listener import SocketInUse, bind_unix
-from agentdeck.pool.outbox import Outbox
+from agentdeck.wire.outbox import Outbox
 from agentdeck.pool.restart import RestartPolicy
 from agentdeck.pool.router import Router
 

@@ -15,8 +15,8 @@ from gevent import get_hub
 from gevent.event import AsyncResult
 from loguru import logger
 
-from agentdeck import jsonrpc
-from agentdeck.jsonrpc import NULL_ID, error_line, id_span, replace_id, response_head, result_line
+from agentdeck.wire import jsonrpc
+from agentdeck.wire.jsonrpc import NULL_ID, error_line, id_span, replace_id, response_head, result_line
 
 _parse = jsonrpc.parse
 RECENT_ERRORS = 5  # bad lines from the child logged in full before they are only counted

@@ -14,6 +14,9 @@
 - `transitions`: `TransitionDaemon`, the daemon's passes that turn hook status and
   tmux liveness into stored statuses and event files.
 - `notify`: `Notifier`, the ``[notify] command`` for transitions into waiting or dead.
+- `statusfiles`: `StatusFileWatcher` on ``hooks/``: id -> latest hook status.
+- `statusevents`: `StatusEventWatcher` on ``events/``: transition events on a bounded
+  queue, for `agentdeck wait` and the notifier.
 - `waiting`: what `agentdeck wait` does, with or without the daemon.
 
 Importing this package does nothing: `agentdeck hook` imports `hook` from here on

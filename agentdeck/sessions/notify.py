@@ -22,7 +22,7 @@ import time
 from loguru import logger
 
 from agentdeck.sessions.states import DEAD, WAITING
-from agentdeck.watchers.statusevents import StatusEventWatcher
+from agentdeck.sessions.statusevents import StatusEventWatcher
 
 NOTIFY_STATUSES = frozenset({WAITING, DEAD})  # transitions into these are worth a person's attention
 NOTIFY_QUEUE_EVENTS = 256  # events waiting for the command before new ones are dropped

@@ -40,7 +40,7 @@ from agentdeck.sessions.registry import Registry
 from agentdeck.sessions.states import RUNNING, WAITING
 from agentdeck.sessions.status import resolve_status
 from agentdeck.sessions.tmux import Tmux
-from agentdeck.watchers.statusfiles import StatusFileWatcher
+from agentdeck.sessions.statusfiles import StatusFileWatcher
 
 ACTIVE_INTERVAL = 1.0  # seconds between passes while some session is running
 QUIET_INTERVAL = 3.0  # seconds between passes while none is

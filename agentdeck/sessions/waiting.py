@@ -12,8 +12,8 @@ import time
 
 from gevent.event import Event
 
-from agentdeck.watchers.statusevents import StatusEventWatcher
-from agentdeck.watchers.statusfiles import StatusFileWatcher
+from agentdeck.sessions.statusevents import StatusEventWatcher
+from agentdeck.sessions.statusfiles import StatusFileWatcher
 
 LIVENESS_INTERVAL = 1.0  # seconds between looks at tmux while no daemon runs
 

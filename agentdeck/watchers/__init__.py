@@ -3,9 +3,7 @@
 - `dirwatch`: `DirectoryWatch`, one inotify descriptor and one greenlet per directory;
   coalesces bursts, rescans after a queue overflow, re-arms when the directory is
   deleted and made again.
-- `statusfiles`: `StatusFileWatcher` on ``hooks/``: id -> latest hook status.
-- `statusevents`: `StatusEventWatcher` on ``events/``: transition events on a bounded
-  queue, for `agentdeck wait` and the notifier.
 
-Importing this package does nothing.
+Generic: what the files mean is the business of the package that watches them
+(`sessions.statusfiles`, `sessions.statusevents`). Importing this package does nothing.
 """

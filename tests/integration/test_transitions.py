@@ -25,7 +25,7 @@ from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
 from agentdeck.sessions.tmux import Tmux
 from agentdeck.sessions.transcript import PromptCache
 from agentdeck.sessions.transitions import QUIET_INTERVAL, TURN_END_EVENTS, TransitionDaemon
-from agentdeck.watchers.statusevents import StatusEventWatcher
+from agentdeck.sessions.statusevents import StatusEventWatcher
 from tests.support import REPO, DaemonProcess, clean_env, run_cli, toml_config, wait_for, write_hook
 
 SEEN_TIMEOUT = 5.0  # seconds for a hook write to become an event (it takes milliseconds)

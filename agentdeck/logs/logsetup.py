@@ -14,7 +14,7 @@ import traceback
 
 from loguru import logger
 
-from agentdeck.daemon.logfile import GuardedStream, LostLines, RotatingFile
+from agentdeck.logs.logfile import GuardedStream, LostLines, RotatingFile
 
 DAEMON_LOG_BYTES = 10 * 1024 * 1024  # one daemon.log file, before it rotates
 DAEMON_LOG_BACKUPS = 5                # rotated daemon.log.N files kept: <= 60 MiB on disk

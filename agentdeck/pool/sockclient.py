@@ -3,8 +3,8 @@ import time
 
 import gevent
 
-from agentdeck.pool.fdread import FdReader
-from agentdeck.pool.outbox import Outbox
+from agentdeck.wire.fdread import FdReader
+from agentdeck.wire.outbox import Outbox
 
 
 class Client:

@@ -36,7 +36,7 @@ def register(sub, parent):
 
 def run_list(args):
     from agentdeck import config
-    from agentdeck.daemon.client import DaemonUnreachable, fetch_status
+    from agentdeck.daemon.remote import DaemonUnreachable, fetch_status
 
     cfg = config.load_default(args.config)
     try:

@@ -20,7 +20,7 @@ from loguru import logger
 
 from agentdeck.sessions.events import read_event
 from agentdeck.watchers.dirwatch import DirectoryWatch
-from agentdeck.watchers.statusfiles import instance_of
+from agentdeck.sessions.statusfiles import instance_of
 
 DEFAULT_QUEUE_EVENTS = 1024  # events held for a slow consumer before new ones are dropped
 DROP_LOG_INTERVAL = 10.0  # seconds between two log lines about dropped events
