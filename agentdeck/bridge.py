@@ -108,14 +108,6 @@ def response_of(data):
     return None
 
 
-def server_name(socket_path):
-    """The server a socket path belongs to: ``NAME`` for ``.../mcp-NAME.sock``, else the file name."""
-    base = os.path.basename(os.fspath(socket_path))
-    if base.startswith("mcp-") and base.endswith(".sock"):
-        return base[len("mcp-"):-len(".sock")]
-    return base
-
-
 @contextlib.contextmanager
 def nonblocking(*fds):
     """Switch ``fds`` to non-blocking mode for the block, then restore each one's mode

@@ -6,6 +6,20 @@ from agentdeck.errors import UserError
 from agentdeck.fsutil import private_dir
 
 UNIX_PATH_MAX = 107  # bytes a sun_path holds, without the trailing NUL
+SOCKET_PREFIX = "mcp-"  # sockets/mcp-<name>.sock: the one place this file name is spelt
+SOCKET_SUFFIX = ".sock"
+
+
+def socket_file_name(name):
+    return f"{SOCKET_PREFIX}{name}{SOCKET_SUFFIX}"
+
+
+def server_of_socket(path):
+    """The server a socket path belongs to: ``NAME`` for ``.../mcp-NAME.sock``, else the file name."""
+    base = os.path.basename(os.fspath(path))
+    if base.startswith(SOCKET_PREFIX) and base.endswith(SOCKET_SUFFIX) and len(base) > len(SOCKET_PREFIX + SOCKET_SUFFIX):
+        return base[len(SOCKET_PREFIX):-len(SOCKET_SUFFIX)]
+    return base
 
 
 class Home:
@@ -29,7 +43,7 @@ class Home:
 
     def socket_path(self, name):
         """The socket of pooled server ``name``; a clear error if it would not fit in sun_path."""
-        path = self.sockets / f"mcp-{name}.sock"
+        path = self.sockets / socket_file_name(name)
         size = len(os.fsencode(path))
         if size > UNIX_PATH_MAX:
             raise UserError(f"socket path {path} is {size} bytes, over the Unix limit of {UNIX_PATH_MAX}: "

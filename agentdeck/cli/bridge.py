@@ -15,7 +15,7 @@ def register(sub, parent):
 def run(args):
     from agentdeck import bridge, config
     from agentdeck.errors import UserError
-    from agentdeck.paths import UNIX_PATH_MAX, Home
+    from agentdeck.paths import UNIX_PATH_MAX, Home, server_of_socket
 
     cfg = config.load_default(args.config)
     if "/" in args.target:
@@ -23,7 +23,7 @@ def run(args):
         if len(os.fsencode(socket_path)) > UNIX_PATH_MAX:
             raise UserError(f"socket path {socket_path} is over the Unix limit of {UNIX_PATH_MAX} bytes: "
                             "use a shorter path")
-        name = bridge.server_name(socket_path)
+        name = server_of_socket(socket_path)
     else:
         name = args.target
         if not config.NAME_RE.match(name):

@@ -5,6 +5,7 @@ from gevent.lock import BoundedSemaphore
 from loguru import logger
 
 from agentdeck.errors import UserError
+from agentdeck.paths import socket_file_name
 from agentdeck.pool import states
 from agentdeck.pool.proxy import SocketProxy
 
@@ -38,9 +39,9 @@ class ServerPool:
         log, self.sinks[spec.name] = self.open_log(spec.name)
         try:
             path = self.home.socket_path(spec.name)
-        except UserError as exc:
+        except UserError as exc:  # checked at start-up; a reload may add a name that is too long
             logger.error("server {}: {}", spec.name, exc)
-            path = self.home.sockets / f"mcp-{spec.name}.sock"
+            path = self.home.sockets / socket_file_name(spec.name)
         proxy = SocketProxy(spec, self.config.pool, path, log, self.long_lines)
         self.proxies[spec.name] = proxy
         proxy.start()
