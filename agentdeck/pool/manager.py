@@ -1,5 +1,5 @@
-"""ServerPool: the SocketProxy of every pooled server, started, reloaded and stopped together,
-plus the health monitor that pings each child."""
+"""ServerPool: the SocketProxy of every pooled server, started, reloaded and stopped
+together. Each server watches its own child's health (`supervisor`)."""
 import gevent
 from gevent.lock import BoundedSemaphore
 from loguru import logger
@@ -26,14 +26,11 @@ class ServerPool:
         self.close_log = close_log
         self.proxies = {}   # name -> SocketProxy
         self.sinks = {}     # name -> loguru sink id of its stderr log
-        self.monitor = None
         self.long_lines = BoundedSemaphore(LONG_LINE_SLOTS)
 
     def start(self):
         for spec in self.config.pooled():
             self._add(spec)
-        self.monitor = gevent.spawn(self._monitor)
-        self.monitor.link_exception(lambda g: logger.opt(exception=g.exception).error("pool monitor crashed"))
 
     def _add(self, spec):
         log, self.sinks[spec.name] = self.open_log(spec.name)
@@ -63,15 +60,13 @@ class ServerPool:
         gevent.joinall([gevent.spawn(self._remove, n) for n in removed + changed])
         self.config = config
         for proxy in self.proxies.values():
-            proxy.settings = proxy.router.settings = config.pool
+            proxy.apply_settings(config.pool)
         for name in changed + added:
             self._add(new[name])
         logger.info("config reloaded: {} added, {} removed, {} restarted, {} unchanged",
                     len(added), len(removed), len(changed), len(self.proxies) - len(added) - len(changed))
 
     def stop(self):
-        if self.monitor is not None:
-            self.monitor.kill()
         gevent.joinall([gevent.spawn(self._remove, name) for name in list(self.proxies)])
 
     def kill_now(self):
@@ -81,12 +76,3 @@ class ServerPool:
 
     def status(self):
         return [proxy.status() for proxy in self.proxies.values()]
-
-    def _monitor(self):
-        """Ping every running child each ping_interval; restart the ones that do not answer."""
-        while True:
-            gevent.sleep(self.config.pool.ping_interval)
-            proxies = list(self.proxies.values())
-            gevent.joinall([gevent.spawn(p.ping) for p in proxies])
-            for proxy in proxies:
-                proxy.check_healthy()

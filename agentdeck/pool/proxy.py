@@ -1,8 +1,9 @@
-"""SocketProxy: one pooled MCP server — its Unix socket, its clients and its child.
+"""SocketProxy: one pooled MCP server — its Unix socket, its clients, its router and the
+supervisor of its child.
 
 Greenlets per proxy: the StreamServer's accept watcher (no greenlet), one reader per
-client, a supervisor that runs the child through STARTING -> RUNNING -> BACKOFF ...
-and a stdout reader per child (the child's stderr pump lives in `MCPChild`).
+socket client, the supervisor's loop and health monitor, a stdout reader per child, and
+the idle sweeper; all in one Group, killed together on stop.
 """
 import os
 import signal
@@ -10,46 +11,39 @@ import socket
 import time
 
 import gevent
-from gevent.pool import Group, Pool
+from gevent.lock import BoundedSemaphore
+from gevent.pool import Group
 from gevent.server import StreamServer
 from loguru import logger
 
-from agentdeck.wire import jsonrpc
-from agentdeck.pool import states
-from agentdeck.pool.child import MCPChild, SpawnError
-from agentdeck.pool.sockclient import Client
-from agentdeck.wire.fdread import CHUNK_SIZE, FdReader
-from agentdeck.wire.lines import LineSplitter
+from agentdeck.pool import replies, states
 from agentdeck.pool.listener import SocketInUse, bind_unix
-from agentdeck.wire.outbox import Outbox
-from agentdeck.pool.restart import RestartPolicy
 from agentdeck.pool.router import Router
+from agentdeck.pool.sockclient import SocketClient
+from agentdeck.pool.supervisor import ChildSupervisor
+from agentdeck.wire import jsonrpc
+from agentdeck.wire.fdread import CHUNK_SIZE
+from agentdeck.wire.lines import LineSplitter
 
 FREE_LINE_BYTES = 65536    # of an unfinished request line a client holds without a long-line slot
 IDLE_SWEEP_MAX = 10.0      # seconds between idle sweeps at most
-REJECT_SLOTS = 8           # connections over max_clients being answered -32003 at once
+REJECT_SLOTS = 8           # connections over max_clients being answered -32003 at once; more are closed
 REJECT_READ_TIMEOUT = 2.0  # seconds to wait for a rejected client's first request (for its id)
 DRAIN_TIMEOUT = 2.0        # seconds in-flight requests get to finish when the proxy stops
-EOF_TIMEOUT = 2.0          # seconds to read a dead child's last output before giving up on it
 
 
 class SocketProxy:
     def __init__(self, spec, settings, socket_path, stderr_log, long_lines):
         self.spec = spec
-        self.settings = settings      # PoolSettings
         self.path = str(socket_path)
-        self.stderr_log = stderr_log  # loguru logger for the child's stderr
         self.long_lines = long_lines  # pool-wide semaphore: clients assembling a line > FREE_LINE_BYTES
-        self.router = Router(spec.name, settings)
-        self.policy = RestartPolicy()
-        self.state = states.STOPPED
-        self.state_since = time.time()  # Unix time the current state began, for "time in state"
-        self.child = None             # MCPChild while one runs
-        self.last_error = None        # why the child last failed, for status
-        self.hung_reason = None       # set when we stop a child that stopped answering pings
+        self.router = Router(spec.name, settings, gevent.get_hub().loop.run_callback)
+        self.greenlets = Group()      # supervisor, monitor, child reader, idle sweeper: killed together on stop
+        self.connections = Group()    # one greenlet per accepted connection (admitted or being refused)
+        self.supervisor = ChildSupervisor(spec, self.router, stderr_log, self.greenlets, self._crashed)
+        self.rejecting = BoundedSemaphore(REJECT_SLOTS)
+        self.external = False         # the socket is served by another live agentdeck
         self.server = None            # StreamServer while accepting
-        self.greenlets = Group()      # supervisor, idle sweeper, child reader: killed together on stop
-        self.supervisor = None        # the greenlet running the child through its states
         self.next_cid = 1
         self.stopping = False
 
@@ -57,11 +51,24 @@ class SocketProxy:
     def name(self):
         return self.spec.name
 
-    def _set_state(self, new):
-        states.check_transition(self.state, new)
-        logger.debug("server {}: {} -> {}", self.name, self.state, new)
-        self.state = new
-        self.state_since = time.time()
+    @property
+    def settings(self):
+        """The PoolSettings in force: the router's copy is the only one."""
+        return self.router.settings
+
+    @property
+    def state(self):
+        return states.EXTERNAL if self.external else self.supervisor.state
+
+    def apply_settings(self, settings):
+        """A reload's [pool] settings, in force at once: limits and timeouts are read where
+        they are used; line limits of connected clients and of the child's stdout change
+        for their next bytes."""
+        self.router.settings = settings
+        for peer in self.router.clients.values():
+            peer.splitter.limit = settings.max_request_bytes
+        if self.supervisor.stdout is not None:
+            self.supervisor.stdout.limit = settings.max_response_bytes
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -71,29 +78,22 @@ class SocketProxy:
         try:
             listener = bind_unix(self.path)
         except SocketInUse:
-            self._set_state(states.EXTERNAL)
+            self.external = True
             logger.warning("server {}: {} is served by another live process; leaving it alone", self.name, self.path)
             return
         except OSError as exc:
-            self._fail(f"cannot listen on {self.path}: {exc.strerror or exc}")
+            self.supervisor.fail(f"cannot listen on {self.path}: {exc.strerror or exc}")
             return
-        self.server = StreamServer(listener, self._serve_client,
-                                   spawn=Pool(self.settings.max_clients + REJECT_SLOTS))
+        # Admission is the router's (max_clients, read at each connect): the accept loop
+        # itself is not bounded by a pool that a reload could not resize.
+        self.server = StreamServer(listener, self._serve_client, spawn=self.connections.spawn)
         self.server.start()
-        self.supervisor = self.greenlets.spawn(self._supervise)
-        self.supervisor.link_exception(self._crashed)
+        self.supervisor.start()
         self.greenlets.spawn(self._sweep_idle).link_exception(self._crashed)
         logger.info("server {}: listening on {}", self.name, self.path)
 
     def _crashed(self, greenlet):
         logger.opt(exception=greenlet.exception).error("server {}: background greenlet crashed", self.name)
-
-    def _fail(self, error):
-        self.last_error = error
-        if self.state in (states.STARTING, states.BACKOFF, states.STOPPED):
-            self._set_state(states.FATAL)
-        self.router.detach_child(f"has failed and will not be restarted: {error}")
-        logger.error("server {}: failed permanently: {}", self.name, error)
 
     def stop(self):
         """Stop accepting, let in-flight requests finish briefly, stop the child (SIGTERM to
@@ -104,27 +104,23 @@ class SocketProxy:
         if self.server is not None:
             self.server.close()
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while self._client_requests_in_flight() and time.monotonic() < deadline:
+        while self.router.pending.client_requests() and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        child = self.child
-        if child is not None:
-            self._set_state(states.STOPPING)
-            child.stop()
-        if self.supervisor is not None:  # it reads the child's last output, then ends
-            self.supervisor.join(timeout=EOF_TIMEOUT + 1)
+        self.supervisor.stop()
         self.greenlets.kill()
         unanswered = self.router.detach_child("is shutting down")
         for client in list(self.router.clients.values()):
             self.router.drop_client(client, "server stopping")
+        self.connections.kill(block=False)
         self._remove_socket()
-        self.state = states.STOPPED
-        self.state_since = time.time()
+        self.supervisor.state = states.STOPPED
+        self.supervisor.state_since = time.time()
         logger.info("server {}: stopped ({} requests answered with -32001)", self.name, unanswered)
 
     def kill_now(self):
         """Second SIGINT: SIGKILL the child's process group and remove the socket, no grace."""
-        if self.child is not None:
-            self.child.signal_group(signal.SIGKILL)
+        if self.supervisor.child is not None:
+            self.supervisor.child.signal_group(signal.SIGKILL)
         if self.server is not None:
             self.server.close()
         self._remove_socket()
@@ -138,141 +134,21 @@ class SocketProxy:
         except FileNotFoundError:
             pass
 
-    def _client_requests_in_flight(self):
-        return any(p.client is not None for p in self.router.pending.values())
-
-    def _supervise(self):
-        """Run the child, restarting it by the policy, until stop() or a permanent failure."""
-        while not self.stopping:
-            delay = self.policy.delay(time.monotonic())
-            if delay is None:
-                self._set_state(states.FATAL)
-                self.router.unavailable = f"has failed {self.policy.failures} times and will not be restarted"
-                logger.error("server {}: {} consecutive failures; giving up (last: {})",
-                             self.name, self.policy.failures, self.last_error)
-                return
-            if delay:
-                self.router.unavailable = f"is restarting (next try in {delay:.0f} s): {self.last_error}"
-                gevent.sleep(delay)
-                if self.stopping:
-                    return
-            # STOPPED/BACKOFF -> STARTING
-            self._set_state(states.STARTING)
-            try:
-                child = MCPChild(self.spec, self.stderr_log)
-            except SpawnError as exc:
-                self._fail(str(exc))
-                return
-            if self.stopping:  # stop() came while the child was being spawned
-                child.stop()
-                child.close()
-                return
-            self.policy.record_start(time.monotonic())
-            self.child = child
-            self._run(child)
-            self.child = None
-            if self.stopping:
-                return
-            # RUNNING/STARTING -> BACKOFF
-            self.policy.record_failure(time.monotonic())
-            self._set_state(states.BACKOFF)
-
-    def _run(self, child):
-        """Serve through ``child`` until it exits; answers what it left unanswered."""
-        outbox = Outbox(child.stdin_fd, lambda exc: None, f"{self.name}/stdin")
-        self.router.attach_child(outbox)
-        reader = self.greenlets.spawn(self._read_child, child)
-        logger.info("server {}: started pid {} ({})", self.name, child.pid, " ".join((self.spec.command, *self.spec.args)))
-        if self._replay_handshake():
-            # STARTING -> RUNNING
-            self._set_state(states.RUNNING)
-            self.router.release_child()
-        else:
-            self.last_error = "did not answer the replayed initialize"
-            child.stop()
-        code = child.wait()
-        reader.join(timeout=EOF_TIMEOUT)
-        reader.kill()
-        outbox.close()
-        child.close()
-        if not self.stopping:
-            tail = child.stderr_tail()
-            if self.hung_reason:
-                self.last_error, self.hung_reason = self.hung_reason, None
-            elif self.state == states.RUNNING:
-                self.last_error = f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
-            unanswered = self.router.detach_child(f"is restarting: it {self.last_error}", tail)
-            logger.warning("server {}: pid {} {}; {} in-flight requests answered with -32001; stderr tail: {!r}",
-                           self.name, child.pid, self.last_error, unanswered, tail[-300:])
-
-    def _replay_handshake(self):
-        """After a restart, give the new child the initialize the first client made, so
-        connected agents never see an uninitialized server."""
-        params = self.router.init_params
-        if params is None or self.router.init_result is None:
-            return True
-        try:
-            reply = self.router.call_child("initialize", params).get(timeout=self.settings.ping_timeout)
-        except gevent.Timeout:
-            reply = None
-        if not reply or "result" not in reply:
-            return False
-        self.router.child_out.put(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
-        self.router.child_initialized = True
-        for uri in list(self.router.subscribers):
-            self.router.call_child("resources/subscribe", {"uri": uri})
-        return True
-
-    def _read_child(self, child):
-        splitter = LineSplitter(self.settings.max_response_bytes)
-        router = self.router
-        stdout = FdReader(child.stdout_fd)
-        try:
-            while True:
-                data = stdout.read()
-                if not data:
-                    return
-                router.from_child(splitter.feed(data))
-        except OSError as exc:
-            logger.debug("server {}: stdout closed: {}", self.name, exc)
-        finally:
-            stdout.close()
-
-    def ping(self):
-        """Health check from the pool's monitor: True if the child answered an MCP ping in
-        time; a child that did not is restarted as hung."""
-        if self.state != states.RUNNING or self.child is None:
-            return True
-        child = self.child
-        try:
-            reply = self.router.call_child("ping").get(timeout=self.settings.ping_timeout)
-        except gevent.Timeout:
-            reply = None
-        if reply is not None or child is not self.child or self.stopping:
-            return True
-        self.hung_reason = f"hung: no answer to ping within {self.settings.ping_timeout:g} s"
-        logger.warning("server {}: pid {} {}; restarting it", self.name, child.pid, self.hung_reason)
-        child.stop()
-        return False
-
-    def check_healthy(self):
-        if self.state == states.RUNNING and self.policy.check_healthy(time.monotonic()):
-            logger.info("server {}: healthy for {:.0f} s; failure count reset", self.name, 300)
-
-    # -- clients ----------------------------------------------------------------------
+    # -- socket clients -----------------------------------------------------------------
 
     def _serve_client(self, sock, _address):
         router = self.router
-        if len(router.clients) >= self.settings.max_clients:
-            self._reject(sock)
-            return
         cid = self.next_cid
         self.next_cid += 1
-        client = Client(cid, sock, lambda exc: router.drop_client(client, f"write failed: {exc}"), self.name)
-        router.add_client(client)
+        client = SocketClient(cid, sock, lambda exc: router.drop_client(client, f"write failed: {exc}"), self.name,
+                              LineSplitter(self.settings.max_request_bytes))
+        if not router.admit(client):
+            client.input.close()
+            self._reject(sock)
+            return
         # DEBUG: a record built here would give this greenlet a thread object for its lifetime.
         logger.debug("server {}: client {} joined ({} clients)", self.name, cid, len(router.clients))
-        splitter = LineSplitter(self.settings.max_request_bytes)
+        splitter = client.splitter
         long_lines = self.long_lines
         has_slot = False
         reason = "disconnected"
@@ -315,25 +191,24 @@ class SocketProxy:
                 self.router.drop_client(client, f"idle for {now - client.last_active:.0f} s (idle_timeout={idle:g})")
 
     def _reject(self, sock):
-        """The client over max_clients: answer its first request (or null) with -32003, close."""
-        self.router.stats.rejected += 1
-        head = b""
-        sock.settimeout(REJECT_READ_TIMEOUT)
-        try:
-            while b"\n" not in head and len(head) < 4096:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                head += chunk
-        except (socket.timeout, OSError):
-            pass
+        """A client over max_clients: answer its first request (or null) with -32003, close.
+        With every reject slot busy it is answered null at once, unread."""
         limit = self.settings.max_clients
-        line = jsonrpc.error_line(jsonrpc.guess_id(head), jsonrpc.TOO_MANY_CLIENTS,
-                                  f"server {self.name} already has {limit} clients (max_clients); "
-                                  "close an idle session or raise the limit",
-                                  {"server": self.name, "limit": limit})
+        head = b""
+        if self.rejecting.acquire(blocking=False):
+            sock.settimeout(REJECT_READ_TIMEOUT)
+            try:
+                while b"\n" not in head and len(head) < 4096:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+            except (socket.timeout, OSError):
+                pass
+            finally:
+                self.rejecting.release()
         try:
-            sock.sendall(line)
+            sock.send(replies.too_many_clients(jsonrpc.guess_id(head), self.name, limit), socket.MSG_DONTWAIT)
         except OSError:
             pass
         sock.close()
@@ -343,18 +218,19 @@ class SocketProxy:
 
     def status(self):
         router = self.router
-        child = self.child
+        supervisor = self.supervisor
+        child = supervisor.child
         return {
             "name": self.name,
             "state": self.state,
-            "since": self.state_since,
+            "since": supervisor.state_since,
             "pid": child.pid if child is not None else None,
             "clients": len(router.clients),
-            "in_flight": sum(1 for p in router.pending.values() if p.client is not None),
-            "restarts": self.policy.restarts,
-            "failures": self.policy.failures,
-            "last_error": self.last_error,
-            "stderr_tail": child.stderr_tail() if child is not None else router.stderr_tail,
+            "in_flight": router.pending.client_requests(),
+            "restarts": supervisor.policy.restarts,
+            "failures": supervisor.policy.failures,
+            "last_error": supervisor.last_error,
+            "stderr_tail": child.stderr_tail() if child is not None else router.link.stderr_tail,
             "socket": self.path,
             "command": " ".join((self.spec.command, *self.spec.args)),
             **router.stats.as_dict(),

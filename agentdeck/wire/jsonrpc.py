@@ -1,4 +1,5 @@
-"""JSON-RPC 2.0 lines as the proxy sees them: error codes, error lines, and the id splice.
+"""JSON-RPC 2.0 lines as the proxy sees them: error codes, error lines, what a message
+is (`classify`), the one key of an id (`id_key`), and the id splice.
 
 The proxy rewrites ids without re-encoding the message: it finds the byte span of the
 top-level ``"id"`` value and splices the new id in. That keeps every other byte (and
@@ -15,6 +16,13 @@ MESSAGE_TOO_LARGE = -32002
 TOO_MANY_CLIENTS = -32003
 
 NULL_ID = b"null"
+
+# What a message is, decided by its method/result/error members, never by its id.
+REQUEST = "request"
+NOTIFICATION = "notification"
+RESPONSE = "response"
+INVALID = "invalid"
+ID_TYPES = (int, float, str)  # a request id must be one of these (JSON numbers and strings)
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -46,6 +54,26 @@ def parse(line):
     if end != len(text) and text[end:].strip(" \t\n\r"):  # JSON's whitespace, not str.isspace()
         raise ValueError(f"extra data after the JSON value at byte {end}")
     return value
+
+
+def classify(msg):
+    """(kind, why) for a parsed message: kind is REQUEST, NOTIFICATION, RESPONSE or
+    INVALID; ``why`` says what is wrong with an INVALID one ("" otherwise)."""
+    if msg.__class__ is not dict:
+        return INVALID, "expected one JSON-RPC object per message (batches are not supported here)"
+    method = msg.get("method")
+    if method is None:
+        if "result" in msg or "error" in msg:
+            return RESPONSE, ""
+        return INVALID, "a message needs a method (request or notification) or a result/error (response)"
+    if method.__class__ is not str:
+        return INVALID, "method must be a string"
+    return (REQUEST, "") if "id" in msg else (NOTIFICATION, "")
+
+
+def id_key(value):
+    """The key of a JSON-RPC id in every table: 1, 1.0 and "1" are three different ids."""
+    return (value.__class__, value)
 
 
 def dumps(value):

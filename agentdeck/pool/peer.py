@@ -1,0 +1,47 @@
+"""The client port: what the router needs of a connected client, whatever carries it.
+
+A Unix-socket connection (`sockclient.SocketClient`) and an HTTP session are two
+implementations. The router calls only `put`, `flush`, `queued`, `hung_up` and `close`,
+and reads `cid`, `kind` and `last_active`; the bookkeeping attributes below them are the
+router's, and a transport never touches them.
+"""
+import time
+
+
+class Peer:
+    __slots__ = ("cid", "last_active", "closed", "inflight", "subscriptions")
+    kind = "?"  # "socket" or "http": status counts them apart
+
+    def __init__(self, cid):
+        self.cid = cid                       # unique among one server's clients; names it in logs
+        self.last_active = time.monotonic()  # last byte in either direction
+        self.closed = False                  # set once by the router's drop_client
+        # -- the router's bookkeeping
+        self.inflight = {}                   # id key of the client's request -> proxy id, while unanswered
+        self.subscriptions = None            # resource URIs it subscribed to (a set, made on first use)
+
+    def put(self, line, about=None, final=False):
+        """Queue ``line`` (bytes, newline included) for the client; never blocks.
+
+        ``about`` is the id key of the client's request the line belongs to (its answer, a
+        progress notification for it, a request the child made while working on it), or
+        None for what the server sends unprompted; ``final`` marks the one answer to it."""
+        raise NotImplementedError
+
+    @property
+    def queued(self):
+        """Bytes queued and not yet delivered."""
+        raise NotImplementedError
+
+    def flush(self):
+        """Deliver what can be delivered now without blocking."""
+        raise NotImplementedError
+
+    def hung_up(self):
+        """True when the other side is known to be gone although no reader has seen it yet
+        (asked before a client is refused for max_clients)."""
+        return False
+
+    def close(self):
+        """Drop queued output and end the transport. Called once, by the router."""
+        raise NotImplementedError

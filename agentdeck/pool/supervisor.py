@@ -1,0 +1,194 @@
+"""ChildSupervisor: runs one pooled server's child through its states and keeps it healthy.
+
+    STOPPED -> STARTING -> RUNNING -> BACKOFF -> STARTING ... -> FATAL
+
+Restarts follow `restart.RestartPolicy`. Its own health monitor pings the child every
+ping_interval and restarts one that does not answer, independently of every other
+server's. `stop()` interrupts a back-off at once.
+"""
+import time
+
+import gevent
+from gevent.event import AsyncResult, Event
+from loguru import logger
+
+from agentdeck.pool import states
+from agentdeck.pool.child import MCPChild, SpawnError
+from agentdeck.pool.restart import HEALTHY_RESET, RestartPolicy
+from agentdeck.wire.fdread import FdReader
+from agentdeck.wire.lines import LineSplitter
+from agentdeck.wire.outbox import Outbox
+
+EOF_TIMEOUT = 2.0  # seconds to read a dead child's last output before giving up on it
+
+
+class ChildSupervisor:
+    """``router`` is the server's `router.Router` (its ``settings`` are the ones in force);
+    ``greenlets`` the server's Group, where the supervisor's loops run and die with it."""
+
+    def __init__(self, spec, router, stderr_log, greenlets, crashed):
+        self.spec = spec
+        self.router = router
+        self.stderr_log = stderr_log    # loguru logger for the child's stderr
+        self.greenlets = greenlets
+        self.crashed = crashed          # link_exception callback: a loop that dies is logged
+        self.policy = RestartPolicy()
+        self.state = states.STOPPED
+        self.state_since = time.time()  # Unix time the current state began, for "time in state"
+        self.child = None               # MCPChild while one runs
+        self.stdout = None              # LineSplitter of the running child's stdout
+        self.last_error = None          # why the child last failed, for status
+        self.hung_reason = None         # set when we stop a child that stopped answering pings
+        self.stopping = Event()         # set by stop(): no more restarts, back-offs end at once
+        self.loop = None                # the greenlet running the child through its states
+
+    @property
+    def name(self):
+        return self.spec.name
+
+    def set_state(self, new):
+        states.check_transition(self.state, new)
+        logger.debug("server {}: {} -> {}", self.name, self.state, new)
+        self.state = new
+        self.state_since = time.time()
+
+    def start(self):
+        self.loop = self.greenlets.spawn(self._supervise)
+        self.loop.link_exception(self.crashed)
+        self.greenlets.spawn(self._monitor).link_exception(self.crashed)
+
+    def fail(self, error):
+        """Mark the server permanently failed (no restarts until a reload)."""
+        self.last_error = error
+        if self.state in (states.STARTING, states.BACKOFF, states.STOPPED):
+            self.set_state(states.FATAL)
+        self.router.detach_child(f"has failed and will not be restarted: {error}")
+        logger.error("server {}: failed permanently: {}", self.name, error)
+
+    def stop(self):
+        """Stop the child (SIGTERM to its group, SIGKILL after a grace period) and let the
+        loop read its last output; a back-off in progress ends at once."""
+        self.stopping.set()
+        child = self.child
+        if child is not None:
+            self.set_state(states.STOPPING)
+            child.stop()
+        if self.loop is not None:
+            self.loop.join(timeout=EOF_TIMEOUT + 1)
+
+    def _supervise(self):
+        """Run the child, restarting it by the policy, until stop() or a permanent failure."""
+        while not self.stopping.is_set():
+            delay = self.policy.delay(time.monotonic())
+            if delay is None:
+                self.set_state(states.FATAL)
+                self.router.detach_child(f"has failed {self.policy.failures} times and will not be restarted")
+                logger.error("server {}: {} consecutive failures; giving up (last: {})",
+                             self.name, self.policy.failures, self.last_error)
+                return
+            if delay:
+                self.router.link.why = f"is restarting (next try in {delay:.0f} s): {self.last_error}"
+                if self.stopping.wait(delay):
+                    return
+            # STOPPED/BACKOFF -> STARTING
+            self.set_state(states.STARTING)
+            try:
+                child = MCPChild(self.spec, self.stderr_log)
+            except SpawnError as exc:
+                self.fail(str(exc))
+                return
+            if self.stopping.is_set():  # stop() came while the child was being spawned
+                child.stop()
+                child.close()
+                return
+            self.policy.record_start(time.monotonic())
+            self.child = child
+            self._run(child)
+            self.child = None
+            if self.stopping.is_set():
+                return
+            # RUNNING/STARTING -> BACKOFF
+            self.policy.record_failure(time.monotonic())
+            self.set_state(states.BACKOFF)
+
+    def _run(self, child):
+        """Serve through ``child`` until it exits; answers what it left unanswered."""
+        outbox = Outbox(child.stdin_fd, lambda exc: None, f"{self.name}/stdin")
+        self.router.attach_child(outbox)
+        reader = self.greenlets.spawn(self._read_child, child)
+        logger.info("server {}: started pid {} ({})", self.name, child.pid,
+                    " ".join((self.spec.command, *self.spec.args)))
+        if self._initialize():
+            # STARTING -> RUNNING
+            self.set_state(states.RUNNING)
+            self.router.release_child()
+        else:
+            self.last_error = "did not answer the replayed initialize"
+            child.stop()
+        code = child.wait()
+        reader.join(timeout=EOF_TIMEOUT)
+        reader.kill()
+        outbox.close()
+        child.close()
+        if self.stopping.is_set():
+            return
+        tail = child.stderr_tail()
+        if self.hung_reason:
+            self.last_error, self.hung_reason = self.hung_reason, None
+        elif self.state == states.RUNNING:
+            self.last_error = f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
+        unanswered = self.router.detach_child(f"is restarting: it {self.last_error}", tail)
+        logger.warning("server {}: pid {} {}; {} in-flight requests answered with -32001; stderr tail: {!r}",
+                       self.name, child.pid, self.last_error, unanswered, tail[-300:])
+
+    def _initialize(self):
+        """Replay the cached handshake to a new child; False when it did not answer in time."""
+        done = AsyncResult()
+        self.router.replay_handshake(done.set)
+        try:
+            return done.get(timeout=self.router.settings.ping_timeout)
+        except gevent.Timeout:
+            return False
+
+    def _read_child(self, child):
+        self.stdout = splitter = LineSplitter(self.router.settings.max_response_bytes)
+        router = self.router
+        stdout = FdReader(child.stdout_fd)
+        try:
+            while True:
+                data = stdout.read()
+                if not data:
+                    return
+                router.from_child(splitter.feed(data))
+        except OSError as exc:
+            logger.debug("server {}: stdout closed: {}", self.name, exc)
+        finally:
+            stdout.close()
+
+    def _monitor(self):
+        """Ping the child every ping_interval; a child that does not answer is restarted."""
+        while True:
+            gevent.sleep(self.router.settings.ping_interval)
+            self.ping()
+            if self.state == states.RUNNING and self.policy.check_healthy(time.monotonic()):
+                logger.info("server {}: healthy for {:.0f} s; failure count reset", self.name, HEALTHY_RESET)
+
+    def ping(self):
+        """True if the child answered an MCP ping in time (or none runs); a child that did
+        not is stopped as hung, and restarted by the loop."""
+        child = self.child
+        if self.state != states.RUNNING or child is None:
+            return True
+        reply = AsyncResult()
+        self.router.call_child("ping", on_reply=reply.set)
+        timeout = self.router.settings.ping_timeout
+        try:
+            answered = reply.get(timeout=timeout) is not None
+        except gevent.Timeout:
+            answered = False
+        if answered or child is not self.child or child.returncode is not None or self.stopping.is_set():
+            return True
+        self.hung_reason = f"hung: no answer to ping within {timeout:g} s"
+        logger.warning("server {}: pid {} {}; restarting it", self.name, child.pid, self.hung_reason)
+        child.stop()
+        return False
