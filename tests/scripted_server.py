@@ -19,10 +19,12 @@ server never would. Tools (``tools/call`` with ``name`` and ``arguments``):
 
 Options: ``--id-last`` writes responses with the id as the last member (as the
 TypeScript SDK does); ``--exit-at-start N`` exits with code N before reading anything;
-``--no-ping`` answers ping with method-not-found.
+``--no-ping`` answers ping with method-not-found; ``--ignore-term`` ignores SIGTERM (its
+stop takes the whole grace period).
 """
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -157,6 +159,8 @@ def handle(msg):
 
 
 def main():
+    if "--ignore-term" in sys.argv:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if "--exit-at-start" in sys.argv:
         sys.stderr.write("scripted server: exiting at start\n")
         sys.exit(int(sys.argv[sys.argv.index("--exit-at-start") + 1]))
