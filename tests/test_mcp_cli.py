@@ -59,7 +59,7 @@ def assert_refused(result, *says):
 # -- mcp json
 
 def test_json_prints_a_bridge_entry_for_each_pooled_server(home, cfg):
-    result = run_cli(home, "mcp", "json", config=cfg)
+    result = run_cli(home, "mcp", "json", "--transport", "stdio", config=cfg)
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)["mcpServers"]
     assert list(entries) == ["time"]  # "local" is excluded from the pool
@@ -71,7 +71,7 @@ def test_json_prints_a_bridge_entry_for_each_pooled_server(home, cfg):
 
 def test_json_entry_carries_a_config_chosen_by_environment(home, cfg):
     """An agent starts the bridge with its own environment: the choice must be in the entry."""
-    result = run_cli(home, "mcp", "json", env=clean_env(home, AGENTDECK_CONFIG=cfg))
+    result = run_cli(home, "mcp", "json", "--transport", "stdio", env=clean_env(home, AGENTDECK_CONFIG=cfg))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mcpServers"]["time"]["args"][-2:] == ["--config", str(cfg)]
 
@@ -79,12 +79,13 @@ def test_json_entry_carries_a_config_chosen_by_environment(home, cfg):
 def test_json_write_creates_the_project_file(home, cfg):
     project = home / "proj"
     project.mkdir()
-    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio", "--write", config=cfg)
     assert result.returncode == 0, result.stderr
     target = project / ".mcp.json"
     assert f"wrote 1 server to {target}: time" in result.stdout
     written = json.loads(target.read_text())
-    assert written == {"mcpServers": json.loads(run_cli(home, "mcp", "json", config=cfg).stdout)["mcpServers"]}
+    printed = run_cli(home, "mcp", "json", "--transport", "stdio", config=cfg).stdout
+    assert written == {"mcpServers": json.loads(printed)["mcpServers"]}
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
 
 
@@ -98,7 +99,7 @@ def test_json_write_merges_and_keeps_what_it_does_not_manage(home, cfg):
                        "time": {"command": "old-time"}},
     }))
     os.chmod(target, 0o640)
-    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio", "--write", config=cfg)
     assert result.returncode == 0, result.stderr
     assert "(replaced time)" in result.stdout
     merged = json.loads(target.read_text())
@@ -127,7 +128,7 @@ def test_json_write_refuses_a_broken_project_file_and_changes_nothing(home, cfg,
     project.mkdir()
     target = project / ".mcp.json"
     target.write_bytes(content)
-    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio", "--write", config=cfg)
     assert_refused(result, target, says, "nothing was changed")
     assert target.read_bytes() == content
     assert [p.name for p in project.iterdir()] == [".mcp.json"]
