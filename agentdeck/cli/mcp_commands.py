@@ -41,13 +41,14 @@ def register(sub, parent):
     c = commands.add_parser("config", parents=[parent],
                             help="the entries that point an agent client's own config file at the pool")
     c.add_argument("--client", choices=tuple(CLIENTS), required=True,
-                   help="the agent client: " + ", ".join(f"{name} ({c.title})" for name, c in CLIENTS.items()))
+                   help="the agent client: " + ", ".join(f"{name} ({client.title})"
+                                                         for name, client in CLIENTS.items()))
     c.add_argument("--transport", choices=TRANSPORTS, default=HTTP, help=transport_help)
     c.add_argument("--write", action="store_true",
                    help="merge the entries into the client's file, keeping everything agentdeck does not manage")
     c.add_argument("--file", metavar="F",
                    help="the file to write (default: the client's user file: " +
-                        "; ".join(f"{name}: {c.user_file_help}" for name, c in CLIENTS.items()) + ")")
+                        "; ".join(f"{name}: {client.user_file_help}" for name, client in CLIENTS.items()) + ")")
     c.set_defaults(func=run_config)
 
     c = commands.add_parser("import", parents=[parent],
@@ -131,12 +132,12 @@ def _point(args, client, path, create_parent, shared=False):
     secret = args.transport == clients.HTTP and bool(cfg.daemon.status_token)
     default_mode = PROJECT_FILE_MODE if shared and not secret else clients.CLIENT_FILE_MODE
     merged = clients.merge(client, path, entries, default_mode, create_parent)
-    listed = f"{count_servers(len(entries))}: {', '.join(entries)}"
+    count, listed = count_servers(len(entries)), ", ".join(entries)
     if not merged.changed:
-        print(f"{merged.path} already points {client.title} at {listed}; nothing was written")
+        print(f"{merged.path} already points {client.title} at {count}: {listed}; nothing was written")
         return 0
     note = f" (replaced {', '.join(merged.replaced)})" if merged.replaced else ""
-    print(f"wrote {count_servers(len(entries))} to {merged.path}: {', '.join(entries)}{note}")
+    print(f"wrote {count} to {merged.path}: {listed}{note}")
     if secret:
         _warn_if_readable(merged.path)
     return 0

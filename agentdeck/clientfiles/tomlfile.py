@@ -66,7 +66,7 @@ def _put(document, entries):
     inline = isinstance(servers, InlineTable)
     for name, entry in entries.items():
         old = servers[name] if name in servers else None
-        if isinstance(old, Table) and not inline:
+        if isinstance(old, Table):  # not an InlineTable
             # Emptied and refilled where it stands: its header, comments and place are kept,
             # its sub-tables ([mcp_servers.NAME.env]) go with its old keys.
             for key in list(old):
@@ -111,7 +111,7 @@ def merge(path, entries, default_mode, create_parent=False):
         merged = tomlkit.dumps(document)
         faithful = tomllib.loads(merged) == expected
     except (tomlkit.exceptions.TOMLKitError, tomllib.TOMLDecodeError, ValueError, KeyError):
-        faithful = False
+        faithful = False  # tomlkit raises plain ValueError / KeyError for edits a layout does not allow
     if not faithful:
         raise UserError(f"{path}: cannot merge into its [{SERVERS_KEY}] without changing other settings (an unusual "
                         "layout, such as dotted mcp_servers keys); add the tables `agentdeck mcp config --client "
