@@ -37,9 +37,10 @@ def read_existing(path):
 
 
 def decode(data, path, what):
-    """``data`` as text; a `UserError` saying the file is not valid ``what`` when it is not UTF-8."""
+    """``data`` as text (a byte-order mark some editors write is dropped); a `UserError`
+    saying the file is not valid ``what`` when it is not UTF-8."""
     try:
-        return data.decode()
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not valid {what} (not UTF-8 at byte {exc.start}); fix or move it, nothing was "
                         "changed") from None
