@@ -59,7 +59,7 @@ def assert_refused(result, *says):
 # -- mcp json
 
 def test_json_prints_a_bridge_entry_for_each_pooled_server(home, cfg):
-    result = run_cli(home, "mcp", "json", config=cfg)
+    result = run_cli(home, "mcp", "json", "--transport", "stdio", config=cfg)
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)["mcpServers"]
     assert list(entries) == ["time"]  # "local" is excluded from the pool
@@ -71,7 +71,7 @@ def test_json_prints_a_bridge_entry_for_each_pooled_server(home, cfg):
 
 def test_json_entry_carries_a_config_chosen_by_environment(home, cfg):
     """An agent starts the bridge with its own environment: the choice must be in the entry."""
-    result = run_cli(home, "mcp", "json", env=clean_env(home, AGENTDECK_CONFIG=cfg))
+    result = run_cli(home, "mcp", "json", "--transport", "stdio", env=clean_env(home, AGENTDECK_CONFIG=cfg))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mcpServers"]["time"]["args"][-2:] == ["--config", str(cfg)]
 
@@ -79,12 +79,13 @@ def test_json_entry_carries_a_config_chosen_by_environment(home, cfg):
 def test_json_write_creates_the_project_file(home, cfg):
     project = home / "proj"
     project.mkdir()
-    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio", "--write", config=cfg)
     assert result.returncode == 0, result.stderr
     target = project / ".mcp.json"
     assert f"wrote 1 server to {target}: time" in result.stdout
     written = json.loads(target.read_text())
-    assert written == {"mcpServers": json.loads(run_cli(home, "mcp", "json", config=cfg).stdout)["mcpServers"]}
+    printed = run_cli(home, "mcp", "json", "--transport", "stdio", config=cfg).stdout
+    assert written == {"mcpServers": json.loads(printed)["mcpServers"]}
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
 
 
@@ -98,7 +99,7 @@ def test_json_write_merges_and_keeps_what_it_does_not_manage(home, cfg):
                        "time": {"command": "old-time"}},
     }))
     os.chmod(target, 0o640)
-    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio", "--write", config=cfg)
     assert result.returncode == 0, result.stderr
     assert "(replaced time)" in result.stdout
     merged = json.loads(target.read_text())
@@ -127,7 +128,7 @@ def test_json_write_refuses_a_broken_project_file_and_changes_nothing(home, cfg,
     project.mkdir()
     target = project / ".mcp.json"
     target.write_bytes(content)
-    result = run_cli(home, "mcp", "json", "--dir", str(project), "--write", config=cfg)
+    result = run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio", "--write", config=cfg)
     assert_refused(result, target, says, "nothing was changed")
     assert target.read_bytes() == content
     assert [p.name for p in project.iterdir()] == [".mcp.json"]
@@ -136,6 +137,77 @@ def test_json_write_refuses_a_broken_project_file_and_changes_nothing(home, cfg,
 def test_json_write_into_a_missing_directory_is_one_clear_line(home, cfg):
     result = run_cli(home, "mcp", "json", "--dir", str(home / "nope"), "--write", config=cfg)
     assert_refused(result, home / "nope", "no such directory")
+
+
+def test_json_prints_http_entries_by_default_from_a_running_daemons_port(home, cfg):
+    """status_listen "127.0.0.1:0" leaves the port to the daemon: the entries use the URL it runs on."""
+    write_json(home / "daemon.json", {"pid": os.getpid(), "status_url": "http://127.0.0.1:43210", "config": str(cfg),
+                                      "started": 0})
+    result = run_cli(home, "mcp", "json", config=cfg)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"mcpServers": {"time": {"type": "http",
+                                                                 "url": "http://127.0.0.1:43210/mcp/time"}}}
+
+
+def test_json_without_an_address_for_the_entries_says_what_to_set(home, cfg):
+    result = run_cli(home, "mcp", "json", config=cfg)  # port 0 and no daemon running
+    assert result.stdout == ""
+    assert_refused(result, cfg, "[daemon] status_listen = '127.0.0.1:0'", "--transport stdio")
+
+
+# -- mcp config
+
+FIXED_LISTEN = CONFIG_HEAD.replace('status_listen = "127.0.0.1:0"', 'status_listen = "127.0.0.1:8420"')
+
+
+def test_config_codex_writes_its_file_once(home):
+    cfg = home / "agentdeck.toml"
+    cfg.write_text(FIXED_LISTEN.format(home=home))
+    target = home / "config.toml"
+    target.write_text('# mine\nmodel = "o3"\n')
+    result = run_cli(home, "mcp", "config", "--client", "codex", "--file", str(target), "--write", config=cfg)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"wrote 1 server to {target}: time\n"
+    assert target.read_text() == '# mine\nmodel = "o3"\n\n[mcp_servers.time]\nurl = "http://127.0.0.1:8420/mcp/time"\n'
+    again = run_cli(home, "mcp", "config", "--client", "codex", "--file", str(target), "--write", config=cfg)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"{target} already points Codex CLI at 1 server: time; nothing was written\n"
+
+
+@pytest.mark.parametrize("client, overrides, path", [
+    ("claude", {}, ".claude.json"),
+    ("claude", {"CLAUDE_CONFIG_DIR": "{fake}/claude-dir"}, "claude-dir/.claude.json"),
+    ("codex", {}, ".codex/config.toml"),
+    ("codex", {"CODEX_HOME": "{fake}/codex-home"}, "codex-home/config.toml"),
+    ("gemini", {}, ".gemini/settings.json"),
+])
+def test_config_writes_the_clients_own_file(home, client, overrides, path):
+    """Each client's user file, found as the client finds it (HOME points into the test's
+    directory); a client directory that does not exist yet is created private."""
+    cfg = home / "agentdeck.toml"
+    cfg.write_text(FIXED_LISTEN.format(home=home))
+    fake = home / "fakehome"
+    fake.mkdir()
+    env = clean_env(home, HOME=fake)
+    for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME"):
+        env.pop(name, None)  # the real ones must not lead the test out of its directory
+    env.update({name: value.format(fake=fake) for name, value in overrides.items()})
+    result = run_cli(home, "mcp", "config", "--client", client, "--write", "--config", str(cfg), env=env)
+    assert result.returncode == 0, result.stderr
+    target = fake / path
+    assert f"wrote 1 server to {target}: time" in result.stdout
+    assert "http://127.0.0.1:8420/mcp/time" in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    if target.parent != fake:
+        assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+
+
+def test_config_file_in_a_missing_directory_is_one_clear_line(home, cfg):
+    target = home / "nope" / "settings.json"
+    result = run_cli(home, "mcp", "config", "--client", "gemini", "--transport", "stdio", "--file", str(target),
+                     "--write", config=cfg)
+    assert_refused(result, home / "nope", "no such directory")
+    assert not (home / "nope").exists()
 
 
 # -- mcp import
@@ -211,6 +283,69 @@ def test_import_without_a_home_config_creates_it_from_the_default(home):
     assert config.REPO_DEFAULT_CONFIG.read_bytes() == checkout_default  # the checkout's file is not edited
 
 
+CODEX_FILE = """# Codex settings
+model = "o3"
+
+[mcp_servers.github]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-github"]
+env = { GITHUB_TOKEN = "ghp_x" }
+startup_timeout_sec = 20
+
+[mcp_servers.figma]
+url = "http://127.0.0.1:3845/mcp"
+
+[mcp_servers.off]
+command = "off-server"
+enabled = false
+
+[mcp_servers.time]   # agentdeck's own entry
+url = "http://127.0.0.1:8420/mcp/time"
+"""
+GEMINI_FILE = {
+    "theme": "GitHub",
+    "mcpServers": {
+        "fetch": {"command": "uvx", "args": ["mcp-server-fetch"], "env": {"UA": "me"}, "timeout": 5000},
+        "remote": {"httpUrl": "https://example.invalid/mcp"},
+        "events": {"url": "https://example.invalid/sse"},
+    },
+}
+
+
+def import_lines(result):
+    """{name: line} of the added/skipped lines of an import's output."""
+    assert result.returncode == 0, result.stderr
+    return {line.split(":")[0].split(" ", 1)[1]: line for line in result.stdout.splitlines()
+            if line.startswith(("added ", "skipped ")) and not line.startswith("added 1 server")}
+
+
+@pytest.mark.parametrize("file_name", ["config.toml", "codex-config"])  # by extension, and by content
+def test_import_reads_codex_config_toml(home, cfg, file_name):
+    source = home / file_name
+    source.write_text(CODEX_FILE)
+    lines = import_lines(run_cli(home, "mcp", "import", str(source), config=cfg))
+    assert lines["github"] == "added github"
+    assert lines["figma"] == 'skipped figma: not a stdio server (it has "url"); only stdio servers can be pooled'
+    assert lines["off"] == "skipped off: disabled there (enabled = false)"
+    assert lines["time"] == f"skipped time: already in {cfg}"
+    github = config.load(cfg).server("github")
+    assert (github.command, github.args, dict(github.env)) == \
+        ("npx", ("-y", "@modelcontextprotocol/server-github"), {"GITHUB_TOKEN": "ghp_x"})
+
+
+@pytest.mark.parametrize("file_name", ["settings.json", "gemini-settings"])
+def test_import_reads_gemini_settings_json(home, cfg, file_name):
+    source = write_json(home / file_name, GEMINI_FILE)
+    lines = import_lines(run_cli(home, "mcp", "import", str(source), config=cfg))
+    assert lines == {
+        "fetch": "added fetch",
+        "remote": 'skipped remote: not a stdio server (it has "httpUrl"); only stdio servers can be pooled',
+        "events": 'skipped events: not a stdio server (it has "url"); only stdio servers can be pooled',
+    }
+    fetch = config.load(cfg).server("fetch")
+    assert (fetch.command, fetch.args, dict(fetch.env)) == ("uvx", ("mcp-server-fetch",), {"UA": "me"})
+
+
 # A source file that cannot be imported: (content or None for missing, what the error line says)
 REFUSED_SOURCES = [
     (None, "no such file"),
@@ -219,6 +354,13 @@ REFUSED_SOURCES = [
     (b'{"mcpServers": []}', '"mcpServers" is a list'),
     (b'"just a string"', "expected a JSON object at the top level, found a string"),
 ]
+# The same for a Codex config.toml.
+REFUSED_TOML_SOURCES = [
+    (b'model = "o3"\n', "no [mcp_servers.NAME] tables (expected Codex's config.toml)"),
+    (b"[mcp_servers.time\n", "not valid TOML"),
+    (b'mcp_servers = ["time"]\n', "mcp_servers is a list, expected a table"),
+    (b'\xff = 1\n', "not valid TOML (not UTF-8 at byte 0)"),
+]
 
 
 @pytest.mark.parametrize("content, says", REFUSED_SOURCES)
@@ -226,6 +368,15 @@ def test_import_refuses_a_bad_source_file_with_one_line(home, cfg, content, says
     source = home / "source.json"
     if content is not None:
         source.write_bytes(content)
+    before = cfg.read_bytes()
+    assert_refused(run_cli(home, "mcp", "import", str(source), config=cfg), source, says)
+    assert cfg.read_bytes() == before
+
+
+@pytest.mark.parametrize("content, says", REFUSED_TOML_SOURCES)
+def test_import_refuses_a_bad_codex_file_with_one_line(home, cfg, content, says):
+    source = home / "config.toml"
+    source.write_bytes(content)
     before = cfg.read_bytes()
     assert_refused(run_cli(home, "mcp", "import", str(source), config=cfg), source, says)
     assert cfg.read_bytes() == before
@@ -297,5 +448,5 @@ def test_list_when_the_daemon_does_not_answer_says_so(home, cfg):
 def test_cli_help_lists_the_mcp_commands(home):
     result = run_cli(home, "mcp", "--help")
     assert result.returncode == 0
-    for command in ("list", "json", "import"):
+    for command in ("list", "json", "config", "import"):
         assert command in result.stdout

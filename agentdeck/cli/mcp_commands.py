@@ -1,36 +1,61 @@
-"""`agentdeck mcp list|json|import`: the pooled servers, seen from a project and from Claude files.
+"""`agentdeck mcp list|json|config|import`: the pooled servers, and the agent clients' files
+that point at them (a project's .mcp.json, each client's own config) or feed them (import).
 
 Exit status: 0 when the command did its job; `mcp list` also exits 0 when the daemon is
 not running (it lists the configured servers as "not running" and says so on stderr),
 so scripts read the state column, not the exit code.
 """
 import json
+import os
+import stat
 import sys
 
 NOT_RUNNING = "not running"  # the state of every configured server when no daemon answers
 UNKNOWN = "unknown"          # the state of every configured server when the daemon runs but does not answer
+PROJECT_FILE = ".mcp.json"
+PROJECT_FILE_MODE = 0o644  # a new .mcp.json without a token: meant to be shared with the project
 COLUMNS = (("NAME", "name"), ("STATE", "state"), ("PID", "pid"), ("CLIENTS", "clients"),
            ("RESTARTS", "restarts"), ("SOCKET", "socket"))
 
 
 def register(sub, parent):
-    p = sub.add_parser("mcp", help="pooled MCP servers: list them, point a project at them, import them")
+    from agentdeck.clientfiles.clients import CLIENTS, HTTP, TRANSPORTS
+
+    p = sub.add_parser("mcp", help="pooled MCP servers: list them, point agent clients at them, import them")
     commands = p.add_subparsers(dest="mcp_command", metavar="COMMAND", required=True)
 
     c = commands.add_parser("list", parents=[parent], help="servers with state, pid, clients, restarts, socket")
     c.add_argument("--json", action="store_true", help="print the list as JSON")
     c.set_defaults(func=run_list)
 
+    transport_help = (f"{HTTP}: the daemon's Streamable HTTP URL of each server (default); stdio: run "
+                      "`agentdeck bridge NAME`, for clients without HTTP")
     c = commands.add_parser("json", parents=[parent],
                             help="the .mcp.json entries that point a project at the pool")
     c.add_argument("--dir", metavar="D", default=".", help="the project directory (default: the current one)")
+    c.add_argument("--transport", choices=TRANSPORTS, default=HTTP, help=transport_help)
     c.add_argument("--write", action="store_true",
                    help="merge the entries into D/.mcp.json, keeping every entry agentdeck does not manage")
     c.set_defaults(func=run_json)
 
+    c = commands.add_parser("config", parents=[parent],
+                            help="the entries that point an agent client's own config file at the pool")
+    c.add_argument("--client", choices=tuple(CLIENTS), required=True,
+                   help="the agent client: " + ", ".join(f"{name} ({client.title})"
+                                                         for name, client in CLIENTS.items()))
+    c.add_argument("--transport", choices=TRANSPORTS, default=HTTP, help=transport_help)
+    c.add_argument("--write", action="store_true",
+                   help="merge the entries into the client's file, keeping everything agentdeck does not manage")
+    c.add_argument("--file", metavar="F",
+                   help="the file to write (default: the client's user file: " +
+                        "; ".join(f"{name}: {client.user_file_help}" for name, client in CLIENTS.items()) + ")")
+    c.set_defaults(func=run_config)
+
     c = commands.add_parser("import", parents=[parent],
-                            help="add the stdio servers of a Claude-style mcpServers JSON file to the config")
-    c.add_argument("file", metavar="FILE", help="e.g. a project's .mcp.json or ~/.claude.json")
+                            help="add the stdio servers of an agent client's file to the config")
+    c.add_argument("file", metavar="FILE",
+                   help="a JSON file with mcpServers (.mcp.json, ~/.claude.json, ~/.gemini/settings.json) "
+                        "or Codex's ~/.codex/config.toml")
     c.set_defaults(func=run_import)
 
 
@@ -71,22 +96,59 @@ def table(rows):
 
 
 def run_json(args):
-    from agentdeck import config, mcpfiles
+    from agentdeck.clientfiles.clients import PROJECT_CLIENT
+    from agentdeck.errors import UserError
+
+    if args.write and not os.path.isdir(args.dir):
+        raise UserError(f"{args.dir}: no such directory (--dir)")
+    return _point(args, PROJECT_CLIENT, os.path.join(args.dir, PROJECT_FILE), create_parent=False, shared=True)
+
+
+def run_config(args):
+    from agentdeck.clientfiles.clients import CLIENTS
+
+    client = CLIENTS[args.client]
+    # The client's own directory (~/.codex) may not exist before it first ran; a --file's must.
+    return _point(args, client, args.file or client.user_file(), create_parent=not args.file)
+
+
+def _point(args, client, path, create_parent, shared=False):
+    """Print the entries that point ``client`` at the pooled servers, or with ``--write``
+    merge them into ``path``. A new ``shared`` file (a project's, meant to be committed)
+    is readable by all unless it holds the status token."""
+    from agentdeck import config
+    from agentdeck.clientfiles import clients
     from agentdeck.errors import UserError
 
     cfg = config.load_default(args.config)
-    entries = mcpfiles.project_entries([spec.name for spec in cfg.pooled()], args.config)
+    names = [spec.name for spec in cfg.pooled()]
+    entries = clients.build_entries(client, args.transport, names, cfg, args.config)
     if not args.write:
-        print(json.dumps({"mcpServers": entries}, indent=2))
+        print(clients.render(client, entries), end="")
         return 0
     if not entries:
         raise UserError(f"no pooled MCP servers in {cfg.path or 'the built-in defaults'}: add an [mcp.NAME] "
                         "table (or `agentdeck mcp import FILE`) and check [pool]; nothing was written")
-    path, replaced = mcpfiles.merge_project_file(args.dir, entries)
-    names = ", ".join(entries)
-    note = f" (replaced {', '.join(replaced)})" if replaced else ""
-    print(f"wrote {count_servers(len(entries))} to {path}: {names}{note}")
+    secret = args.transport == clients.HTTP and bool(cfg.daemon.status_token)
+    default_mode = PROJECT_FILE_MODE if shared and not secret else clients.CLIENT_FILE_MODE
+    merged = clients.merge(client, path, entries, default_mode, create_parent)
+    count, listed = count_servers(len(entries)), ", ".join(entries)
+    if not merged.changed:
+        print(f"{merged.path} already points {client.title} at {count}: {listed}; nothing was written")
+        return 0
+    note = f" (replaced {', '.join(merged.replaced)})" if merged.replaced else ""
+    print(f"wrote {count} to {merged.path}: {listed}{note}")
+    if secret:
+        _warn_if_readable(merged.path)
     return 0
+
+
+def _warn_if_readable(path):
+    """A note when a file that now holds the status token can be read by others."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        print(f"agentdeck: note: {path} holds [daemon] status_token and others can read it (mode {mode:04o}): "
+              f"chmod 600 {path}", file=sys.stderr)
 
 
 def count_servers(count):

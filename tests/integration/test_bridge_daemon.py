@@ -51,7 +51,7 @@ def test_list_shows_the_running_and_the_failed_server(home, daemons):
 
 def test_mcp_json_entry_runs_the_sdk_client_through_the_pool(home, daemons):
     daemon = daemons()
-    result = run_cli(home, "mcp", "json", config=daemon.config_path)
+    result = run_cli(home, "mcp", "json", "--transport", "stdio", config=daemon.config_path)
     entry = json.loads(result.stdout)["mcpServers"]["time"]
     sdk = subprocess.run([sys.executable, str(SDK_CLIENT), "get_current_time", '{"timezone": "UTC"}', "--",
                           entry["command"], *entry["args"]], cwd=REPO, env=clean_env(home),
