@@ -4,6 +4,7 @@ Run by hand (not in CI), from the repository root:
 
     .venv/bin/python bench/pool_bench.py            # full run, about two minutes
     .venv/bin/python bench/pool_bench.py --quick    # smaller counts, for a smoke test
+    .venv/bin/python bench/pool_bench.py --compare HEAD~1   # that commit's daemon and this one, interleaved
 
 It starts a real `agentdeck serve` pooling bench/echo_server.py and prints:
   - round-trip p50/p99 of a small tools/call and of a 100 KiB one, through the pool and
@@ -14,6 +15,9 @@ It starts a real `agentdeck serve` pooling bench/echo_server.py and prints:
     connect/initialize/call/disconnect cycles after a warm-up; RSS growth (peak and
     after) while 20 clients each send a 16 MiB line at once.
 The load generator is plain blocking Python (no gevent) so it measures the daemon only.
+With ``--compare REV`` a daemon built from REV's tree runs beside this one and every
+figure is measured for both, interleaved (request by request for latency, run by run
+for the rest), so both see the same machine.
 """
 import argparse
 import contextlib
@@ -76,15 +80,27 @@ def percentile(values, p):
 
 # -- the daemon -------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def source_tree(rev):
+    """REV's files (git archive) in a temporary directory."""
+    path = Path(tempfile.mkdtemp(prefix="adrev-", dir="/tmp"))
+    try:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(path)], input=archive, check=True)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class Daemon:
-    def __init__(self, **pool):
+    def __init__(self, repo=REPO, **pool):
         self.home = Path(tempfile.mkdtemp(prefix="adb-", dir="/tmp"))
         pool_lines = "\n".join(f"{k} = {v}" for k, v in pool.items())
         (self.home / "agentdeck.toml").write_text(
             f'[daemon]\nhome = "{self.home}"\nstatus_listen = ""\nlog_level = "WARNING"\n'
             f"[pool]\n{pool_lines}\n[mcp.echo]\ncommand = {json.dumps(ECHO[0])}\nargs = {json.dumps(ECHO[1:])}\n")
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--config", str(self.home / "agentdeck.toml")],
-                                     env={**os.environ, "AGENTDECK_HOME": str(self.home)},
+        self.proc = subprocess.Popen([sys.executable, str(repo / "run.py"), "--config", str(self.home / "agentdeck.toml")],
+                                     env={**os.environ, "AGENTDECK_HOME": str(self.home), "PYTHONPATH": str(repo)},
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.socket = str(self.home / "sockets" / "mcp-echo.sock")
         deadline = time.monotonic() + 20
@@ -183,12 +199,12 @@ def raw_relay():
         os.unlink(path)
 
 
-def latencies(daemon, text, count):
+def latencies(daemons, text, count):
     """Round-trip times of a tools/call straight to the server's stdin, through the
-    no-parse relay and through the pool, interleaved request by request so that drift and
-    noise on this machine hit all three alike."""
+    no-parse relay and through each daemon's pool, interleaved request by request so that
+    drift and noise on this machine hit them all alike."""
     with raw_relay() as relay_path:
-        peers = {"direct": Pipe(), "floor": Conn(relay_path), "pool": Conn(daemon.socket)}
+        peers = {"direct": Pipe(), "floor": Conn(relay_path), **{name: Conn(d.socket) for name, d in daemons.items()}}
         times = {name: [] for name in peers}
         for peer in peers.values():
             peer.roundtrip(json.dumps(INIT).encode() + b"\n")
@@ -295,42 +311,69 @@ def fmt_us(seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (smoke test)")
+    parser.add_argument("--compare", metavar="REV", help="also measure the daemon of git revision REV, interleaved")
     args = parser.parse_args()
-    n_lat = 500 if args.quick else 3000
-    seconds = 1.0 if args.quick else 3.0
-    idle_n = 200 if args.quick else 1000
+    with contextlib.ExitStack() as stack:
+        trees = {"this": REPO}
+        if args.compare:
+            trees[args.compare] = stack.enter_context(source_tree(args.compare))
+        run(trees, args.quick)
 
-    daemon = Daemon(max_clients=idle_n + 50, max_request_bytes=MiB, max_response_bytes=16 * MiB)
+
+def run(trees, quick):
+    n_lat = 500 if quick else 3000
+    seconds = 1.0 if quick else 3.0
+    idle_n = 200 if quick else 1000
+    rounds = 2 if len(trees) > 1 else 1  # alternate the daemons run by run
+    daemons = {}
     try:
-        print(f"agentdeck pool benchmark ({'quick' if args.quick else 'full'}), daemon pid {daemon.pid}")
+        for name, tree in trees.items():
+            daemons[name] = Daemon(tree, max_clients=idle_n + 50, max_request_bytes=MiB, max_response_bytes=16 * MiB)
+        print(f"agentdeck pool benchmark ({'quick' if quick else 'full'}): "
+              + ", ".join(f"{name} pid {d.pid}" for name, d in daemons.items()))
         print("\nround trip of tools/call (echo server), pool vs. the server's stdin directly (interleaved)")
         for label, text in (("small", "hello"), ("100 KiB", "x" * (100 * KiB))):
-            times = latencies(daemon, text, n_lat)
-            direct, floor, pooled = times["direct"], times["floor"], times["pool"]
-            d50, f50, p50 = statistics.median(direct), statistics.median(floor), statistics.median(pooled)
-            print(f"  {label:8} direct p50 {fmt_us(d50)} p99 {fmt_us(percentile(direct, 99))} | "
-                  f"pool p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "
-                  f"added p50 {fmt_us(p50 - d50)} | ratio {p50 / d50:.2f}x")
-            print(f"  {'':8} floor: a gevent relay with no parsing adds {fmt_us(f50 - d50)} p50 "
-                  f"(pool minus floor {fmt_us(p50 - f50)})")
+            times = latencies(daemons, text, n_lat)
+            direct, floor = times["direct"], times["floor"]
+            d50, f50 = statistics.median(direct), statistics.median(floor)
+            print(f"  {label:8} direct p50 {fmt_us(d50)} p99 {fmt_us(percentile(direct, 99))} | floor (a gevent "
+                  f"relay with no parsing) adds {fmt_us(f50 - d50)} p50")
+            for name in daemons:
+                pooled = times[name]
+                p50 = statistics.median(pooled)
+                print(f"  {name:>8} pool p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "
+                      f"added p50 {fmt_us(p50 - d50)} | ratio {p50 / d50:.2f}x | pool minus floor {fmt_us(p50 - f50)}")
 
         print("\nthroughput (one request in flight per client)")
         for clients in (1, 10, 100):
-            rate, cpu_us = throughput(daemon, clients, seconds)
-            print(f"  {clients:3} clients: {rate:9.0f} req/s, daemon CPU {cpu_us:6.1f} µs/request")
+            results = {name: [] for name in daemons}
+            for _ in range(rounds):
+                for name, daemon in daemons.items():
+                    results[name].append(throughput(daemon, clients, seconds))
+            for name, runs in results.items():
+                rate = statistics.mean(r for r, _ in runs)
+                cpu_us = statistics.mean(c for _, c in runs)
+                spread = (max(r for r, _ in runs) - min(r for r, _ in runs)) / rate * 100
+                print(f"  {name:>8} {clients:3} clients: {rate:9.0f} req/s (spread {spread:4.1f}%), "
+                      f"daemon CPU {cpu_us:6.1f} µs/request")
 
         print("\nmemory (daemon RSS)")
-        idle, used = idle_client_cost(daemon, idle_n)
-        print(f"  per idle client ({idle_n} clients):        {idle / KiB:7.2f} KiB   (target <= 12 KiB)")
-        print(f"  per client after a request:              {used / KiB:7.2f} KiB   (target <= 16 KiB)")
-        warm, cycles = (100, 1000) if args.quick else (300, 3000)
-        grown = churn(daemon, warm, cycles)
-        print(f"  growth over {cycles} connect cycles (after {warm}): {grown / MiB:7.2f} MiB   (target <= 1 MiB)")
-        peak, after = flood(daemon, 20, 16 * MiB)
-        print(f"  20 clients x 16 MiB line at once: peak +{peak / MiB:.2f} MiB, after +{after / MiB:.2f} MiB"
-              "   (target <= 4 MiB)")
+        warm, cycles = (100, 1000) if quick else (300, 3000)
+        for name, daemon in daemons.items():
+            idle, used = idle_client_cost(daemon, idle_n)
+            print(f"  {name:>8} per idle client ({idle_n} clients):        {idle / KiB:7.2f} KiB   (target <= 12 KiB)")
+            print(f"  {name:>8} per client after a request:              {used / KiB:7.2f} KiB   (target <= 16 KiB)")
+        for name, daemon in daemons.items():
+            grown = churn(daemon, warm, cycles)
+            print(f"  {name:>8} growth over {cycles} connect cycles (after {warm}): {grown / MiB:7.2f} MiB   "
+                  "(target <= 1 MiB)")
+        for name, daemon in daemons.items():
+            peak, after = flood(daemon, 20, 16 * MiB)
+            print(f"  {name:>8} 20 clients x 16 MiB line at once: peak +{peak / MiB:.2f} MiB, after "
+                  f"+{after / MiB:.2f} MiB   (target <= 4 MiB)")
     finally:
-        daemon.stop()
+        for daemon in daemons.values():
+            daemon.stop()
 
 
 if __name__ == "__main__":
