@@ -133,6 +133,11 @@ SETTINGS = (
             "seconds with no traffic and no request in flight before a client is closed"),
     Setting("pool", "client_queue_bytes", 8388608, _int_at_least(4096),
             "unsent bytes queued for one slow client before it is dropped"),
+    Setting("pool", "http_session_idle", 86400, _seconds,
+            "seconds an HTTP session with no request, stream or call in flight lives (some clients never "
+            "initialize again after a 404)"),
+    Setting("pool", "http_replay_bytes", 262144, _int_at_least(4096),
+            "bytes of recent messages each HTTP session keeps for a client resuming a stream (Last-Event-ID)"),
     Setting("pool", "ping_interval", 30, _seconds, "seconds between health pings to each MCP server"),
     Setting("pool", "ping_timeout", 10, _seconds, "seconds a server may take to answer a ping before it counts as hung"),
     Setting("notify", "command", "", _string,

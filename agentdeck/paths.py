@@ -32,9 +32,10 @@ class Home:
         self.events = self.root / "events"
         self.profiles = self.root / "profiles"
         self.logs = self.root / "logs"
+        self.handshakes = self.root / "handshakes"  # each server's cached initialize (HTTP sessions outlive restarts)
 
     def ensure(self):
-        for path in (self.root, self.sockets, self.hooks, self.events, self.profiles, self.logs):
+        for path in (self.root, self.sockets, self.hooks, self.events, self.profiles, self.logs, self.handshakes):
             try:
                 private_dir(path)
             except OSError as exc:

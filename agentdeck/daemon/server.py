@@ -23,6 +23,7 @@ from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
 from agentdeck.pool.manager import ServerPool
 from agentdeck.sessions.transitions import TransitionDaemon
+from agentdeck.web.mcproute import McpRoute
 from agentdeck.web.status import StatusServer
 
 EXIT_OK = 0             # stopped in order (SIGTERM, or a first SIGINT)
@@ -87,7 +88,7 @@ class Daemon:
         """Serve until SIGTERM/SIGINT; returns the exit code (EXIT_OK or EXIT_STOPPED_NOW)."""
         if self.config.daemon.status_listen:
             self.http = StatusServer(self.config.daemon.status_listen, self.snapshot, self.rss.samples,
-                                     token=self.config.daemon.status_token)
+                                     token=self.config.daemon.status_token, mcp=McpRoute(self.pool.server))
             self.http.start()
         self.spawn_loop(self.rss.run, "RSS sampler")
         handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),

@@ -11,7 +11,7 @@ from loguru import logger
 
 from agentdeck.pool import replies
 from agentdeck.pool.childlink import GONE, ChildLink
-from agentdeck.pool.handshake import INITIALIZED, Handshake
+from agentdeck.pool.handshake import Handshake
 from agentdeck.pool.pending import LEFT, PROXY, Pending, PendingTable
 from agentdeck.pool.routes import ChildRequests, ProgressRoutes, Subscriptions
 from agentdeck.pool.stats import Stats
@@ -36,8 +36,6 @@ class Dispatcher:
         self.child_requests = ChildRequests()
         self.routes = (self.progress, self.subscriptions, self.child_requests)
         self.link = ChildLink()
-        self.dirty = []           # clients with output to flush at the end of this batch
-        self.flush_scheduled = False
         self.stats = Stats()
 
     # -- from clients -------------------------------------------------------------------
@@ -254,8 +252,8 @@ class Dispatcher:
     def _handshake_done(self, msg):
         for peer, answer, key in self.handshake.finish(msg):
             self.send(peer, answer, key, True)
-        if self.handshake.result is not None and self.handshake.mark_initialized():
-            self.link.put(INITIALIZED)  # its client may be gone before it could say so
+        if self.handshake.result is not None:
+            self.handshake_cached()
 
     def _child_request(self, line, msg):
         span = id_span(line)

@@ -1,5 +1,7 @@
 """ServerPool: the SocketProxy of every pooled server, started, reloaded and stopped
 together. Each server watches its own child's health (`supervisor`)."""
+import time
+
 import gevent
 from gevent.lock import BoundedSemaphore
 from loguru import logger
@@ -8,6 +10,7 @@ from agentdeck.errors import UserError
 from agentdeck.paths import socket_file_name
 from agentdeck.pool import states
 from agentdeck.pool.proxy import SocketProxy
+from agentdeck.pool.sessionids import SessionIds, load_key
 
 
 # Clients of all servers assembling a request line longer than 64 KiB at the same time;
@@ -27,6 +30,8 @@ class ServerPool:
         self.proxies = {}   # name -> SocketProxy
         self.sinks = {}     # name -> loguru sink id of its stderr log
         self.long_lines = BoundedSemaphore(LONG_LINE_SLOTS)
+        self.session_ids = SessionIds(load_key(home.root / "http.key"))  # HTTP sessions outlive restarts
+        self.boot = f"{int(time.time()):x}"  # SSE event ids of this run differ from an earlier run's
 
     def start(self):
         for spec in self.config.pooled():
@@ -39,7 +44,8 @@ class ServerPool:
         except UserError as exc:  # checked at start-up; a reload may add a name that is too long
             logger.error("server {}: {}", spec.name, exc)
             path = self.home.sockets / socket_file_name(spec.name)
-        proxy = SocketProxy(spec, self.config.pool, path, log, self.long_lines)
+        proxy = SocketProxy(spec, self.config.pool, path, log, self.long_lines,
+                            self.home.handshakes / f"{spec.name}.json", self.session_ids, self.boot)
         self.proxies[spec.name] = proxy
         proxy.start()
 
@@ -73,6 +79,11 @@ class ServerPool:
         """Second SIGINT: SIGKILL every child's process group and remove the sockets, no grace."""
         for proxy in self.proxies.values():
             proxy.kill_now()
+
+    def server(self, name):
+        """The SocketProxy of a pooled server, or None (the HTTP front door's lookup)."""
+        proxy = self.proxies.get(name)
+        return proxy if proxy is not None and not proxy.stopping else None
 
     def status(self):
         return [proxy.status() for proxy in self.proxies.values()]

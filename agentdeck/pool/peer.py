@@ -1,8 +1,8 @@
 """The client port: what the router needs of a connected client, whatever carries it.
 
 A Unix-socket connection (`sockclient.SocketClient`) and an HTTP session are two
-implementations. The router calls only `put`, `flush`, `queued`, `hung_up` and `close`,
-and reads `cid`, `kind` and `last_active`; the bookkeeping attributes below them are the
+implementations. The router calls only `put`, `flush`, `queued`, `hung_up` and `close`
+(the idle sweep `is_idle`), and reads `cid`, `kind` and `last_active`; the bookkeeping attributes below them are the
 router's, and a transport never touches them.
 """
 import time
@@ -45,3 +45,7 @@ class Peer:
     def close(self):
         """Drop queued output and end the transport. Called once, by the router."""
         raise NotImplementedError
+
+    def is_idle(self, now, settings):
+        """Nothing sent, received or in flight for idle_timeout: the idle sweep closes it."""
+        return not self.inflight and now - self.last_active >= settings.idle_timeout

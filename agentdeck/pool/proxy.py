@@ -1,5 +1,5 @@
-"""SocketProxy: one pooled MCP server — its Unix socket, its clients, its router and the
-supervisor of its child.
+"""SocketProxy: one pooled MCP server — its Unix socket, its socket clients and HTTP
+sessions, its router and the supervisor of its child.
 
 Greenlets per proxy: the StreamServer's accept watcher (no greenlet), one reader per
 socket client, the supervisor's loop and health monitor, a stdout reader per child, and
@@ -16,7 +16,9 @@ from gevent.pool import Group
 from gevent.server import StreamServer
 from loguru import logger
 
-from agentdeck.pool import replies, states
+from agentdeck.pool import handshakefile, replies, states
+from agentdeck.pool.httpsession import HttpSession
+from agentdeck.pool.httpsessions import HttpSessions
 from agentdeck.pool.listener import SocketInUse, bind_unix
 from agentdeck.pool.router import Router
 from agentdeck.pool.sockclient import SocketClient
@@ -33,11 +35,16 @@ DRAIN_TIMEOUT = 2.0        # seconds in-flight requests get to finish when the p
 
 
 class SocketProxy:
-    def __init__(self, spec, settings, socket_path, stderr_log, long_lines):
+    """``handshake_path`` keeps the cached initialize across restarts; ``session_ids`` and
+    ``boot`` are the pool's (`sessionids.SessionIds`, this run's SSE event id prefix)."""
+
+    def __init__(self, spec, settings, socket_path, stderr_log, long_lines, handshake_path, session_ids, boot):
         self.spec = spec
         self.path = str(socket_path)
         self.long_lines = long_lines  # pool-wide semaphore: clients assembling a line > FREE_LINE_BYTES
         self.router = Router(spec.name, settings, gevent.get_hub().loop.run_callback)
+        self.http = HttpSessions(self.router, session_ids, boot, self._new_cid)
+        self._keep_handshake(handshake_path)
         self.greenlets = Group()      # supervisor, monitor, child reader, idle sweeper: killed together on stop
         self.connections = Group()    # one greenlet per accepted connection (admitted or being refused)
         self.supervisor = ChildSupervisor(spec, self.router, stderr_log, self.greenlets, self._crashed)
@@ -50,6 +57,19 @@ class SocketProxy:
     @property
     def name(self):
         return self.spec.name
+
+    def _new_cid(self):
+        cid = self.next_cid
+        self.next_cid += 1
+        return cid
+
+    def _keep_handshake(self, path):
+        """Start from the handshake an earlier run kept, and keep each new one."""
+        handshake = self.router.handshake
+        loaded = handshakefile.load(path, self.spec)
+        if loaded is not None:
+            handshake.params, handshake.result = loaded
+        self.router.on_handshake = lambda: handshakefile.save(path, self.spec, handshake.params, handshake.result)
 
     @property
     def settings(self):
@@ -138,8 +158,7 @@ class SocketProxy:
 
     def _serve_client(self, sock, _address):
         router = self.router
-        cid = self.next_cid
-        self.next_cid += 1
+        cid = self._new_cid()
         client = SocketClient(cid, sock, lambda exc: router.drop_client(client, f"write failed: {exc}"), self.name,
                               LineSplitter(self.settings.max_request_bytes))
         if not router.admit(client):
@@ -179,16 +198,19 @@ class SocketProxy:
             router.drop_client(client, reason)
 
     def _sweep_idle(self):
-        """Close clients with no traffic and nothing in flight for idle_timeout seconds.
-        One timer per server instead of one per client read."""
+        """Close socket clients idle for idle_timeout and end HTTP sessions idle for
+        http_session_idle (`Peer.is_idle`). One timer per server, not one per client."""
         while True:
-            idle = self.settings.idle_timeout
-            gevent.sleep(min(max(idle / 4, 0.1), IDLE_SWEEP_MAX))
+            settings = self.settings
+            gevent.sleep(min(max(min(settings.idle_timeout, settings.http_session_idle) / 4, 0.1), IDLE_SWEEP_MAX))
             now = time.monotonic()
-            for client in [c for c in self.router.clients.values()
-                           if not c.inflight and now - c.last_active >= idle]:
+            for client in [c for c in self.router.clients.values() if c.is_idle(now, self.settings)]:
                 self.router.stats.idle_closed += 1
-                self.router.drop_client(client, f"idle for {now - client.last_active:.0f} s (idle_timeout={idle:g})")
+                reason = f"idle for {now - client.last_active:.0f} s"
+                if isinstance(client, HttpSession):
+                    self.http.end(client, reason)
+                else:
+                    self.router.drop_client(client, reason)
 
     def _reject(self, sock):
         """A client over max_clients: answer its first request (or null) with -32003, close.
@@ -226,6 +248,8 @@ class SocketProxy:
             "since": supervisor.state_since,
             "pid": child.pid if child is not None else None,
             "clients": len(router.clients),
+            "socket_clients": len(router.clients) - self.http.counts(),
+            "http_sessions": self.http.counts(),
             "in_flight": router.pending.client_requests(),
             "restarts": supervisor.policy.restarts,
             "failures": supervisor.policy.failures,

@@ -27,6 +27,12 @@ def _ignore(reply):
 
 
 class Router(Dispatcher):
+    def __init__(self, name, settings, schedule):
+        super().__init__(name, settings, schedule)
+        self.dirty = []           # clients with output to flush at the end of this batch
+        self.flush_scheduled = False
+        self.on_handshake = None  # called when a new initialize result is cached (to keep it on disk)
+
     # -- output -------------------------------------------------------------------------
 
     def send(self, peer, out, about=None, final=False):
@@ -112,6 +118,14 @@ class Router(Dispatcher):
 
     # -- the child's lifecycle and the proxy's own requests -----------------------------
 
+    def handshake_cached(self):
+        """A new initialize result is cached: the child hears notifications/initialized once
+        (its client may be gone before it could say so), and the result is kept."""
+        if self.handshake.mark_initialized() and not self.link.put_now(INITIALIZED):
+            self.link.put(INITIALIZED)
+        if self.on_handshake is not None:
+            self.on_handshake()
+
     def call_child(self, method, params=None, on_reply=_ignore):
         """Send the child a request of our own, ahead of held traffic; ``on_reply`` gets
         the reply message, or None when no child takes it or the child goes away first."""
@@ -143,8 +157,8 @@ class Router(Dispatcher):
             if not msg or "result" not in msg:
                 on_done(False)
                 return
-            if self.handshake.mark_initialized():
-                self.link.put_now(INITIALIZED)
+            self.handshake.result = jsonrpc.dumps(msg["result"])  # this child's own answer from now on
+            self.handshake_cached()
             for uri in self.subscriptions.uris():
                 self.call_child("resources/subscribe", {"uri": uri})
             on_done(True)

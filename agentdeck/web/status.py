@@ -4,11 +4,13 @@
 Bounded so no client can hurt the daemon or the other clients:
 
 - at most MAX_CONNECTIONS connections are served at once (the accept loop waits for a
-  free slot), each with IO_TIMEOUT on every socket read and write;
+  free slot), each with IO_TIMEOUT on every socket read and write; of them at most
+  MAX_PAGE_REQUESTS render a page at once, the rest are MCP streams (`mcproute`);
 - a request line and headers must arrive within HEAD_TIMEOUT (a slow-loris client is
   cut off; an idle keep-alive connection is closed the same way);
-- a request body over MAX_BODY_BYTES is refused with 413 before any of it is read, and
-  the connection is closed (we serve GET and HEAD only; no body is ever wanted).
+- a request body over MAX_BODY_BYTES (on ``/mcp/``: max_request_bytes) is refused with
+  413 before any of it is read, and the connection is closed (the pages serve GET and
+  HEAD only; no body is ever wanted there).
 
 Access: without ``status_token`` the server is reachable on loopback only (config
 enforces that) and answers only requests whose Host is a loopback name, so a web page
@@ -25,14 +27,16 @@ import time
 import urllib.parse
 
 import gevent
+from gevent.lock import BoundedSemaphore
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 from loguru import logger
 
 from agentdeck.errors import UserError
-from agentdeck.web import metrics, page
+from agentdeck.web import mcproute, metrics, page
 
-MAX_CONNECTIONS = 16          # served at once; more wait in the listen backlog
+MAX_PAGE_REQUESTS = 16        # pages rendered at once; more wait for a turn
+MAX_CONNECTIONS = 1040        # connections served at once (pages and MCP streams); more wait in the backlog
 HEAD_TIMEOUT = 5.0            # seconds for a request line and its headers to arrive
 IO_TIMEOUT = 10.0             # seconds any one socket read or write may block
 MAX_BODY_BYTES = 64 * 1024    # a GET has no body; anything larger is refused unread
@@ -49,9 +53,9 @@ BAD_HOST = "bad_host"             # Host header not a loopback name (no token co
 BAD_METHOD = "bad_method"
 
 
-def _raw_response(status, body):
+def _raw_response(status, body, content_type="text/plain"):
     """A whole response for pywsgi to send as is, before any WSGI state exists."""
-    return (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    return (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
@@ -72,6 +76,14 @@ class SlowClient(TimeoutError):
 class BodyTooLarge(ValueError):
     """The request announces a body over MAX_BODY_BYTES (or a chunked one). A ValueError,
     so pywsgi hands it to `_handle_client_error` as a client mistake."""
+
+
+class McpBodyTooLarge(BodyTooLarge):
+    """A POST to /mcp/ announcing more than max_request_bytes: 413 with a JSON-RPC body."""
+
+    def __init__(self, body):
+        super().__init__("an MCP body over max_request_bytes")
+        self.body = body
 
 
 class _QuietLog:
@@ -109,7 +121,11 @@ class BoundedHandler(WSGIHandler):
         finally:
             self._deadline.close()  # the head is in: the answer is not under this deadline
         chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
-        if chunked or (self.content_length or 0) > self.server.max_body:
+        if self.path.startswith(mcproute.PREFIX) and self.server.mcp is not None:
+            refusal = self.server.mcp.refuse_announced(self.path, self.content_length or 0)
+            if refusal is not None:  # a chunked body is read bounded by the route itself
+                raise McpBodyTooLarge(refusal)
+        elif chunked or (self.content_length or 0) > self.server.max_body:
             raise BodyTooLarge(f"a {'chunked' if chunked else self.content_length} byte body")
         return ok
 
@@ -119,6 +135,8 @@ class BoundedHandler(WSGIHandler):
             return ("408", _REFUSE_408)
         if isinstance(ex, BodyTooLarge):
             self.server.refuse(BODY_TOO_LARGE, self.client_address, ex)
+            if isinstance(ex, McpBodyTooLarge):
+                return ("413", _raw_response("413 Content Too Large", ex.body, "application/json"))
             return ("413", _REFUSE_413)
         return super()._handle_client_error(ex)
 
@@ -134,11 +152,12 @@ class BoundedHandler(WSGIHandler):
 class _BoundedWSGIServer(WSGIServer):
     handler_class = BoundedHandler
 
-    def __init__(self, address, app, head_timeout, io_timeout, max_body):
+    def __init__(self, address, app, head_timeout, io_timeout, max_body, mcp):
         super().__init__(address, app, spawn=Pool(MAX_CONNECTIONS), log=_QuietLog(), error_log=_QuietLog())
         self.head_timeout = head_timeout
         self.io_timeout = io_timeout
         self.max_body = max_body
+        self.mcp = mcp  # the McpRoute, or None
         self.refused = collections.Counter()  # reason -> requests refused since start
 
     def refuse(self, reason, client, detail=""):
@@ -166,12 +185,14 @@ class StatusServer:
     naming the address if it cannot); `stop` stops accepting and closes connections."""
 
     def __init__(self, listen, snapshot, rss_samples, token="", head_timeout=HEAD_TIMEOUT,
-                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES):
+                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES, mcp=None):
         self.snapshot = snapshot
         self.rss_samples = rss_samples
         self.token = token.encode()  # b"" when every loopback request is let in
+        self.mcp = mcp               # mcproute.McpRoute serving /mcp/, or None
+        self.pages = BoundedSemaphore(MAX_PAGE_REQUESTS)
         host, port = parse_listen(listen)
-        self.server = _BoundedWSGIServer((host, port), self.app, head_timeout, io_timeout, max_body)
+        self.server = _BoundedWSGIServer((host, port), self.app, head_timeout, io_timeout, max_body, mcp)
 
     def start(self):
         try:
@@ -213,12 +234,18 @@ class StatusServer:
     def app(self, environ, start_response):
         refusal = self._allowed(environ)
         method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "/")
+        if refusal is None and self.mcp is not None and path.startswith(mcproute.PREFIX):
+            return self.mcp(environ, start_response)
         if refusal is None and method not in ("GET", "HEAD"):
             refusal = BAD_METHOD
         if refusal is not None:
             self.server.refuse(refusal, environ.get("REMOTE_ADDR"))
             return _respond(start_response, *REFUSALS[refusal])
-        path = environ.get("PATH_INFO", "/")
+        with self.pages:
+            return self._page_route(path, environ, start_response)
+
+    def _page_route(self, path, environ, start_response):
         route = ROUTES.get(path)
         if route is None:
             return _respond(start_response, "404 Not Found", "text/plain", b"not found: try /, /status or /metrics\n")

@@ -1,0 +1,260 @@
+"""``/mcp/<name>``: every pooled server as MCP Streamable HTTP (2025-06-18; 2025-03-26
+clients, with their batches, and 2025-11-25 ones, with the SSE priming event, accepted).
+
+- POST one message (or a 2025-03-26 batch). Requests get 200: ``application/json`` when
+  their answer is the only message for the call, else ``text/event-stream``; the headers
+  wait for the first message of the call to choose. Only notifications or responses: 202.
+- GET opens the session's stream for what the server sends unprompted, or with
+  ``Last-Event-ID`` resumes a stream from the session's replay ring.
+- DELETE ends the session. ``Mcp-Session-Id`` is set on the initialize answer; any other
+  request without it is 400, with an unknown or ended one 404.
+
+Each HTTP session is a client of the server's router (`pool.httpsession`). Bad input is
+an HTTP status with a JSON-RPC error body; nothing here blocks anyone but its own
+connection. Access (token, Host) is checked by the status server before this runs;
+a present ``Origin`` must be a loopback one.
+"""
+import ipaddress
+import time
+import urllib.parse
+
+import gevent
+from loguru import logger
+
+from agentdeck.pool import replies
+from agentdeck.pool.httpsession import GET_TAG
+from agentdeck.wire import jsonrpc
+from agentdeck.wire.jsonrpc import REQUEST, classify, id_key
+
+PREFIX = "/mcp/"
+LEGACY_VERSION = "2025-03-26"  # assumed when MCP-Protocol-Version is absent; allows batches
+VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
+PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
+RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
+BODY_TIMEOUT = 30.0            # seconds for a POST body to arrive
+JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
+
+
+class HttpError(Exception):
+    """An HTTP refusal with a JSON-RPC error body."""
+
+    def __init__(self, status, code, message, raw_id=jsonrpc.NULL_ID, data=None):
+        super().__init__(message)
+        self.status = status
+        self.body = jsonrpc.error_line(raw_id, code, message, data)
+
+
+def loopback_origin(origin):
+    """True for an Origin on a loopback host (a page served from this machine)."""
+    host = urllib.parse.urlsplit(origin).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _accepts(environ, *types):
+    accept = environ.get("HTTP_ACCEPT", "")
+    listed = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return all(t in listed or "*/*" in listed for t in types)
+
+
+class McpRoute:
+    """The WSGI side of the front door. ``server_of(name)`` returns the pooled server's
+    proxy (with ``router``, ``http`` and ``settings``) or None."""
+
+    def __init__(self, server_of):
+        self.server_of = server_of
+
+    def _server(self, path):
+        return self.server_of(urllib.parse.unquote(path.split("?", 1)[0][len(PREFIX):]).rstrip("/"))
+
+    def refuse_announced(self, path, length):
+        """The 413 body for a POST announcing more than max_request_bytes, else None."""
+        proxy = self._server(path)
+        if proxy is None or length <= proxy.settings.max_request_bytes:
+            return None
+        return _too_large(proxy.name, length, proxy.settings.max_request_bytes).body
+
+    def __call__(self, environ, start_response):
+        try:
+            return self._handle(environ, start_response)
+        except HttpError as exc:
+            return _respond(start_response, exc.status, exc.body)
+
+    def _handle(self, environ, start_response):
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and not loopback_origin(origin):
+            raise HttpError("403 Forbidden", jsonrpc.INVALID_REQUEST,
+                            f"origin {origin!r} may not use agentdeck: only loopback pages may")
+        path = environ.get("PATH_INFO", "")
+        proxy = self._server(path)
+        if proxy is None:
+            raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST, f"no pooled MCP server at {path!r}: "
+                            "`agentdeck mcp list` shows the servers")
+        method = environ.get("REQUEST_METHOD")
+        if method == "POST":
+            return self._post(proxy, environ, start_response)
+        if method == "GET":
+            return self._get(proxy, environ, start_response)
+        if method == "DELETE":
+            session = self._session(proxy, environ)
+            proxy.http.end(session, "ended by the client (DELETE)")
+            return _respond(start_response, "204 No Content", b"", [])
+        raise HttpError("405 Method Not Allowed", jsonrpc.INVALID_REQUEST, "use POST, GET or DELETE")
+
+    # -- sessions
+
+    def _version(self, environ):
+        version = environ.get("HTTP_MCP_PROTOCOL_VERSION") or LEGACY_VERSION
+        if version not in VERSIONS:
+            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
+                            f"unsupported MCP-Protocol-Version {version!r}: supported are {', '.join(VERSIONS)}")
+        return version
+
+    def _session(self, proxy, environ):
+        sid = environ.get("HTTP_MCP_SESSION_ID")
+        if not sid:
+            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
+                            "missing Mcp-Session-Id: send initialize first and then the id it returned")
+        session = proxy.http.find(sid, self._version(environ))
+        if session is None:
+            raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
+                            "unknown or ended session: initialize again for a new one")
+        return session
+
+    # -- POST
+
+    def _read_body(self, proxy, environ):
+        if environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower() != "application/json":
+            raise HttpError("415 Unsupported Media Type", jsonrpc.INVALID_REQUEST,
+                            "POST bodies must be Content-Type: application/json")
+        limit = proxy.settings.max_request_bytes
+        with gevent.Timeout(BODY_TIMEOUT, HttpError("408 Request Timeout", jsonrpc.INVALID_REQUEST,
+                                                    f"the body did not arrive within {BODY_TIMEOUT:g} s")):
+            raw = environ["wsgi.input"].read(limit + 1)
+        if len(raw) > limit:
+            raise _too_large(proxy.name, len(raw), limit)
+        try:
+            return raw, jsonrpc.parse(raw)
+        except ValueError:
+            raise HttpError("400 Bad Request", jsonrpc.PARSE_ERROR, "parse error: the body is not valid JSON "
+                            "(UTF-8)", data={"server": proxy.name}) from None
+
+    def _post(self, proxy, environ, start_response):
+        if not _accepts(environ, "application/json", "text/event-stream"):
+            raise HttpError("406 Not Acceptable", jsonrpc.INVALID_REQUEST,
+                            "Accept must list both application/json and text/event-stream")
+        raw, body = self._read_body(proxy, environ)
+        batch = body.__class__ is list
+        messages = body if batch else [body]
+        kinds = [classify(m) for m in messages]
+        if not messages or any(kind is jsonrpc.INVALID for kind, _ in kinds):
+            why = next((why for kind, why in kinds if kind is jsonrpc.INVALID), "an empty batch")
+            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, f"invalid request: {why}")
+        requests = [m for m, (kind, _) in zip(messages, kinds) if kind is REQUEST]
+        if any(m["id"].__class__ not in jsonrpc.ID_TYPES for m in requests):
+            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, "invalid request: id must be a string or "
+                            "a number")
+        initialize = next((m for m in requests if m["method"] == "initialize"), None)
+        if initialize is not None:
+            if batch:
+                raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, "initialize must be sent on its own")
+            session = proxy.http.create(self._initialize_version(initialize))
+            if session is None:
+                limit = proxy.settings.max_clients
+                return _respond(start_response, "200 OK", replies.too_many_clients(
+                    jsonrpc.dumps(initialize["id"]), proxy.name, limit), JSON_HEADERS)
+        else:
+            session = self._session(proxy, environ)
+            if batch and session.protocol != LEGACY_VERSION:
+                raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
+                                f"batches are not part of MCP {session.protocol}: send one message per POST")
+        keys = [id_key(m["id"]) for m in requests]
+        if len(set(keys)) < len(keys) or any(k in session.calls or k in session.inflight for k in keys):
+            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
+                            "invalid request: this id is already in flight in this session")
+        # A JSON body holds newlines only as white space, and the child reads one message per
+        # line; a single message keeps its bytes otherwise (ids round-trip exactly).
+        lines = [jsonrpc.dumps(m) for m in messages] if batch else \
+            [raw.strip().replace(b"\r", b" ").replace(b"\n", b" ")]
+        if not requests:
+            session.last_active = time.monotonic()
+            proxy.router.from_client(session, lines)
+            return _respond(start_response, "202 Accepted", b"", [])
+        stream = session.open_post(keys)
+        proxy.router.from_client(session, lines)
+        headers = [("Mcp-Session-Id", session.sid)] if initialize is not None else []
+        return self._answer(session, stream, start_response, headers, single=not batch)
+
+    @staticmethod
+    def _initialize_version(message):
+        params = message.get("params")
+        version = params.get("protocolVersion") if params.__class__ is dict else None
+        return version if version in VERSIONS else LEGACY_VERSION
+
+    def _answer(self, session, stream, start_response, headers, single):
+        """The response to a POST: JSON when the first message for the call is its
+        answer, else an SSE stream until every answer it owes is written."""
+        try:
+            while not stream.pending and not stream.closed:
+                stream.wake.wait()
+            if stream.closed:
+                start_response("503 Service Unavailable", JSON_HEADERS + headers)
+                return
+            first = stream.pending[0]
+            if single and first[2] and len(stream.pending) == 1:
+                _, line, _ = stream.take()[0]
+                write = start_response("200 OK", JSON_HEADERS + headers + [("Content-Length", str(len(line)))])
+                write(b"")  # headers alone, so the body (up to max_response_bytes) is sent without a copy
+                yield line
+                return
+            start_response("200 OK", SSE_HEADERS + headers)
+            yield from self._events(session, stream)
+        finally:
+            session.stream_ended(stream)
+
+    # -- GET
+
+    def _get(self, proxy, environ, start_response):
+        if not _accepts(environ, "text/event-stream"):
+            raise HttpError("406 Not Acceptable", jsonrpc.INVALID_REQUEST, "GET needs Accept: text/event-stream")
+        session = self._session(proxy, environ)
+        stream = session.open_get(environ.get("HTTP_LAST_EVENT_ID"))
+        if stream is None:
+            raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
+                            "that Last-Event-ID is no longer known: open the stream without it")
+        start_response("200 OK", SSE_HEADERS)
+        return self._stream(session, stream)
+
+    def _stream(self, session, stream):
+        try:
+            yield from self._events(session, stream)
+        finally:
+            session.stream_ended(stream)
+
+    def _events(self, session, stream):
+        if session.protocol >= PRIMING_FROM:
+            yield b"id: %s\nretry: %d\ndata: \n\n" % (session.priming_id(stream.tag).encode(), RETRY_MS)
+        while not stream.closed:
+            for event_id, line, _ in stream.take():
+                yield b"id: " + event_id.encode() + b"\nevent: message\ndata: " + line.rstrip(b"\n") + b"\n\n"
+            if stream.done:
+                return
+            if not stream.pending and not stream.closed:
+                stream.wake.wait()
+        if stream.tag != GET_TAG:
+            logger.debug("http: server stream {} of session {} closed before its answers", stream.tag, session.cid)
+
+
+def _too_large(server, size, limit):
+    return HttpError("413 Content Too Large", jsonrpc.MESSAGE_TOO_LARGE,
+                     f"request of {size} bytes or more exceeds the limit of {limit} bytes (max_request_bytes); "
+                     "it was not sent to the server", data={"server": server, "size": size, "limit": limit})
+
+
+def _respond(start_response, status, body, headers=None):
+    headers = JSON_HEADERS if headers is None else headers
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return [body]
