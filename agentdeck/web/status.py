@@ -123,9 +123,10 @@ class BoundedHandler(WSGIHandler):
         return super()._handle_client_error(ex)
 
     def handle_error(self, t, v, tb):
-        # A client that stopped reading (IO_TIMEOUT) or went away mid-answer: its problem, not a bug.
+        # A client that stopped reading (IO_TIMEOUT) or went away mid-answer: its problem, not
+        # a bug, and one line per such client (a scraper that hangs up) is noise at INFO.
         if issubclass(t, (TimeoutError, ConnectionError)):
-            logger.info("http: client {} dropped: {}", self.client_address, v)
+            logger.debug("http: client {} dropped: {}", self.client_address, v)
             self.close_connection = True
             return
         super().handle_error(t, v, tb)
