@@ -14,11 +14,11 @@ import tomllib
 from pathlib import Path
 
 from agentdeck.errors import ConfigError
+from agentdeck.paths import DEFAULT_HOME, NAME_RE, home_path
+from agentdeck.paths import ENV_HOME  # noqa: F401  (config.ENV_HOME, as the CLI commands know it)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: "$" also matches before a final newline
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_CONFIG = "AGENTDECK_CONFIG"
-ENV_HOME = "AGENTDECK_HOME"
 MIN_TOKEN_CHARS = 16  # a status token shorter than this is guessable
 REPO_DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "agentdeck.toml"
 
@@ -113,7 +113,7 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("daemon", "home", "~/.agentdeck", _string,
+    Setting("daemon", "home", DEFAULT_HOME, _string,
             "where sockets, hook/event files, registries and logs live (AGENTDECK_HOME overrides)"),
     Setting("daemon", "status_listen", "127.0.0.1:8420", _listen,
             'HTTP status address; loopback only unless status_token is set; "" turns it off'),
@@ -176,7 +176,7 @@ class Config:
 
     @property
     def home(self):
-        return Path(os.path.expanduser(os.environ.get(ENV_HOME) or self.daemon.home))
+        return home_path(self.daemon.home)
 
     def pooled(self):
         """The servers the pool serves, after `enabled`, `pool_all`, `exclude` and `pool`."""
@@ -289,8 +289,7 @@ def default_path():
     """
     if os.environ.get(ENV_CONFIG):
         return Path(os.environ[ENV_CONFIG])
-    home = Path(os.path.expanduser(os.environ.get(ENV_HOME) or "~/.agentdeck"))
-    candidate = home / "agentdeck.toml"
+    candidate = home_path() / "agentdeck.toml"
     if candidate.exists() or not REPO_DEFAULT_CONFIG.exists():
         return candidate
     return REPO_DEFAULT_CONFIG

@@ -9,7 +9,8 @@ import shlex
 from pathlib import Path
 
 from agentdeck.errors import UserError
-from agentdeck.sessions.hook import ENV_HOME, ENV_INSTANCE
+from agentdeck.paths import ENV_HOME
+from agentdeck.sessions.hook import ENV_INSTANCE
 from agentdeck.sessions.names import DEFAULT_PROFILE, check_name
 from agentdeck.sessions.states import DEAD, IDLE
 from agentdeck.sessions.status import read_hook_status, resolve_status

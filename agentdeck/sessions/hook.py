@@ -29,15 +29,13 @@ import sys
 import time
 
 from agentdeck.fsutil import atomic_write, private_dir
-from agentdeck.paths import Home
+from agentdeck.paths import ENV_HOME, Home, home_path
 from agentdeck.sessions.names import is_valid_name
 from agentdeck.sessions.states import DEAD, RUNNING, WAITING
 from agentdeck.sessions.status import read_hook_status
 from agentdeck.sessions.transcript import display_prompt
 
 ENV_INSTANCE = "AGENTDECK_INSTANCE_ID"
-ENV_HOME = "AGENTDECK_HOME"
-DEFAULT_HOME = "~/.agentdeck"
 MAX_PAYLOAD_BYTES = 1024 * 1024  # hook JSON read from stdin; a larger payload is ignored
 MAX_FIELD_CHARS = 4096  # a path or id longer than PATH_MAX is not one; keeps the file small
 
@@ -109,15 +107,15 @@ def status_record(payload, status, now, previous=None):
 
 
 def home_root(environ):
-    """AGENTDECK_HOME, else the config's ``[daemon] home``, else ~/.agentdeck."""
+    """AGENTDECK_HOME, else the config's ``[daemon] home``, else the default home."""
     if environ.get(ENV_HOME):
-        return os.path.expanduser(environ[ENV_HOME])
+        return home_path(environ=environ)
     from agentdeck.config import load_default  # only on this path: it costs ~30 ms of imports
     from agentdeck.errors import ConfigError
     try:
-        return str(load_default().home)
+        return load_default().home
     except ConfigError:
-        return os.path.expanduser(DEFAULT_HOME)
+        return home_path(environ=environ)
 
 
 def read_payload(argv, stdin):
