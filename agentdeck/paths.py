@@ -12,8 +12,8 @@ ENV_HOME = "AGENTDECK_HOME"
 DEFAULT_HOME = "~/.agentdeck"  # the home when neither AGENTDECK_HOME nor [daemon] home says otherwise
 # Server names, instance ids and profile names end up in file names (sockets/mcp-<name>.sock,
 # hooks/<id>.json, profiles/<profile>/): letters, digits, "_", ".", "-", starting with a
-# letter or digit. Always `fullmatch`: an anchored "$" also matches before a final newline.
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# letter or digit. "\Z", not "$": "$" also matches before a final newline.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 UNIX_PATH_MAX = 107  # bytes a sun_path holds, without the trailing NUL
 SOCKET_PREFIX = "mcp-"  # sockets/mcp-<name>.sock: the one place this file name is spelt
 SOCKET_SUFFIX = ".sock"
