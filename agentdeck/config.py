@@ -7,13 +7,13 @@ expected. Unknown keys are errors. Only the standard library is used here: the
 ``hook`` command loads the config on its fast path.
 """
 import dataclasses
-import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 
 from agentdeck.errors import ConfigError
+from agentdeck.netaddr import is_loopback_host, split_host_port
 from agentdeck.paths import DEFAULT_HOME, NAME_RE, home_path
 from agentdeck.paths import ENV_HOME  # noqa: F401  (config.ENV_HOME, as the CLI commands know it)
 
@@ -82,19 +82,16 @@ def _listen(value):
         raise ValueError('"host:port" or ""')
     if value == "":
         return value
-    host, sep, port = value.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
-        raise ValueError('"host:port" with a port from 0 to 65535, or "" to turn it off')
+    try:
+        split_host_port(value)
+    except ValueError:
+        raise ValueError('"host:port" with a port from 0 to 65535, or "" to turn it off') from None
     return value
 
 
 def is_loopback_listen(value):
     """True for a ``host:port`` whose host is a loopback address or ``localhost``."""
-    host = value.rpartition(":")[0].strip("[]")
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(split_host_port(value)[0])
 
 
 def _token(value):

@@ -17,7 +17,6 @@ it (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``).
 """
 import collections
 import hmac
-import ipaddress
 import json
 import os
 import socket
@@ -30,6 +29,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from loguru import logger
 
 from agentdeck.errors import UserError
+from agentdeck.netaddr import host_of_authority, is_loopback_host, split_host_port
 from agentdeck.web import metrics, page
 
 MAX_CONNECTIONS = 16          # served at once; more wait in the listen backlog
@@ -57,11 +57,6 @@ def _raw_response(status, body):
 
 _REFUSE_408 = _raw_response("408 Request Timeout", b"the request head took too long\n")
 _REFUSE_413 = _raw_response("413 Content Too Large", b"request bodies are not accepted (GET and HEAD only)\n")
-
-
-def parse_listen(value):
-    host, _, port = value.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class SlowClient(TimeoutError):
@@ -151,16 +146,6 @@ class _BoundedWSGIServer(WSGIServer):
                         detail)
 
 
-def _loopback_host(host_header):
-    """True when a Host header names a loopback address or localhost (any port)."""
-    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
-    host = host.strip("[]").lower()
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class StatusServer:
     """The HTTP status server. ``snapshot`` returns the /status document; ``rss_samples``
     returns (unix time, bytes) pairs for the page's sparkline. `start` binds (a UserError
@@ -171,7 +156,7 @@ class StatusServer:
         self.snapshot = snapshot
         self.rss_samples = rss_samples
         self.token = token.encode()  # b"" when every loopback request is let in
-        host, port = parse_listen(listen)
+        host, port = split_host_port(listen)
         self.server = _BoundedWSGIServer((host, port), self.app, head_timeout, io_timeout, max_body)
 
     def start(self):
@@ -209,7 +194,7 @@ class StatusServer:
             given = given or (query.get("token") or [""])[0]
             return None if hmac.compare_digest(given.encode(), self.token) else UNAUTHORIZED
         host = environ.get("HTTP_HOST")
-        return None if host is None or _loopback_host(host) else BAD_HOST
+        return None if host is None or is_loopback_host(host_of_authority(host)) else BAD_HOST
 
     def app(self, environ, start_response):
         refusal = self._allowed(environ)
