@@ -7,18 +7,18 @@ expected. Unknown keys are errors. Only the standard library is used here: the
 ``hook`` command loads the config on its fast path.
 """
 import dataclasses
-import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 
 from agentdeck.errors import ConfigError
+from agentdeck.netaddr import is_loopback_host, split_host_port
+from agentdeck.paths import DEFAULT_HOME, NAME_RE, home_path
+from agentdeck.paths import ENV_HOME  # noqa: F401  (config.ENV_HOME, as the CLI commands know it)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: "$" also matches before a final newline
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_CONFIG = "AGENTDECK_CONFIG"
-ENV_HOME = "AGENTDECK_HOME"
 MIN_TOKEN_CHARS = 16  # a status token shorter than this is guessable
 REPO_DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "agentdeck.toml"
 
@@ -82,19 +82,16 @@ def _listen(value):
         raise ValueError('"host:port" or ""')
     if value == "":
         return value
-    host, sep, port = value.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
-        raise ValueError('"host:port" with a port from 0 to 65535, or "" to turn it off')
+    try:
+        split_host_port(value)
+    except ValueError:
+        raise ValueError('"host:port" with a port from 0 to 65535, or "" to turn it off') from None
     return value
 
 
 def is_loopback_listen(value):
     """True for a ``host:port`` whose host is a loopback address or ``localhost``."""
-    host = value.rpartition(":")[0].strip("[]")
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(split_host_port(value)[0])
 
 
 def _token(value):
@@ -113,7 +110,7 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("daemon", "home", "~/.agentdeck", _string,
+    Setting("daemon", "home", DEFAULT_HOME, _string,
             "where sockets, hook/event files, registries and logs live (AGENTDECK_HOME overrides)"),
     Setting("daemon", "status_listen", "127.0.0.1:8420", _listen,
             'HTTP status address; loopback only unless status_token is set; "" turns it off'),
@@ -181,7 +178,7 @@ class Config:
 
     @property
     def home(self):
-        return Path(os.path.expanduser(os.environ.get(ENV_HOME) or self.daemon.home))
+        return home_path(self.daemon.home)
 
     def pooled(self):
         """The servers the pool serves, after `enabled`, `pool_all`, `exclude` and `pool`."""
@@ -294,8 +291,7 @@ def default_path():
     """
     if os.environ.get(ENV_CONFIG):
         return Path(os.environ[ENV_CONFIG])
-    home = Path(os.path.expanduser(os.environ.get(ENV_HOME) or "~/.agentdeck"))
-    candidate = home / "agentdeck.toml"
+    candidate = home_path() / "agentdeck.toml"
     if candidate.exists() or not REPO_DEFAULT_CONFIG.exists():
         return candidate
     return REPO_DEFAULT_CONFIG

@@ -1,13 +1,28 @@
-"""The on-disk layout under AGENTDECK_HOME (see DESIGN.md, "Files on disk")."""
+"""The on-disk layout under AGENTDECK_HOME (see DESIGN.md, "Files on disk"): where the
+home is, which names are safe in its file names, and the paths inside it. Standard
+library only: the config and the hook use it."""
 import os
+import re
 from pathlib import Path
 
 from agentdeck.errors import UserError
 from agentdeck.fsutil import private_dir
 
+ENV_HOME = "AGENTDECK_HOME"
+DEFAULT_HOME = "~/.agentdeck"  # the home when neither AGENTDECK_HOME nor [daemon] home says otherwise
+# Server names, instance ids and profile names end up in file names (sockets/mcp-<name>.sock,
+# hooks/<id>.json, profiles/<profile>/): letters, digits, "_", ".", "-", starting with a
+# letter or digit. "\Z", not "$": "$" also matches before a final newline.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 UNIX_PATH_MAX = 107  # bytes a sun_path holds, without the trailing NUL
 SOCKET_PREFIX = "mcp-"  # sockets/mcp-<name>.sock: the one place this file name is spelt
 SOCKET_SUFFIX = ".sock"
+
+
+def home_path(configured=DEFAULT_HOME, environ=os.environ):
+    """The home directory: ``$AGENTDECK_HOME`` if set, else ``configured`` (``[daemon]
+    home``), ``~`` expanded."""
+    return Path(os.path.expanduser(environ.get(ENV_HOME) or configured))
 
 
 def socket_file_name(name):

@@ -79,9 +79,10 @@ def run_cli(home, *args, config=None, timeout=30, input=None, env=None):
 
 class DaemonProcess:
     """A real `agentdeck serve` in its own process group, its output drained and searchable
-    (modelled on locust's TestProcess)."""
+    (modelled on locust's TestProcess). ``stderr`` (an fd) takes the daemon's stderr
+    instead of the drained output, e.g. the write end of a pipe nobody reads."""
 
-    def __init__(self, home, config_text, extra_args=(), env=None):
+    def __init__(self, home, config_text, extra_args=(), env=None, stderr=subprocess.STDOUT):
         self.home = Path(home)
         self.config_path = self.home / "agentdeck.toml"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ class DaemonProcess:
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "run.py"), "--config", str(self.config_path), *extra_args],
             cwd=REPO, env=env or clean_env(self.home), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
         self._drain = gevent.spawn(self._read_output)
 
     def _read_output(self):

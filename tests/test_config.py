@@ -294,6 +294,20 @@ def test_agentdeck_home_overrides_config(monkeypatch, tmp_path):
     assert config.build({"daemon": {"home": "/srv/ad"}}).home == tmp_path / "h"
 
 
+def test_the_default_home_is_the_same_for_the_daemon_the_config_lookup_and_the_hook(monkeypatch, tmp_path):
+    """One default: the daemon's home, where the CLI looks for agentdeck.toml, and where a
+    hook writes when neither AGENTDECK_HOME nor a config says otherwise."""
+    from agentdeck.sessions.hook import home_root
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(config.ENV_HOME, raising=False)
+    monkeypatch.delenv(config.ENV_CONFIG, raising=False)
+    monkeypatch.setattr(config, "REPO_DEFAULT_CONFIG", tmp_path / "no-checkout.toml")
+    home = tmp_path / ".agentdeck"
+    assert config.build({}).home == home
+    assert config.default_path() == home / "agentdeck.toml"
+    assert Path(home_root({"HOME": str(tmp_path)})) == home
+
+
 def test_empty_agentdeck_home_is_ignored(monkeypatch):
     monkeypatch.setenv(config.ENV_HOME, "")
     assert config.build({"daemon": {"home": "/srv/ad"}}).home == Path("/srv/ad")

@@ -157,7 +157,8 @@ def test_bad_payload_writes_nothing_on_a_fresh_home(home, name):
 
 
 @pytest.mark.parametrize("instance_id", ["../escape", "..", "a/../../b", "a/b", ".hidden", "-x", "a..b", "x" * 65,
-                                         "id with space"])
+                                         "id with space",
+                                         "abc\n"])  # regression: "$" matched before a final newline
 def test_instance_id_that_could_escape_hooks_is_ignored(home, instance_id):
     proc = run_hook(home, claude_payload("Stop"), instance_id=instance_id)
     assert proc.returncode == 0

@@ -1,7 +1,9 @@
 """Log sinks and formats: bounded on disk, one event per line, JSON lines on request,
 and a sink that cannot write (disk full) never raises into the daemon."""
+import fcntl
 import json
 import os
+import socket
 import sys
 
 import pytest
@@ -22,7 +24,7 @@ def restore_loguru():
 
 def test_rotation_keeps_the_files_bounded(tmp_path):
     lost = logfile.LostLines()
-    sink = logfile.RotatingFile(tmp_path / "x.log", max_bytes=1000, backups=2, lost=lost)
+    sink = logfile.RotatingFile(tmp_path / "x.log", max_bytes=1000, backups=2, lost=lost, stderr=None)
     for i in range(500):
         sink.write(f"line {i:04d} " + "." * 40 + "\n")
     sink.stop()
@@ -37,7 +39,7 @@ def test_rotation_keeps_the_files_bounded(tmp_path):
 
 
 def test_zero_backups_starts_the_file_afresh(tmp_path):
-    sink = logfile.RotatingFile(tmp_path / "x.log", max_bytes=100, backups=0, lost=logfile.LostLines())
+    sink = logfile.RotatingFile(tmp_path / "x.log", max_bytes=100, backups=0, lost=logfile.LostLines(), stderr=None)
     for i in range(10):
         sink.write(f"{i}" * 30 + "\n")
     sink.stop()
@@ -47,7 +49,8 @@ def test_zero_backups_starts_the_file_afresh(tmp_path):
 def test_a_full_disk_loses_lines_counts_them_and_reports_once(tmp_path, capfd):
     os.symlink("/dev/full", tmp_path / "x.log")
     lost = logfile.LostLines()
-    sink = logfile.RotatingFile(tmp_path / "x.log", max_bytes=1000, backups=2, lost=lost)
+    sink = logfile.RotatingFile(tmp_path / "x.log", max_bytes=1000, backups=2, lost=lost,
+                                stderr=logfile.Stderr(lost))
     for i in range(50):
         sink.write(f"line {i}\n")  # never raises
     sink.stop()
@@ -57,18 +60,113 @@ def test_a_full_disk_loses_lines_counts_them_and_reports_once(tmp_path, capfd):
     assert "No space left on device" in reports[0] and "the daemon keeps serving" in reports[0]
 
 
-def test_a_broken_stream_is_counted_not_raised():
-    class Broken:
-        name = "<broken pipe>"
+PIPE_BYTES = 4096  # the smallest pipe Linux makes: a few lines fill it
 
-        def write(self, text):
-            raise BrokenPipeError(32, "Broken pipe")
 
-        def flush(self):
-            pass
+@pytest.fixture
+def small_pipe():
+    """(read end, write end) of a one-page pipe; the read end is non-blocking."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    os.set_blocking(read_end, False)
+    yield read_end, write_end
+    for fd in (read_end, write_end):
+        os.close(fd)
+
+
+def read_all(fd):
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_a_pipe_nobody_reads_drops_and_counts_lines_and_says_so_once_it_is_read(small_pipe):
+    """Regression: a blocking write to a full stderr pipe froze the whole daemon."""
+    read_end, write_end = small_pipe
     lost = logfile.LostLines()
-    logfile.GuardedStream(Broken(), lost).write("hello\n")
+    stderr = logfile.Stderr(lost, fd=write_end)
+    for i in range(200):
+        stderr.write(f"line {i:03d} " + "." * 50 + "\n")  # never blocks
+    assert os.get_blocking(write_end), "the shared descriptor (the parent's) is left blocking"
+    assert lost.count > 100
+    dropped = lost.count
+    kept = read_all(read_end).decode().splitlines()
+    assert kept == [f"line {i:03d} " + "." * 50 for i in range(200 - dropped)], "whole lines, in order"
+    stderr.write("after\n")
+    assert read_all(read_end).decode().splitlines() == [
+        f"agentdeck: {dropped} log lines dropped: stderr could not take them (is anyone reading it?)", "after"]
+    stderr.write("again\n")
+    assert read_all(read_end) == b"again\n", "one note per drop, not per line"
+
+
+def test_a_line_half_written_is_finished_before_the_next_one(small_pipe):
+    read_end, write_end = small_pipe
+    lost = logfile.LostLines()
+    stderr = logfile.Stderr(lost, fd=write_end)
+    long_line = "x" * (PIPE_BYTES + 1000) + "\n"
+    stderr.write(long_line)  # a page of it fits; the rest waits
+    stderr.write("short\n")  # the pipe is still full: dropped, not interleaved
     assert lost.count == 1
+    received = read_all(read_end)
+    stderr.write("next\n")
+    received += read_all(read_end)
+    assert received.decode().splitlines() == [
+        long_line.rstrip("\n"), "agentdeck: 1 log lines dropped: stderr could not take them (is anyone reading it?)",
+        "next"]
+
+
+def test_a_socket_that_is_not_read_drops_lines_too():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        os.set_blocking(ours.fileno(), True)  # as a journald stderr is (gevent made it non-blocking)
+        lost = logfile.LostLines()
+        stderr = logfile.Stderr(lost, fd=ours.fileno())
+        for _ in range(20000):
+            stderr.write("." * 100 + "\n")
+        assert os.get_blocking(ours.fileno()) and lost.count > 0
+
+
+def test_a_regular_file_is_appended_to_in_place(tmp_path):
+    with open(tmp_path / "err", "ab", buffering=0) as f:
+        f.write(b"parent\n")
+        logfile.Stderr(logfile.LostLines(), fd=f.fileno()).write("daemon\n")
+        f.write(b"parent again\n")
+    assert (tmp_path / "err").read_text() == "parent\ndaemon\nparent again\n"
+
+
+def test_a_reader_that_left_loses_lines_without_raising():
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    with ours:
+        stderr = logfile.Stderr(logfile.LostLines(), fd=ours.fileno())
+        stderr.write("into nothing\n")  # EPIPE: never raised into the daemon
+        assert stderr.lost.count == 1
+
+
+def test_a_stderr_that_cannot_be_reopened_is_left_alone_and_says_why(small_pipe, monkeypatch):
+    monkeypatch.setattr(logfile, "REOPEN_PATH", "/nonexistent/{}")  # as for a pipe or tty of another user
+    read_end, write_end = small_pipe
+    stderr = logfile.Stderr(logfile.LostLines(), fd=write_end)
+    stderr.write("not here\n")  # the log file has it: neither written nor counted
+    assert read_all(read_end) == b"" and stderr.lost.count == 0
+    assert stderr.problem.startswith("stderr cannot be written without blocking (No such file or directory)")
+
+
+def test_text_printed_on_the_daemons_stderr_goes_out_a_whole_line_at_a_time(small_pipe):
+    read_end, write_end = small_pipe
+    text = logfile.StderrText(logfile.Stderr(logfile.LostLines(), fd=write_end))
+    print("Traceback (most recent call last):", file=text, end="")
+    text.flush()
+    assert read_all(read_end) == b""
+    print("", file=text)
+    print("  two", "pieces", file=text)
+    assert read_all(read_end) == b"Traceback (most recent call last):\n  two pieces\n"
 
 
 def test_daemon_log_lines_are_one_event_each_and_json_on_request(tmp_path, restore_loguru):

@@ -82,3 +82,4 @@ def test_hook_file_symlink_is_not_followed(tmp_path):
 ])
 def test_tool_of_command(command, tool):
     assert tool_of(command) == tool
+

@@ -5,8 +5,13 @@ import json
 from agentdeck.daemon.rss import RssHistory
 from agentdeck.daemon.sessionfeed import SessionFeed
 from agentdeck.errors import UserError
+from agentdeck.paths import Home
+from agentdeck.sessions.control import SessionControl
 from agentdeck.sessions.registry import InstanceRecord
-from agentdeck.sessions.status import HookStatus
+from agentdeck.sessions.status import HookStatus, read_hook_status
+from agentdeck.sessions.tmux import PaneState
+from agentdeck.sessions.transcript import PromptCache
+from tests.support import write_hook
 
 
 def record(instance, status="idle", updated=100.0, profile="default"):
@@ -77,6 +82,28 @@ def test_prompts_of_removed_sessions_are_forgotten(tmp_path):
     assert len(feed.prompts) == 1
     feed.close()
     assert len(feed.prompts) == 0
+
+
+def test_the_prompt_a_hook_carried_wins_over_the_transcript(tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text(json.dumps({"type": "user", "message": {"role": "user", "content": "older"}}) + "\n")
+    hook = HookStatus(status="running", event="UserPromptSubmit", session_id="s", cwd="/src",
+                      transcript_path=str(transcript), ts=1.0, prompt="just typed")
+    feed = SessionFeed(FakeRegistry({"default": FakeStore([record("a")])}), dict, {"a": hook}.get)
+    assert feed.sessions()[0][0]["prompt"] == "just typed"
+    assert len(feed.prompts) == 0, "no transcript read when the hook said it"
+
+
+def test_status_and_session_show_describe_a_session_the_same_way(home):
+    """One view: /status's entry of a session is what `session show --json` prints."""
+    root = Home(home).ensure()
+    write_hook(home, "a", "UserPromptSubmit", prompt="ship it", cwd="/src")
+    shown = SessionControl(root, None, None, PromptCache())._view(record("a"), {"agentdeck-a": PaneState(1, False, 9)})
+    hook = read_hook_status(root.hook_file("a"))
+    feed = SessionFeed(FakeRegistry({"default": FakeStore([record("a")])}), lambda: {"a": ("running", 100.0)},
+                       {"a": hook}.get)
+    assert feed.sessions()[0][0] == shown.to_dict()
+    assert shown.to_dict()["prompt"] == "ship it" and shown.to_dict()["hook_event"] == "UserPromptSubmit"
 
 
 def test_rss_history_is_bounded_and_ends_now():

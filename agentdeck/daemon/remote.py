@@ -6,7 +6,6 @@ described in DESIGN.md. Everything here uses short timeouts and bounded reads, a
 failure is a `DaemonUnreachable` whose message says what is wrong and what to do.
 Standard library only.
 """
-import ipaddress
 import json
 import os
 import urllib.error
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from agentdeck.errors import UserError
+from agentdeck.netaddr import is_loopback_host
 
 RUNTIME_FILE = "daemon.json"
 RUNTIME_FILE_LIMIT = 65536        # bytes of daemon.json read at most
@@ -73,10 +73,9 @@ def _loopback_http(url):
     """True for an http URL on a loopback address (the only kind the daemon serves)."""
     try:
         parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-        return parts.scheme == "http" and (host == "localhost" or ipaddress.ip_address(host).is_loopback)
     except ValueError:
         return False
+    return parts.scheme == "http" and is_loopback_host(parts.hostname or "")
 
 
 def fetch_status(home, timeout=STATUS_TIMEOUT, token=""):

@@ -185,6 +185,7 @@ def serve(config_path=None, log_level=None):
         home.socket_path(spec.name)  # a path too long for a Unix socket is a start-up error
     lock = _lock(home)
     logsetup.setup(home, level, config.daemon.log_json)
+    logsetup.guard_stderr()
     malloc.tune()
     try:
         return Daemon(home, config, log_level.upper() if log_level else None).run()

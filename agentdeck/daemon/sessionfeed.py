@@ -15,8 +15,8 @@ from gevent.lock import BoundedSemaphore
 from loguru import logger
 
 from agentdeck.errors import UserError
-from agentdeck.sessions.states import DEAD
 from agentdeck.sessions.transcript import PromptCache
+from agentdeck.sessions.view import describe
 
 MAX_AGE = 1.0  # seconds a list is served before it is read again
 
@@ -70,15 +70,8 @@ class SessionFeed:
         self._fetched = time.monotonic()
 
     def entries(self, records, live):
-        """/status entries for ``records`` (`InstanceRecord`s), in the same order; ``live``
-        is {id: (status, since)} and wins over the stored status where it has one."""
-        entries = []
-        for record in records:
-            status, since = live.get(record.id) or (record.status, record.updated)
-            hook = self.hook_of(record.id)
-            # A dead session's prompt is not read: that would refill the cache `kill` emptied.
-            prompt = self.prompts.latest_prompt(record.id, hook.transcript_path) if hook and status != DEAD else None
-            entries.append({"id": record.id, "title": record.title, "profile": record.profile, "tool": record.tool,
-                            "status": status, "since": since or record.updated, "prompt": prompt or "",
-                            "path": record.path, "tmux_session": record.tmux_session})
-        return entries
+        """/status entries (`view.SessionView.to_dict`) for ``records`` (`InstanceRecord`s),
+        in the same order; ``live`` is {id: (status, since)} and wins over the stored
+        status where it has one."""
+        return [describe(record, *(live.get(record.id) or (record.status, None)), self.hook_of(record.id),
+                         self.prompts).to_dict() for record in records]

@@ -6,7 +6,7 @@ One event per line: a newline inside a message is written as ``\\n``. With
 ``[daemon] log_json = true`` the daemon file holds one JSON object per line (time,
 level, message and every bound or keyword field such as server, client, session).
 Records bound with ``mcp_stderr`` go only to that server's file. No sink can stop the
-daemon: see `logfile`.
+daemon or block its hub: see `logfile`.
 """
 import json
 import sys
@@ -14,7 +14,7 @@ import traceback
 
 from loguru import logger
 
-from agentdeck.logs.logfile import GuardedStream, LostLines, RotatingFile
+from agentdeck.logs.logfile import LostLines, RotatingFile, Stderr, StderrText
 
 DAEMON_LOG_BYTES = 10 * 1024 * 1024  # one daemon.log file, before it rotates
 DAEMON_LOG_BACKUPS = 5                # rotated daemon.log.N files kept: <= 60 MiB on disk
@@ -25,6 +25,16 @@ PRIVATE_EXTRA = "_line"  # the extra field our formatters fill; never logged as 
 
 _lost = LostLines()  # lines no sink could write, for /metrics
 _daemon_sinks = []  # loguru ids of the daemon's own sinks, replaced by each `setup`
+_stderr = None  # the process's one `Stderr`, made on first use (`_process_stderr`)
+
+
+def _process_stderr():
+    """The process's one `Stderr`: one reopened descriptor, and lines dropped before a
+    reload are still reported after it."""
+    global _stderr
+    if _stderr is None:
+        _stderr = Stderr(_lost)
+    return _stderr
 
 
 def _daemon_record(record):
@@ -60,21 +70,32 @@ def setup(home, level, json_lines=False):
     """Send daemon logs to stderr (text) and ``logs/daemon.log`` (text or JSON lines) at
     ``level``. The first call also removes loguru's default sink; a later call (a reload)
     replaces only the daemon's sinks, so the servers' logs carry on."""
-    if not _daemon_sinks:
+    first = not _daemon_sinks
+    if first:
         logger.remove()
     while _daemon_sinks:
         logger.remove(_daemon_sinks.pop())
-    _daemon_sinks.append(logger.add(GuardedStream(sys.stderr, _lost), level=level, format=_text_format,
-                                    filter=_daemon_record, colorize=False))
+    stderr = _process_stderr()
+    _daemon_sinks.append(logger.add(stderr, level=level, format=_text_format, filter=_daemon_record,
+                                    colorize=False))
     _daemon_sinks.append(logger.add(RotatingFile(home.logs / "daemon.log", DAEMON_LOG_BYTES, DAEMON_LOG_BACKUPS,
-                                                 _lost),
+                                                 _lost, stderr),
                                     level=level, format=_json_format if json_lines else _text_format,
                                     filter=_daemon_record))
+    if first and stderr.problem:
+        logger.warning(stderr.problem)
+
+
+def guard_stderr():
+    """Make ``sys.stderr`` write through the log's `Stderr`, so that nothing printed there (gevent's report of a crashed greenlet, a warning) can block
+    the hub. For the daemon process only: it replaces the stream for good."""
+    sys.stderr = StderrText(_process_stderr())
 
 
 def add_server_log(home, name):
     """A logger whose records go to ``logs/mcp-<name>.log``; returns (logger, sink id)."""
-    sink = logger.add(RotatingFile(home.logs / f"mcp-{name}.log", SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost),
+    sink = logger.add(RotatingFile(home.logs / f"mcp-{name}.log", SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost,
+                                   _process_stderr()),
                       format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name,
                       level="INFO")  # the stderr pump logs at INFO; a DEBUG sink would make every
                                      # debug call in the daemon build a record

@@ -7,8 +7,10 @@
 - `tmux`: start/kill sessions and read every pane's liveness in one call.
 - `hook`: `agentdeck hook`, stdlib-only, writes ``hooks/<id>.json``.
 - `status`: read a hook file; combine stored status, hook status and tmux liveness.
-- `transcript`: the latest user prompt, read incrementally, in a bounded cache.
+- `transcript`: the latest user prompt, read incrementally, in a bounded cache; how a
+  prompt is shortened for display.
 - `claude_settings`: `hooks install/uninstall` for Claude Code's settings.json.
+- `view`: `SessionView`, one session as the `session` commands and /status show it.
 - `control`: what the `session` commands do, over all of the above.
 - `events`: the transition event file, ``events/<id>.json``.
 - `transitions`: `TransitionDaemon`, the daemon's passes that turn hook status and

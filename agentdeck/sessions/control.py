@@ -4,17 +4,18 @@
 together. It works the same in a one-shot CLI process and inside the daemon; it holds
 no state of its own beyond what it is given.
 """
-import dataclasses
 import os
 import shlex
 from pathlib import Path
 
 from agentdeck.errors import UserError
-from agentdeck.sessions.hook import ENV_HOME, ENV_INSTANCE
+from agentdeck.paths import ENV_HOME
+from agentdeck.sessions.hook import ENV_INSTANCE
 from agentdeck.sessions.names import DEFAULT_PROFILE, check_name
 from agentdeck.sessions.states import DEAD, IDLE
 from agentdeck.sessions.status import read_hook_status, resolve_status
 from agentdeck.sessions.tmux import session_name
+from agentdeck.sessions.view import describe
 
 KNOWN_TOOLS = ("claude", "codex", "gemini")  # agents recognised by their command's program name
 SHELL_TOOL = "shell"
@@ -28,22 +29,6 @@ def tool_of(command):
         words = command.split()
     program = os.path.basename(words[0]) if words else ""
     return program if program in KNOWN_TOOLS else SHELL_TOOL
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionView:
-    """An instance as a person sees it: the stored record plus live status and prompt."""
-    record: object  # registry.InstanceRecord
-    status: str  # resolved from hooks and tmux (`status.resolve_status`)
-    hook: object  # status.HookStatus, or None before the first hook
-    prompt: str  # latest user prompt; "" when unknown or the session is dead
-
-    def to_dict(self):
-        data = self.record.to_dict()
-        data.update(status=self.status, stored_status=self.record.status, prompt=self.prompt,
-                    hook_event=self.hook.event if self.hook else "", hook_ts=self.hook.ts if self.hook else None,
-                    agent_session_id=self.hook.session_id if self.hook else "")
-        return data
 
 
 class SessionControl:
@@ -114,7 +99,7 @@ class SessionControl:
         return record
 
     def view(self, instance_id):
-        """The SessionView of one instance."""
+        """The `view.SessionView` of one instance."""
         _, record = self.find(instance_id)
         return self._view(record, self.tmux.panes())
 
@@ -129,7 +114,5 @@ class SessionControl:
 
     def _view(self, record, panes):
         hook = read_hook_status(self.home.hook_file(record.id))
-        status = resolve_status(record.status, hook, panes.get(record.tmux_session))
-        # A dead session's prompt is not read: that would refill the cache `kill` emptied.
-        prompt = self.prompts.latest_prompt(record.id, hook.transcript_path) if hook and status != DEAD else None
-        return SessionView(record=record, status=status, hook=hook, prompt=prompt or "")
+        return describe(record, resolve_status(record.status, hook, panes.get(record.tmux_session)), None, hook,
+                        self.prompts)

@@ -13,7 +13,7 @@ from gevent.queue import Queue
 
 from agentdeck.errors import UserError
 
-CALL_TIMEOUT = 30.0  # seconds a caller waits for its call to run (SQLite busy waits are 5 s)
+CALL_TIMEOUT = 30.0  # seconds a caller waits for its call to run (a call waits up to 5 s for a lock)
 STOP_TIMEOUT = 10.0  # seconds `stop` waits for the queued calls to finish
 
 

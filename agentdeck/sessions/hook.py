@@ -16,8 +16,12 @@ synchronously), so it must be fast and must never fail the agent:
 
 The status file is a JSON object: ``status`` (see `states`), ``event`` (the hook
 event name), ``session_id`` (the agent's own session id), ``cwd``,
-``transcript_path`` (the agent's JSONL transcript, for the latest prompt) and ``ts``
-(Unix time in seconds). Readers: `agentdeck.sessions.status.read_hook_status`.
+``transcript_path`` (the agent's JSONL transcript, for the latest prompt), ``prompt``
+(the latest prompt a hook carried, at most PROMPT_MAX_CHARS) and ``ts`` (Unix time in
+seconds). A hook that names no transcript (Codex's notify, a hand-written hook) keeps
+the previous file's ``transcript_path`` and ``prompt``; one that names the same
+transcript keeps its ``prompt`` unless it carries one; one that names another starts
+afresh. Readers: `agentdeck.sessions.status.read_hook_status`.
 """
 import json
 import os
@@ -25,13 +29,13 @@ import sys
 import time
 
 from agentdeck.fsutil import atomic_write, private_dir
-from agentdeck.paths import Home
+from agentdeck.paths import ENV_HOME, Home, home_path
 from agentdeck.sessions.names import is_valid_name
 from agentdeck.sessions.states import DEAD, RUNNING, WAITING
+from agentdeck.sessions.status import read_hook_status
+from agentdeck.sessions.transcript import display_prompt
 
 ENV_INSTANCE = "AGENTDECK_INSTANCE_ID"
-ENV_HOME = "AGENTDECK_HOME"
-DEFAULT_HOME = "~/.agentdeck"
 MAX_PAYLOAD_BYTES = 1024 * 1024  # hook JSON read from stdin; a larger payload is ignored
 MAX_FIELD_CHARS = 4096  # a path or id longer than PATH_MAX is not one; keeps the file small
 
@@ -60,6 +64,8 @@ EVENT_STATUS = {
 # notification_type values; Gemini CLI's); other notifications change nothing.
 NOTIFICATION_EVENT = "Notification"
 ATTENTION_NOTIFICATIONS = frozenset({"permission_prompt", "elicitation_dialog", "ToolPermission"})
+# Events whose payload's "prompt" is what the person just typed (Claude Code and Codex; Gemini CLI).
+PROMPT_EVENTS = frozenset({"UserPromptSubmit", "BeforeAgent"})
 
 
 def status_for(payload):
@@ -80,28 +86,36 @@ def _field(payload, *keys):
     return ""
 
 
-def status_record(payload, status, now):
-    """The status file's content for ``payload`` (see the module docstring)."""
+def status_record(payload, status, now, previous=None):
+    """The status file's content for ``payload`` (see the module docstring); ``previous``
+    is the instance's HookStatus before this hook, or None."""
+    event = _field(payload, "hook_event_name", "type")
+    transcript = _field(payload, "transcript_path")
+    prompt = display_prompt(payload.get("prompt")) if event in PROMPT_EVENTS else ""
+    if previous is not None and transcript in ("", previous.transcript_path):
+        transcript = previous.transcript_path
+        prompt = prompt or previous.prompt
     return {
         "status": status,
-        "event": _field(payload, "hook_event_name", "type"),
+        "event": event,
         "session_id": _field(payload, "session_id", "thread-id"),
         "cwd": _field(payload, "cwd"),
-        "transcript_path": _field(payload, "transcript_path"),
+        "transcript_path": transcript,
+        "prompt": prompt,
         "ts": now,
     }
 
 
 def home_root(environ):
-    """AGENTDECK_HOME, else the config's ``[daemon] home``, else ~/.agentdeck."""
+    """AGENTDECK_HOME, else the config's ``[daemon] home``, else the default home."""
     if environ.get(ENV_HOME):
-        return os.path.expanduser(environ[ENV_HOME])
+        return home_path(environ=environ)
     from agentdeck.config import load_default  # only on this path: it costs ~30 ms of imports
     from agentdeck.errors import ConfigError
     try:
-        return str(load_default().home)
+        return load_default().home
     except ConfigError:
-        return os.path.expanduser(DEFAULT_HOME)
+        return home_path(environ=environ)
 
 
 def read_payload(argv, stdin):
@@ -136,8 +150,9 @@ def record_event(argv, stdin, environ):
     home = Home(home_root(environ))
     private_dir(home.root)
     private_dir(home.hooks)
-    record = status_record(payload, status, time.time())
-    atomic_write(home.hook_file(instance_id), json.dumps(record).encode())
+    path = home.hook_file(instance_id)
+    record = status_record(payload, status, time.time(), read_hook_status(path))
+    atomic_write(path, json.dumps(record).encode())
     return status
 
 

@@ -3,11 +3,9 @@
 Both end up in paths (``hooks/<id>.json``, ``profiles/<profile>/state.db``), so they
 must not be able to point anywhere else. Standard library only: the hook uses it.
 """
-import re
-
 from agentdeck.errors import UserError
+from agentdeck.paths import NAME_RE
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_NAME_CHARS = 64  # keeps hook/event file names and tmux session names short
 DEFAULT_PROFILE = "default"
 
@@ -16,7 +14,7 @@ def is_valid_name(value):
     """True for a name of letters, digits, ``_ . -`` that starts with a letter or digit
     and contains no ``..`` (DESIGN.md, "Sessions and status")."""
     return (isinstance(value, str) and len(value) <= MAX_NAME_CHARS
-            and NAME_RE.match(value) is not None and ".." not in value)
+            and NAME_RE.fullmatch(value) is not None and ".." not in value)
 
 
 def check_name(value, what):

@@ -8,9 +8,11 @@ closes them. Callers get plain `InstanceRecord` values, never Pony objects, so
 nothing outlives a database session.
 
 Several processes may use one database at once (the daemon and `agentdeck session`
-commands): SQLite serialises writers, and a writer waits up to SQLITE_BUSY_TIMEOUT
-for another's lock. That wait does not yield to the gevent hub, which is why writes
-are single short transactions.
+commands): SQLite serialises writers, and a call waits up to SQLITE_BUSY_TIMEOUT for
+another's lock. SQLite's own busy wait would block the gevent hub, so it gets only
+SQLITE_BUSY_SLICE per attempt; between attempts the call sleeps cooperatively (see
+`_retry_while_locked`), so other greenlets run while one waits. Writes are single
+short transactions, so a retried one is safe to run again and the lock is held briefly.
 """
 import dataclasses
 import os

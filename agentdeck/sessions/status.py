@@ -9,6 +9,7 @@ import dataclasses
 
 from agentdeck.fsutil import read_json_object
 from agentdeck.sessions.states import DEAD, IDLE, STATUSES
+from agentdeck.sessions.transcript import display_prompt
 
 HOOK_FILE_MAX_BYTES = 64 * 1024  # a status file is a few hundred bytes; anything bigger is not ours
 
@@ -20,8 +21,9 @@ class HookStatus:
     event: str
     session_id: str
     cwd: str
-    transcript_path: str
+    transcript_path: str  # the latest one any hook of the instance named; "" if none did
     ts: float  # Unix time the hook ran
+    prompt: str = ""  # the latest prompt a hook carried (UserPromptSubmit, BeforeAgent), shortened; "" if none
 
 
 def read_hook_status(path):
@@ -37,7 +39,8 @@ def read_hook_status(path):
     ts = raw.get("ts")
     return HookStatus(status=raw["status"], event=text("event"), session_id=text("session_id"), cwd=text("cwd"),
                       transcript_path=text("transcript_path"),
-                      ts=float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else 0.0)
+                      ts=float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else 0.0,
+                      prompt=display_prompt(raw.get("prompt")))
 
 
 def resolve_status(stored, hook, pane):

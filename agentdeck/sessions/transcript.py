@@ -50,11 +50,15 @@ def prompt_of(line):
     message = entry.get("message")
     if not isinstance(message, dict) or message.get("role") != "user":
         return None
-    text = _prompt_text(message.get("content"))
-    text = " ".join(text.split()) if text else ""
-    if not text or text.startswith(INTERNAL_PREFIXES):
-        return None
-    return text if len(text) <= PROMPT_MAX_CHARS else text[:PROMPT_MAX_CHARS - 1] + "…"
+    text = display_prompt(_prompt_text(message.get("content")))
+    return None if not text or text.startswith(INTERNAL_PREFIXES) else text
+
+
+def display_prompt(text):
+    """``text`` (a str, else nothing) as a prompt is shown: whitespace runs made one
+    space, at most PROMPT_MAX_CHARS (cut with "…"); "" for none."""
+    words = " ".join(text.split()) if isinstance(text, str) else ""
+    return words if len(words) <= PROMPT_MAX_CHARS else words[:PROMPT_MAX_CHARS - 1] + "…"
 
 
 class TranscriptCursor:

@@ -14,13 +14,13 @@ an HTTP status with a JSON-RPC error body; nothing here blocks anyone but its ow
 connection. Access (token, Host) is checked by the status server before this runs;
 a present ``Origin`` must be a loopback one.
 """
-import ipaddress
 import time
 import urllib.parse
 
 import gevent
 from loguru import logger
 
+from agentdeck.netaddr import is_loopback_host
 from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
 from agentdeck.wire import jsonrpc
@@ -47,10 +47,9 @@ class HttpError(Exception):
 
 def loopback_origin(origin):
     """True for an Origin on a loopback host (a page served from this machine)."""
-    host = urllib.parse.urlsplit(origin).hostname or ""
     try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        return is_loopback_host(urllib.parse.urlsplit(origin).hostname or "")
+    except ValueError:  # a malformed port or address
         return False
 
 

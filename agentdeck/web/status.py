@@ -19,7 +19,6 @@ it (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``).
 """
 import collections
 import hmac
-import ipaddress
 import json
 import os
 import socket
@@ -33,6 +32,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from loguru import logger
 
 from agentdeck.errors import UserError
+from agentdeck.netaddr import host_of_authority, is_loopback_host, split_host_port
 from agentdeck.web import mcproute, metrics, page
 
 MAX_PAGE_REQUESTS = 16        # pages rendered at once; more wait for a turn
@@ -61,11 +61,6 @@ def _raw_response(status, body, content_type="text/plain"):
 
 _REFUSE_408 = _raw_response("408 Request Timeout", b"the request head took too long\n")
 _REFUSE_413 = _raw_response("413 Content Too Large", b"request bodies are not accepted (GET and HEAD only)\n")
-
-
-def parse_listen(value):
-    host, _, port = value.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class SlowClient(TimeoutError):
@@ -141,9 +136,10 @@ class BoundedHandler(WSGIHandler):
         return super()._handle_client_error(ex)
 
     def handle_error(self, t, v, tb):
-        # A client that stopped reading (IO_TIMEOUT) or went away mid-answer: its problem, not a bug.
+        # A client that stopped reading (IO_TIMEOUT) or went away mid-answer: its problem, not
+        # a bug, and one line per such client (a scraper that hangs up) is noise at INFO.
         if issubclass(t, (TimeoutError, ConnectionError)):
-            logger.info("http: client {} dropped: {}", self.client_address, v)
+            logger.debug("http: client {} dropped: {}", self.client_address, v)
             self.close_connection = True
             return
         super().handle_error(t, v, tb)
@@ -169,16 +165,6 @@ class _BoundedWSGIServer(WSGIServer):
                         detail)
 
 
-def _loopback_host(host_header):
-    """True when a Host header names a loopback address or localhost (any port)."""
-    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
-    host = host.strip("[]").lower()
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class StatusServer:
     """The HTTP status server. ``snapshot`` returns the /status document; ``rss_samples``
     returns (unix time, bytes) pairs for the page's sparkline. `start` binds (a UserError
@@ -191,7 +177,7 @@ class StatusServer:
         self.token = token.encode()  # b"" when every loopback request is let in
         self.mcp = mcp               # mcproute.McpRoute serving /mcp/, or None
         self.pages = BoundedSemaphore(MAX_PAGE_REQUESTS)
-        host, port = parse_listen(listen)
+        host, port = split_host_port(listen)
         self.server = _BoundedWSGIServer((host, port), self.app, head_timeout, io_timeout, max_body, mcp)
 
     def start(self):
@@ -229,7 +215,7 @@ class StatusServer:
             given = given or (query.get("token") or [""])[0]
             return None if hmac.compare_digest(given.encode(), self.token) else UNAUTHORIZED
         host = environ.get("HTTP_HOST")
-        return None if host is None or _loopback_host(host) else BAD_HOST
+        return None if host is None or is_loopback_host(host_of_authority(host)) else BAD_HOST
 
     def app(self, environ, start_response):
         refusal = self._allowed(environ)

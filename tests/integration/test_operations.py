@@ -3,6 +3,7 @@ HTTP, the token, bad HTTP clients, logs (JSON lines, a full disk), SIGHUP reload
 clients connected across them, and the ways it stops (SIGTERM, SIGINT, SIGINT twice)."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -294,6 +295,69 @@ def test_a_log_sink_with_no_space_left_does_not_stop_the_daemon(start_daemon):
     assert samples[("agentdeck_log_lines_lost_total", frozenset())] > 0
     client.close()
     daemon.stop()  # exit 0, no traceback
+
+
+CONNECTIONS = 1200  # each one logs a join and a leave: several times what a 64 KiB pipe holds
+
+
+def join_and_leave(path, timeout=5.0):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+
+
+def read_available(fd, deadline, until):
+    """What the pipe ``fd`` (non-blocking) holds, read until ``until`` is in it or the deadline."""
+    data = b""
+    while until not in data and time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            gevent.sleep(0.05)
+            continue
+        data += chunk
+    return data
+
+
+def test_a_stderr_pipe_nobody_reads_never_freezes_the_daemon(home):
+    """Regression: with stderr a pipe nobody read, the daemon froze after ~550 connections
+    (a blocking write to fd 2 blocks the hub): every call hung and SIGTERM was ignored."""
+    unread, stderr = os.pipe()
+    os.set_blocking(unread, False)
+    try:
+        daemon = DaemonProcess(home, config_text(home, {"s": scripted()}), ("--log-level", "debug"),
+                               stderr=stderr)
+    finally:
+        os.close(stderr)
+    try:
+        daemon.info()
+        deadline = time.monotonic() + 30
+        for n in range(CONNECTIONS):
+            assert time.monotonic() < deadline, f"only {n} connections in 30 s"
+            try:
+                join_and_leave(daemon.socket_path("s"))
+            except TimeoutError:
+                pytest.fail(f"connection {n + 1} not accepted within 5 s: the daemon froze")
+        client = LineClient(daemon.socket_path("s"), timeout=5)
+        client.initialize()
+        assert echo(client, 1, "still serving") == "still serving"
+        assert metrics_of(daemon)[("agentdeck_log_lines_lost_total", frozenset())] > 0
+        # Someone reads again: the next line is preceded by how many were lost.
+        output = read_available(unread, time.monotonic() + 1, b"could not take")
+        join_and_leave(daemon.socket_path("s"))
+        output += read_available(unread, time.monotonic() + 5, b"could not take")
+        assert re.search(rb"\nagentdeck: \d+ log lines dropped: stderr could not take them", output), output[-2000:]
+        broken = [line for line in output.splitlines() if not re.match(rb"\d{4}-\d\d-\d\d |agentdeck: ", line)]
+        assert not broken, f"lines broken up on stderr: {broken[:5]}"
+        client.close()
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert exit_code_within(daemon, STOP_DEADLINE) == 0
+        assert time.monotonic() - started < STOP_DEADLINE
+        assert "agentdeck stopped (exit 0)" in (daemon.home / "logs" / "daemon.log").read_text()
+    finally:
+        daemon.kill()
+        os.close(unread)
 
 
 # -- reload -------------------------------------------------------------------------------

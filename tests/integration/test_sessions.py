@@ -13,7 +13,7 @@ from agentdeck.paths import Home
 from agentdeck.sessions.control import SessionControl
 from agentdeck.sessions.registry import Registry
 from agentdeck.sessions.tmux import Tmux
-from agentdeck.sessions.transcript import PromptCache
+from agentdeck.sessions.transcript import PROMPT_MAX_CHARS, PromptCache
 from tests.support import REPO, clean_env, run_cli, wait_for
 
 HOOK = [sys.executable, "-m", "agentdeck", "hook"]
@@ -227,6 +227,49 @@ def test_kill_clears_the_prompt_cache(home, tmux, project):
         assert (view.status, view.prompt, len(prompts)) == ("dead", "", 0)  # not refilled for the dead
     finally:
         registry.close()
+
+
+def test_the_prompt_stays_when_a_later_hook_names_no_transcript(home, env, project):
+    """Regression: the prompt vanished once a hook without transcript_path arrived (Codex's
+    notify sends none; nor do hand-written hooks)."""
+    transcript = home / "t.jsonl"
+    transcript.write_text(transcript_line("refactor the parser"))
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    run_hook(home, instance_id, claude_payload("UserPromptSubmit", transcript=transcript))
+    assert show(home, env, instance_id)["prompt"] == "refactor the parser"
+    run_hook(home, instance_id, {"hook_event_name": "Stop", "session_id": "s"})  # no transcript_path
+    notify = {"type": "agent-turn-complete", "thread-id": "t1", "cwd": str(project), "last-assistant-message": "ok"}
+    proc = subprocess.run([*HOOK, json.dumps(notify)], env=clean_env(home, AGENTDECK_INSTANCE_ID=instance_id),
+                          cwd=REPO, capture_output=True, timeout=30)  # Codex's notify: the payload as argument
+    assert proc.returncode == 0
+    assert show(home, env, instance_id)["prompt"] == "refactor the parser"
+    other = home / "other.jsonl"
+    other.write_text(transcript_line("a new conversation"))
+    run_hook(home, instance_id, claude_payload("SessionStart", transcript=other))  # names another: that one counts
+    assert show(home, env, instance_id)["prompt"] == "a new conversation"
+
+
+@pytest.mark.parametrize("payload", [
+    claude_payload("UserPromptSubmit", prompt="  fix the\n flaky test  "),  # Claude Code; Codex's hooks alike
+    {"hook_event_name": "BeforeAgent", "session_id": "g1", "cwd": "/p", "prompt": "fix the\tflaky test"},  # Gemini
+])
+def test_the_prompt_comes_from_the_hook_itself(home, env, project, payload):
+    """No transcript to read (Codex, Gemini): the prompt the hook carries is the latest,
+    and stays through the turn's later hooks."""
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    run_hook(home, instance_id, payload)
+    assert show(home, env, instance_id)["prompt"] == "fix the flaky test"
+    run_hook(home, instance_id, {"hook_event_name": "PreToolUse", "session_id": "s", "tool_name": "Bash"})
+    run_hook(home, instance_id, {"hook_event_name": "Stop", "session_id": "s"})
+    assert show(home, env, instance_id)["prompt"] == "fix the flaky test"
+
+
+def test_a_prompt_from_a_hook_is_bounded(home, env, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    run_hook(home, instance_id, claude_payload("UserPromptSubmit", prompt="word " * 100_000))
+    prompt = show(home, env, instance_id)["prompt"]
+    assert len(prompt) == PROMPT_MAX_CHARS and prompt.startswith("word word") and prompt.endswith("…")
+    assert (home / "hooks" / f"{instance_id}.json").stat().st_size < 2 * PROMPT_MAX_CHARS + 1024
 
 
 def test_liveness_of_every_session_in_one_tmux_call(home, env, tmux, project):
