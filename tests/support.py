@@ -38,8 +38,9 @@ def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
 def toml_config(home, servers=None, pool=None, daemon=None, notify=None):
     """Config text: ``servers`` maps name -> {"command", "args", "env"}."""
     from agentdeck.config import _toml_value, server_toml
-    lines = ["[daemon]", f"home = {_toml_value(str(home))}", 'status_listen = "127.0.0.1:0"']
-    lines += [f"{k} = {_toml_value(v)}" for k, v in (daemon or {}).items()]
+    daemon = {"status_listen": "127.0.0.1:0", **(daemon or {})}
+    lines = ["[daemon]", f"home = {_toml_value(str(home))}"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in daemon.items()]
     lines += ["", "[pool]"] + [f"{k} = {_toml_value(v)}" for k, v in (pool or {}).items()] + [""]
     lines += ["[notify]"] + [f"{k} = {_toml_value(v)}" for k, v in (notify or {}).items()] + [""]
     for name, spec in (servers or {}).items():

@@ -18,45 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentdeck.sessions.tmux import Tmux
 from agentdeck.web import status as http_status
-from tests.support import (REPO, DaemonProcess, LineClient, children_of, clean_env, rmtree, run_cli, scripted,
-                           short_tmpdir, toml_config, wait_for)
+from tests.support import (REPO, DaemonProcess, LineClient, children_of, clean_env, run_cli, scripted, toml_config,
+                           wait_for)
 
 TOKEN = "ops-test-token-0123456789abcdef"
 STOP_DEADLINE = 10.0  # seconds: the issue's bound for an ordered stop
 HOOK = [sys.executable, "-m", "agentdeck", "hook"]
 
 
-@pytest.fixture
-def start_daemon():
-    """Start daemons with their own homes; each is stopped (exit 0, no traceback) afterwards
-    unless the test stopped it itself."""
-    started = []
-
-    def start(servers=None, daemon=None, pool=None, prepare=None, extra_args=(), env_extra=None, ready=True):
-        home = short_tmpdir()
-        if prepare:
-            prepare(home)
-        proc = DaemonProcess(home, config_text(home, servers, daemon, pool), extra_args,
-                             env=clean_env(home, **(env_extra or {})))
-        started.append(proc)
-        if ready:
-            proc.info()
-        return proc
-    yield start
-    for proc in started:
-        if proc.proc.returncode is None:
-            proc.stop()
-        else:
-            proc.kill()
-        rmtree(proc.home)
-
-
-def config_text(home, servers=None, daemon=None, pool=None):
-    """`toml_config`, where a ``status_listen`` in ``daemon`` replaces the tests' default one."""
-    daemon = dict(daemon or {})
-    listen = daemon.pop("status_listen", "127.0.0.1:0")
-    return toml_config(home, servers=servers, pool=pool, daemon=daemon).replace(
-        'status_listen = "127.0.0.1:0"', f'status_listen = "{listen}"')
 
 
 def http_get(url, headers=None, timeout=5):
@@ -94,7 +63,7 @@ def env_of(client, id_, name):
 
 
 def rewrite_config(daemon, servers, daemon_settings=None):
-    daemon.config_path.write_text(config_text(daemon.home, servers, daemon_settings))
+    daemon.config_path.write_text(toml_config(daemon.home, servers=servers, daemon=daemon_settings))
 
 
 def exit_code_within(daemon, seconds):
@@ -181,7 +150,7 @@ def test_status_command_says_when_the_daemon_is_not_running(home):
 
 def test_non_loopback_status_listen_without_a_token_is_refused_at_start(home):
     config = home / "agentdeck.toml"
-    config.write_text(config_text(home, daemon={"status_listen": "0.0.0.0:0"}))
+    config.write_text(toml_config(home, daemon={"status_listen": "0.0.0.0:0"}))
     proc = subprocess.run([sys.executable, str(REPO / "run.py"), "--config", str(config)], cwd=REPO,
                           env=clean_env(home), capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
@@ -208,7 +177,7 @@ def test_a_port_in_use_is_one_line_naming_the_port(home):
     taken.listen()
     port = taken.getsockname()[1]
     config = home / "agentdeck.toml"
-    config.write_text(config_text(home, {"s": scripted()}, {"status_listen": f"127.0.0.1:{port}"}))
+    config.write_text(toml_config(home, servers={"s": scripted()}, daemon={"status_listen": f"127.0.0.1:{port}"}))
     try:
         proc = subprocess.run([sys.executable, str(REPO / "run.py"), "--config", str(config)], cwd=REPO,
                               env=clean_env(home), capture_output=True, text=True, timeout=30)
@@ -325,7 +294,7 @@ def test_a_stderr_pipe_nobody_reads_never_freezes_the_daemon(home):
     unread, stderr = os.pipe()
     os.set_blocking(unread, False)
     try:
-        daemon = DaemonProcess(home, config_text(home, {"s": scripted()}), ("--log-level", "debug"),
+        daemon = DaemonProcess(home, toml_config(home, servers={"s": scripted()}), ("--log-level", "debug"),
                                stderr=stderr)
     finally:
         os.close(stderr)

@@ -4,7 +4,7 @@ import signal
 import socket
 import time
 
-from tests.integration.test_pool_lifecycle import call, client_of, start_daemon, text_of  # noqa: F401 (fixture)
+from tests.integration.test_pool_lifecycle import call, client_of, text_of
 from tests.support import LineClient, rmtree, scripted, short_tmpdir, toml_config, DaemonProcess, wait_for
 
 

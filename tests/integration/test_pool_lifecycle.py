@@ -7,31 +7,12 @@ import socket
 import subprocess
 
 import gevent
-import pytest
 
-from tests.support import (REPO, DaemonProcess, LineClient, children_of, clean_env, connect_unix, rmtree, scripted,
-                           short_tmpdir, toml_config, wait_for)
+from tests.support import REPO, LineClient, children_of, clean_env, connect_unix, scripted, toml_config, wait_for
 
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def start_daemon():
-    """Start a daemon with its own config; stopped (and checked for a clean exit) after the test."""
-    started = []
-
-    def start(servers, pool=None, prepare=None):
-        home = short_tmpdir()
-        if prepare:
-            prepare(home)
-        proc = DaemonProcess(home, toml_config(home, servers=servers, pool=pool))
-        started.append(proc)
-        proc.expect(r"agentdeck .* ready")
-        return proc
-    yield start
-    for proc in started:
-        proc.stop()
-        rmtree(proc.home)
 
 
 def call(client, id_, tool, arguments=None, timeout=None):
