@@ -1,19 +1,98 @@
-"""`agentdeck bridge NAME|SOCKET`: the stdio <-> socket bridge an agent's .mcp.json runs."""
+"""`agentdeck bridge NAME|SOCKET`: the stdio <-> socket bridge an agent's .mcp.json runs.
+
+A bridge lives as long as its agent session, one per server per session, so what it
+keeps imported is paid many times over. `agentdeck.entry` sends ``bridge`` to `main`
+before gevent is imported; `main` resolves the command line and the config (argparse,
+tomllib, dataclasses: about 3 MiB once imported) in a forked child that exits when it
+has answered, so the bridge itself holds only the standard-library modules it runs on.
+"""
+import json
 import os
+import sys
+import traceback
 
 ENV_GIVE_UP = "AGENTDECK_BRIDGE_GIVE_UP"  # seconds without a connection before exiting 1 (tests shorten it)
+HELP = "stdio <-> socket bridge for an agent's .mcp.json (reconnects, never drops a line)"
+
+
+def add_arguments(parser):
+    parser.add_argument("target", metavar="NAME|SOCKET",
+                        help="a pooled server's name (its socket under the home), or a socket path (contains '/')")
 
 
 def register(sub, parent):
-    p = sub.add_parser("bridge", parents=[parent],
-                       help="stdio <-> socket bridge for an agent's .mcp.json (reconnects, never drops a line)")
-    p.add_argument("target", metavar="NAME|SOCKET",
-                   help="a pooled server's name (its socket under the home), or a socket path (contains '/')")
+    p = sub.add_parser("bridge", parents=[parent], help=HELP)
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args):
-    from agentdeck import bridge, config
+    """The bridge in this process, for callers of `agentdeck.cli.main` (the console
+    script comes through `main`)."""
+    from agentdeck.bridge import Bridge
+    return Bridge(**settings(args)).run()
+
+
+def main(argv):
+    """`agentdeck bridge ARGS` before gevent: resolve in a child, then bridge. Returns
+    the exit status (the child's, when it printed help or an error instead)."""
+    from agentdeck.errors import exit_status
+
+    status, resolved = resolve_in_child(argv)
+    if resolved is None:
+        return status
+    from agentdeck.bridge import Bridge
+    return exit_status(Bridge(**resolved).run)
+
+
+def resolve_in_child(argv):
+    """(status, settings) from parsing ``argv`` and reading the config in a forked child:
+    (0, the keyword arguments of `Bridge`), or (the child's exit status, None) when it
+    printed --help, a usage error or a `UserError` (one line, as any command would)."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(reader)
+        status = 1
+        try:
+            status = resolve_and_send(argv, writer)
+        except SystemExit as exc:  # argparse printed --help or a usage error
+            status = exc.code if isinstance(exc.code, int) else 2
+        except BaseException:  # a bug: show it, as the command would without the fork
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    os.close(writer)
+    chunks = []
+    while chunk := os.read(reader, 65536):
+        chunks.append(chunk)
+    os.close(reader)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status != 0 or not chunks:
+        return status or 1, None
+    return 0, json.loads(b"".join(chunks))
+
+
+def resolve_and_send(argv, fd):
+    import argparse
+
+    from agentdeck.cli.main import common_options
+    from agentdeck.errors import exit_status
+
+    parser = argparse.ArgumentParser(prog="agentdeck bridge", description=HELP, parents=[common_options()])
+    add_arguments(parser)
+    return exit_status(send_settings, parser.parse_args(argv), fd)
+
+
+def send_settings(args, fd):
+    os.write(fd, json.dumps(settings(args)).encode())  # a few hundred bytes: one write
+
+
+def settings(args):
+    """The keyword arguments of `Bridge` for the parsed command line; raises `UserError`."""
+    from agentdeck import config
     from agentdeck.errors import UserError
     from agentdeck.paths import UNIX_PATH_MAX, Home, server_of_socket
 
@@ -29,21 +108,23 @@ def run(args):
         if not config.NAME_RE.match(name):
             raise UserError(f"bridge: {name!r} is not a server name (letters, digits, '_', '.', '-') "
                             "nor a socket path (which contains '/')")
-        socket_path = Home(cfg.home).socket_path(name)
-    return bridge.Bridge(socket_path, name, cfg.pool.max_request_bytes, cfg.pool.max_response_bytes,
-                         give_up=give_up_seconds(bridge.GIVE_UP_AFTER)).run()
+        socket_path = str(Home(cfg.home).socket_path(name))
+    return {"socket_path": socket_path, "name": name, "max_request_bytes": cfg.pool.max_request_bytes,
+            "max_response_bytes": cfg.pool.max_response_bytes, "give_up": give_up_seconds()}
 
 
-def give_up_seconds(default):
+def give_up_seconds():
+    from agentdeck.bridge.relay import GIVE_UP_AFTER
     from agentdeck.errors import UserError
 
     raw = os.environ.get(ENV_GIVE_UP)
     if not raw:
-        return default
+        return GIVE_UP_AFTER
     try:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
     if not seconds > 0:
-        raise UserError(f"{ENV_GIVE_UP}={raw!r}: expected a number of seconds > 0 (or unset it for {default:g})")
+        raise UserError(f"{ENV_GIVE_UP}={raw!r}: expected a number of seconds > 0 "
+                        f"(or unset it for {GIVE_UP_AFTER:g})")
     return seconds
