@@ -3,6 +3,7 @@ in, and the requests written on it that still wait for their answer."""
 import socket
 import time
 
+from agentdeck.bridge.inbound import INITIALIZED, feed, read_lines
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.lines import LineSplitter
 
@@ -31,7 +32,7 @@ class Connection:
     of the connection stays at the head of the queue and is sent whole on the next one.
     A request is tracked in `in_flight` once written whole: the proxy cannot answer a line
     before its newline, and nothing is read from the socket between a write and its
-    bookkeeping (one thread)."""
+    bookkeeping (one thread), so lines are parsed after they went out, not before."""
 
     def __init__(self, sock, max_response_bytes):
         self.sock = sock
@@ -42,7 +43,7 @@ class Connection:
         self.preface = []       # bytes written before any queued line: the replayed handshake
         self.gated = False      # queued lines wait: the replayed initialize is not answered yet
         self.replay_key = None  # id key of the replayed initialize until its answer comes
-        self.offset = 0         # bytes of the queue's head line already written here
+        self.offset = 0         # bytes of the queue's head block already written here
         self.blocked = False    # the socket took less than offered: wait until it is writable
 
     def start_replay(self, data, key):
@@ -55,12 +56,12 @@ class Connection:
     def open(self, line=None):
         """Let the queue flow, after ``line`` (the agent's notifications/initialized) if given."""
         if line is not None:
-            self.preface.append(line.data)
+            self.preface.append(line.data + b"\n")
         self.gated = False
 
     def send(self, inbox):
         """Write the preface, then the queue unless `gated`, as far as the socket takes
-        them. False when the connection is broken."""
+        them; the lines written whole are then booked. False when the connection is broken."""
         try:
             while self.preface:
                 head = self.preface[0]
@@ -70,16 +71,18 @@ class Connection:
                     self.blocked = True
                     return True
                 self.preface.pop(0)
-            while inbox.lines and not self.gated:
-                line = inbox.lines[0]
-                self.offset += self.sock.send(memoryview(line.data)[self.offset:])
-                if self.offset < len(line.data):
+            while inbox.blocks and not self.gated:
+                block = inbox.blocks[0]
+                self.offset += self.sock.send(memoryview(block)[self.offset:] if self.offset else block)
+                if self.offset < len(block):
+                    end = block.rfind(b"\n", 0, self.offset) + 1  # the lines written whole so far
+                    if end:
+                        self.book(inbox, inbox.pop_written(end))
+                        self.offset -= end
                     self.blocked = True
                     return True
                 self.offset = 0
-                inbox.pop_written()
-                if line.key is not None:
-                    self.in_flight[line.key] = line.tracked()
+                self.book(inbox, inbox.pop_written(len(block)))
         except BlockingIOError:
             self.blocked = True
             return True
@@ -88,16 +91,24 @@ class Connection:
         self.blocked = False
         return True
 
+    def book(self, inbox, block):
+        """Track the requests among the lines of ``block``, just written whole."""
+        for line in read_lines(block):
+            if line.key is not None:
+                self.in_flight[line.key] = line.tracked()
+            elif line.method == INITIALIZED:
+                inbox.initialized = line
+
     def receive(self):
-        """The lines (and `Oversize` markers) one read completes; None once the
+        """(items, whole) from one read, as `inbound.feed` gives them; None once the
         connection has ended."""
         try:
             chunk = self.sock.recv(READ_BYTES)
         except BlockingIOError:
-            return []
+            return [], None
         except OSError:
             return None
-        return self.splitter.feed(chunk) if chunk else None
+        return feed(self.splitter, chunk) if chunk else None
 
     def settle(self, data):
         """Match a line from the proxy against what waits for an answer here.

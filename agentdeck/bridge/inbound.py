@@ -10,12 +10,13 @@ INITIALIZED = "notifications/initialized"
 
 
 class Line:
-    """One line read from stdin, with what the bridge needs to know about it."""
+    """What the bridge knows about one line the agent wrote (worked out once the line has
+    been written, off the path between reading a request and sending it)."""
 
     __slots__ = ("data", "key", "raw_id", "method")
 
     def __init__(self, data, key=None, raw_id=None, method=None):
-        self.data = data      # the bytes to send, newline included
+        self.data = data      # the line without its newline; None once only the id matters
         self.key = key        # jsonrpc.id_key of a request's id (what responses match on); None otherwise
         self.raw_id = raw_id  # the id's exact text in the agent's line, for answers we make up
         self.method = method  # the method of a request or notification; None for responses and non-JSON
@@ -35,17 +36,36 @@ def read_line(data):
     try:
         message = jsonrpc.parse(data)
     except ValueError:
-        return Line(data + b"\n")
+        return Line(data)
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):
-        return Line(data + b"\n")
+        return Line(data)
     if "id" not in message or isinstance(message["id"], (list, dict)):
-        return Line(data + b"\n", method=message["method"])
+        return Line(data, method=message["method"])
     start, end = jsonrpc.id_span(data)
-    return Line(data + b"\n", jsonrpc.id_key(message["id"]), data[start:end], message["method"])
+    return Line(data, jsonrpc.id_key(message["id"]), data[start:end], message["method"])
+
+
+def read_lines(block):
+    """The `Line` of each line in ``block`` (complete lines, newlines included)."""
+    return [read_line(data) for data in block.split(b"\n")[:-1]]
+
+
+def feed(splitter, chunk):
+    """(items, whole): the lines and `Oversize` markers ``chunk`` completes, and ``chunk``
+    itself when it is exactly those lines (nothing held over, nothing skipped), so that it
+    can be passed on without joining the lines again."""
+    clean = not splitter.pending and chunk.endswith(b"\n")
+    items = splitter.feed(chunk)
+    # A chunk no longer than the limit cannot hold an oversize line.
+    if clean and (len(chunk) <= splitter.limit or all(isinstance(item, bytes) for item in items)):
+        return items, chunk
+    return items, None
 
 
 class Inbox:
-    """stdin lines not yet written whole to a live connection, oldest first.
+    """stdin lines not yet written whole to a live connection, oldest first, kept as
+    blocks of complete lines (usually the bytes of one read, unchanged, so that a request
+    goes out without being copied or parsed first).
 
     Memory: the bridge stops reading stdin while `full`, so the queue holds at most
     `QUEUE_BYTES` plus what one read completes, and the splitter at most one partial line
@@ -53,9 +73,9 @@ class Inbox:
 
     def __init__(self, max_request_bytes):
         self.splitter = LineSplitter(max_request_bytes)
-        self.lines = collections.deque()  # Lines, in the order the agent wrote them
-        self.size = 0                     # their total length in bytes
-        self.initialized = None           # the agent's notifications/initialized once written (a Line)
+        self.blocks = collections.deque()  # bytes of complete lines, newlines included, in stdin order
+        self.size = 0                      # their total length
+        self.initialized = None            # the agent's notifications/initialized once written (a Line)
 
     @property
     def full(self):
@@ -64,34 +84,39 @@ class Inbox:
     def take(self, chunk):
         """Queue the lines ``chunk`` completes; returns the `Oversize` markers of the
         lines that were too long (they are not queued)."""
-        return self._queue(self.splitter.feed(chunk))
+        items, whole = feed(self.splitter, chunk)
+        return self._queue(items, whole)
 
     def take_last(self):
         """At stdin EOF: a last line without a newline still counts, as for readline()."""
-        return self._queue(self.splitter.feed(b"\n") if self.splitter.pending else [])
+        return self._queue(self.splitter.feed(b"\n") if self.splitter.pending else [], None)
 
-    def _queue(self, items):
-        oversize = []
-        for item in items:
-            if isinstance(item, Oversize):
-                oversize.append(item)
-                continue
-            line = read_line(item)
-            self.lines.append(line)
-            self.size += len(line.data)
-        return oversize
+    def _queue(self, items, whole):
+        if whole is not None:
+            self.blocks.append(whole)
+            self.size += len(whole)
+            return []
+        lines = [item for item in items if isinstance(item, bytes)]
+        if lines:
+            block = b"\n".join(lines) + b"\n"
+            self.blocks.append(block)
+            self.size += len(block)
+        return [item for item in items if not isinstance(item, bytes)]
 
-    def pop_written(self):
-        """Remove the head line, which has been written whole to a connection."""
-        line = self.lines.popleft()
-        self.size -= len(line.data)
-        if line.method == INITIALIZED:
-            self.initialized = line
-        return line
+    def pop_written(self, end):
+        """Remove the first ``end`` bytes of the head block (complete lines) once written
+        to a connection; returns them."""
+        block = self.blocks[0]
+        if end == len(block):
+            self.blocks.popleft()
+        else:
+            self.blocks[0], block = block[end:], block[:end]
+        self.size -= end
+        return block
 
     def drop_all(self):
-        """Empty the queue (the bridge is ending); returns the requests it held."""
-        requests = [line for line in self.lines if line.key is not None]
-        self.lines.clear()
+        """Empty the queue (the bridge is ending); returns the `Line` of each request it held."""
+        requests = [line for block in self.blocks for line in read_lines(block) if line.key is not None]
+        self.blocks.clear()
         self.size = 0
         return requests

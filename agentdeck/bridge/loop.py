@@ -42,7 +42,7 @@ class Loop:
         self.selector = selectors.PollSelector()
         self.timers = []               # heap of (when, seq, Timer); cancelled ones are skipped when due
         self.seq = itertools.count()   # orders timers due at the same time
-        self.watched = {}              # fd -> events currently registered
+        self.watched = {}              # fd -> (events, handler) currently registered
         self.saved_signals = {}        # signum -> the disposition before catch_signals
         self.wakeup = None             # (read fd, write fd) of the signal wakeup pipe
         self.saved_wakeup = -1         # the wakeup fd before catch_signals
@@ -50,18 +50,17 @@ class Loop:
     def watch(self, fd, events, handler):
         """Call ``handler(ready_events)`` while ``fd`` is ready for any of ``events``
         (READ | WRITE); 0 stops watching it."""
-        current = self.watched.get(fd, 0)
-        if events == current:
-            return
-        if not events:
+        current = self.watched.get(fd)
+        if current is None:
+            if events:
+                self.selector.register(fd, events, handler)
+                self.watched[fd] = (events, handler)
+        elif not events:
             self.selector.unregister(fd)
             del self.watched[fd]
-            return
-        if current:
+        elif current != (events, handler):
             self.selector.modify(fd, events, handler)
-        else:
-            self.selector.register(fd, events, handler)
-        self.watched[fd] = events
+            self.watched[fd] = (events, handler)
 
     def call_later(self, delay, callback):
         """A `Timer` calling ``callback()`` after ``delay`` seconds."""
@@ -97,9 +96,9 @@ class Loop:
             timeout = max(0.0, when - time.monotonic())
             break
         for key, events in self.selector.select(timeout):
-            current = self.selector.get_map().get(key.fd)
-            if current is not None and current.data == key.data:  # not unwatched by an earlier handler
-                key.data(events & current.events)
+            watched = self.watched.get(key.fd)
+            if watched is not None and watched[1] == key.data:  # not unwatched by an earlier handler
+                key.data(events & watched[0])
         now = time.monotonic()
         while self.timers and self.timers[0][0] <= now:
             timer = heapq.heappop(self.timers)[2]

@@ -225,7 +225,7 @@ class Bridge:
 
     def check_drained(self):
         """After stdin EOF: end once every line is written and every answer arrived."""
-        if self.eof and self.status is None and not self.inbox.lines and not self.conn.in_flight:
+        if self.eof and self.status is None and not self.inbox.blocks and not self.conn.in_flight:
             self.finish(0)
 
     def refuse_oversize_request(self, item):
@@ -248,20 +248,28 @@ class Bridge:
         """Copy the lines of one socket read to stdout; settle the requests they answer
         and swallow the answer to a replayed initialize."""
         conn = self.conn
-        items = conn.receive()
-        if items is None:
+        received = conn.receive()
+        if received is None:
             self.disconnected()
             return
-        out = []
-        for item in items:
-            if isinstance(item, bytes):
-                if not (conn.in_flight or conn.replay_key) or self.settle(conn, item):
-                    out.append(item)
-            else:
-                self.drop_oversize_response(conn, item)
-        if out:
-            out.append(b"")
-            self.output.write(b"\n".join(out))
+        items, whole = received
+        if whole is not None and conn.replay_key is None:
+            # Nothing to swallow or skip: out first, the bookkeeping cannot change what goes out.
+            self.output.write(whole)
+            if conn.in_flight:
+                for item in items:
+                    self.settle(conn, item)
+        else:
+            out = []
+            for item in items:
+                if isinstance(item, bytes):
+                    if not (conn.in_flight or conn.replay_key) or self.settle(conn, item):
+                        out.append(item)
+                else:
+                    self.drop_oversize_response(conn, item)
+            if out:
+                out.append(b"")
+                self.output.write(b"\n".join(out))
         if self.output.broken:
             self.finish(0)
         elif self.conn is conn:

@@ -60,10 +60,19 @@ class Output:
     def write(self, data):
         if self.broken or not data:
             return
+        if not self.chunks:
+            try:
+                written = os.write(self.fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                self.broken = True
+                return
+            if written == len(data):
+                return
+            data = memoryview(data)[written:]
         self.chunks.append(data)
         self.size += len(data)
-        if len(self.chunks) == 1:
-            self.flush()
 
     def flush(self):
         """Write what the pipe takes now; sets `broken` when the agent is gone."""
