@@ -20,7 +20,9 @@ For each it prints:
   - start-up: exec -> the answer to initialize, minus the same request on a fresh socket
     connection, medians, every variant and the direct client taking turns (target 80 ms);
   - added round trip of a small tools/call over the direct client, p50/p99, every
-    variant and the direct client taking turns request by request (target 40 µs p50).
+    variant and the direct client taking turns request by request (target 40 µs p50);
+    "floor" is bench/stdio_relay.py, a poll() loop copying bytes and parsing nothing:
+    what the extra process and its two pipe hops cost on this machine by themselves.
 The load generator is plain blocking Python; reads and writes use os.read/os.write on
 both paths so the client costs the same.
 """
@@ -42,6 +44,7 @@ from pool_bench import INIT, MiB, Conn, Daemon, call_line, fmt_us, percentile, p
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_SCRIPT = Path(sys.executable).with_name("agentdeck")
+FLOOR = REPO / "bench" / "stdio_relay.py"
 INIT_LINE = json.dumps(INIT).encode() + b"\n"
 CONSOLE_SCRIPT = """#!{python}
 import re
@@ -54,10 +57,11 @@ if __name__ == '__main__':
 
 
 class Bridge:
-    """One bridge process; round trips through its stdin and stdout."""
+    """One bridge process (or ``command``); round trips through its stdin and stdout."""
 
-    def __init__(self, variant, socket_path):
-        self.proc = subprocess.Popen([variant.script, "bridge", socket_path], env=variant.env, cwd=variant.tree,
+    def __init__(self, variant, socket_path, command=None):
+        command = command or [variant.script, "bridge", socket_path]
+        self.proc = subprocess.Popen(command, env=variant.env, cwd=variant.tree,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.buffer = b""
@@ -120,6 +124,9 @@ def variants(compare):
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 tar.extractall(tree)
             found.append(Variant(compare, tree, VENV_SCRIPT))
+        for variant in found:  # as pip does at install: the start-up then reads bytecode
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(variant.tree) / "agentdeck")],
+                           check=True, stdout=subprocess.DEVNULL)
         yield found
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -157,7 +164,9 @@ def startup(found, socket_path, count):
 
 
 def latencies(found, socket_path, count):
-    peers = {"direct": Direct(socket_path), **{v.label: Bridge(v, socket_path) for v in found}}
+    peers = {"direct": Direct(socket_path), "floor": Bridge(found[0], socket_path, [sys.executable, str(FLOOR),
+                                                                                   socket_path]),
+             **{v.label: Bridge(v, socket_path) for v in found}}
     times = {label: [] for label in peers}
     try:
         for peer in peers.values():
@@ -202,10 +211,10 @@ def main():
             times = latencies(found, daemon.socket, n_lat)
             d50, d99 = statistics.median(times["direct"]), percentile(times["direct"], 99)
             print(f"  {'direct':24} p50 {fmt_us(d50)} p99 {fmt_us(d99)}")
-            for variant in found:
-                own = times[variant.label]
+            for label in ("floor", *(v.label for v in found)):
+                own = times[label]
                 p50, p99 = statistics.median(own), percentile(own, 99)
-                print(f"  {variant.label:24} p50 {fmt_us(p50)} p99 {fmt_us(p99)} | added p50 {fmt_us(p50 - d50)} "
+                print(f"  {label:24} p50 {fmt_us(p50)} p99 {fmt_us(p99)} | added p50 {fmt_us(p50 - d50)} "
                       f"p99 {fmt_us(p99 - d99)} | ratio {p50 / d50:.2f}x")
     finally:
         daemon.stop()

@@ -53,6 +53,7 @@ class Bridge:
         self.timers = {}                        # "retry" / "replay" / "drain" / "flush" -> Timer
         self.eof = False                        # stdin has closed
         self.status = None                      # the exit status, once the bridge is ending
+        self.watching = None                    # what `watch` last asked the loop to wait for
         self.failure = None                     # the UserError to raise after the exit (gave up)
 
     # -- the loop
@@ -81,12 +82,17 @@ class Bridge:
         the socket nor stdin is read: the proxy's bounded queue for us (client_queue_bytes)
         fills instead, and the agent's pipe."""
         taking = self.status is None and not self.output.full
-        stdin_events = READ if taking and not self.eof and not self.inbox.full else 0
-        self.loop.watch(self.stdin, stdin_events, self.handle_stdin)
-        if self.conn is not None:
-            events = (READ if taking else 0) | (WRITE if self.conn.blocked else 0)
-            self.loop.watch(self.conn.fd, events, self.handle_socket)
-        self.loop.watch(self.stdout, WRITE if self.output.waiting else 0, self.handle_stdout)
+        conn = self.conn
+        wanted = (READ if taking and not self.eof and not self.inbox.full else 0,
+                  conn, (READ if taking else 0) | (WRITE if conn is not None and conn.blocked else 0),
+                  WRITE if self.output.waiting else 0)
+        if wanted == self.watching:  # the usual case: this runs after every event
+            return
+        self.watching = wanted
+        self.loop.watch(self.stdin, wanted[0], self.handle_stdin)
+        if conn is not None:
+            self.loop.watch(conn.fd, wanted[2], self.handle_socket)
+        self.loop.watch(self.stdout, wanted[3], self.handle_stdout)
 
     def later(self, name, delay, callback):
         def fire():

@@ -9,7 +9,6 @@ has answered, so the bridge itself holds only the standard-library modules it ru
 import json
 import os
 import sys
-import traceback
 
 ENV_GIVE_UP = "AGENTDECK_BRIDGE_GIVE_UP"  # seconds without a connection before exiting 1 (tests shorten it)
 HELP = "stdio <-> socket bridge for an agent's .mcp.json (reconnects, never drops a line)"
@@ -29,8 +28,7 @@ def register(sub, parent):
 def run(args):
     """The bridge in this process, for callers of `agentdeck.cli.main` (the console
     script comes through `main`)."""
-    from agentdeck.bridge import Bridge
-    return Bridge(**settings(args)).run()
+    return bridge(settings(args))
 
 
 def main(argv):
@@ -41,8 +39,14 @@ def main(argv):
     status, resolved = resolve_in_child(argv)
     if resolved is None:
         return status
-    from agentdeck.bridge import Bridge
-    return exit_status(Bridge(**resolved).run)
+    return exit_status(bridge, resolved)
+
+
+def bridge(resolved):
+    """Run the bridge for the settings `settings` resolved; raises `UserError`."""
+    from agentdeck.bridge import GIVE_UP_AFTER, Bridge
+
+    return Bridge(**resolved, give_up=give_up_seconds(GIVE_UP_AFTER)).run()
 
 
 def resolve_in_child(argv):
@@ -59,6 +63,7 @@ def resolve_in_child(argv):
         except SystemExit as exc:  # argparse printed --help or a usage error
             status = exc.code if isinstance(exc.code, int) else 2
         except BaseException:  # a bug: show it, as the command would without the fork
+            import traceback
             traceback.print_exc()
         finally:
             sys.stdout.flush()
@@ -91,7 +96,8 @@ def send_settings(args, fd):
 
 
 def settings(args):
-    """The keyword arguments of `Bridge` for the parsed command line; raises `UserError`."""
+    """The socket, server name and line limits for the parsed command line (keyword
+    arguments of `Bridge`, JSON-able); raises `UserError`."""
     from agentdeck import config
     from agentdeck.errors import UserError
     from agentdeck.paths import UNIX_PATH_MAX, Home, server_of_socket
@@ -110,21 +116,19 @@ def settings(args):
                             "nor a socket path (which contains '/')")
         socket_path = str(Home(cfg.home).socket_path(name))
     return {"socket_path": socket_path, "name": name, "max_request_bytes": cfg.pool.max_request_bytes,
-            "max_response_bytes": cfg.pool.max_response_bytes, "give_up": give_up_seconds()}
+            "max_response_bytes": cfg.pool.max_response_bytes}
 
 
-def give_up_seconds():
-    from agentdeck.bridge.relay import GIVE_UP_AFTER
+def give_up_seconds(default):
     from agentdeck.errors import UserError
 
     raw = os.environ.get(ENV_GIVE_UP)
     if not raw:
-        return GIVE_UP_AFTER
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
     if not seconds > 0:
-        raise UserError(f"{ENV_GIVE_UP}={raw!r}: expected a number of seconds > 0 "
-                        f"(or unset it for {GIVE_UP_AFTER:g})")
+        raise UserError(f"{ENV_GIVE_UP}={raw!r}: expected a number of seconds > 0 (or unset it for {default:g})")
     return seconds
