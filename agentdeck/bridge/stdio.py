@@ -15,13 +15,17 @@ PIPE_BUF = 4096             # a pipe write up to this size is atomic: a note is 
 def nonblocking(*fds):
     """Switch ``fds`` to non-blocking mode for the block, then restore each one's mode: a
     terminal shares its mode with the shell that started us, which would break if it were
-    left non-blocking. A descriptor that is not open is left alone."""
+    left non-blocking. A descriptor that is not open is left alone.
+
+    Every mode is read before any is changed: stdin, stdout and stderr are often one
+    terminal, whose mode is one, and the second reading would see the first change."""
     saved = []
     for fd in fds:
         try:
             saved.append((fd, os.get_blocking(fd)))
         except OSError:
             continue
+    for fd, _ in saved:
         os.set_blocking(fd, False)
     try:
         yield
