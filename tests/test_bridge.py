@@ -1,15 +1,18 @@
 """`agentdeck bridge SOCKET` as a real subprocess against a small JSON-lines server on a
 real Unix socket: what an agent sees on stdout and what the daemon sees on the socket."""
+import fcntl
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
+import termios
 
 import gevent
 import pytest
 
-from tests.support import REPO, clean_env, toml_config, wait_for
+from tests.support import REPO, clean_env, run_cli, toml_config, wait_for
 
 HOLD = "test/hold"  # requests with this method are never answered by the server
 
@@ -20,7 +23,7 @@ class Connection:
     def __init__(self, sock, server):
         self.sock = sock
         self.lines = []  # bytes, without the newline
-        self.reader = gevent.spawn(self._read, server)
+        self.reader = gevent.spawn(self._read, server) if server.reading else None
 
     def _read(self, server):
         buffer = b""
@@ -52,6 +55,7 @@ class LineServer:
     def __init__(self, path):
         self.path = str(path)
         self.failing = set()  # methods answered with an error
+        self.reading = True   # new connections are read (else what the bridge sends stays in the socket)
         self.connections = []
         self.listener = None
         self.acceptor = None
@@ -554,3 +558,41 @@ def test_an_agent_that_stops_reading_stdout_costs_the_bridge_a_bounded_backlog(h
     assert sender.successful()
     wait_for(lambda: len(bridge.out) == count, 30, message=f"{count} lines on stdout")
     assert [json.loads(line)["params"]["n"] for line in bridge.out] == list(range(count))
+
+
+def unread_bytes(sock):
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def test_a_line_cut_short_by_a_dropped_connection_is_sent_whole_on_the_next(home, server, bridges):
+    """The bridge writes as much as the socket takes, which ends mid-line; when that
+    connection drops the cut line is sent again whole, and no line twice. (A Unix socket
+    takes a write up to about half its buffer whole or not at all: the lines are long.)"""
+    server.reading = False
+    bridge = bridges(server.path, home)
+    stuck = server.connection(0)
+    count = 16  # 200 KiB each: more than a socket buffer, less than the bridge's queue
+    for n in range(count):
+        bridge.send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n, "pad": "p" * 204800}})
+
+    def socket_full():
+        size = unread_bytes(stuck.sock)
+        gevent.sleep(0.2)
+        return 0 < size == unread_bytes(stuck.sock)
+    wait_for(socket_full, message="the first connection's buffer to fill")
+    # A peek leaves the buffer full: the bridge cannot write more before the close.
+    written = stuck.sock.recv(unread_bytes(stuck.sock), socket.MSG_PEEK)
+    assert len(written) == unread_bytes(stuck.sock)
+    *whole, cut = written.split(b"\n")
+    assert cut  # the socket took part of a line
+    server.reading = True
+    stuck.close()
+    conn = server.connection(1)
+    wait_for(lambda: conn.lines and json.loads(conn.lines[-1])["params"]["n"] == count - 1, 20,
+             message="the last line on the second connection")
+    assert [json.loads(line)["params"]["n"] for line in whole + conn.lines] == list(range(count))
+
+
+def test_help_exits_0(home):
+    result = run_cli(home, "bridge", "--help")
+    assert result.returncode == 0 and "NAME|SOCKET" in result.stdout and result.stderr == ""

@@ -34,49 +34,57 @@ def run(args):
 def main(argv):
     """`agentdeck bridge ARGS` before gevent: resolve in a child, then bridge. Returns
     the exit status (the child's, when it printed help or an error instead)."""
+    child = fork_resolver(argv)
+    import agentdeck.bridge  # noqa: F401  (loaded while the child reads the config; `bridge` runs it)
     from agentdeck.errors import exit_status
 
-    status, resolved = resolve_in_child(argv)
+    status, resolved = resolver_answer(*child)
     if resolved is None:
         return status
     return exit_status(bridge, resolved)
 
 
 def bridge(resolved):
-    """Run the bridge for the settings `settings` resolved; raises `UserError`."""
+    """Run the bridge for what `settings` resolved; raises `UserError`."""
     from agentdeck.bridge import GIVE_UP_AFTER, Bridge
 
     return Bridge(**resolved, give_up=give_up_seconds(GIVE_UP_AFTER)).run()
 
 
-def resolve_in_child(argv):
-    """(status, settings) from parsing ``argv`` and reading the config in a forked child:
-    (0, the keyword arguments of `Bridge`), or (the child's exit status, None) when it
-    printed --help, a usage error or a `UserError` (one line, as any command would)."""
+def fork_resolver(argv):
+    """Fork the child that parses ``argv`` and reads the config, writing the keyword
+    arguments of `Bridge` to a pipe (or printing --help, a usage error or a `UserError`,
+    as any command would, and exiting non-zero). Returns (pid, read end of the pipe)."""
     reader, writer = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: never returns
-        os.close(reader)
-        status = 1
-        try:
-            status = resolve_and_send(argv, writer)
-        except SystemExit as exc:  # argparse printed --help or a usage error
-            status = exc.code if isinstance(exc.code, int) else 2
-        except BaseException:  # a bug: show it, as the command would without the fork
-            import traceback
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-    os.close(writer)
+    if pid:
+        os.close(writer)
+        return pid, reader
+    os.close(reader)  # the child, from here on: never returns
+    status = 1
+    try:
+        status = resolve_and_send(argv, writer)
+    except SystemExit as exc:  # argparse printed --help or a usage error
+        status = exc.code if isinstance(exc.code, int) else 2
+    except BaseException:  # a bug: show it, as the command would without the fork
+        import traceback
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def resolver_answer(pid, reader):
+    """(0, the keyword arguments of `Bridge`) from the child `fork_resolver` started, or
+    (its exit status, None) when it printed something instead."""
     chunks = []
     while chunk := os.read(reader, 65536):
         chunks.append(chunk)
     os.close(reader)
     status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     if status != 0 or not chunks:
-        return status or 1, None
+        return status, None  # 0 after --help
     return 0, json.loads(b"".join(chunks))
 
 
