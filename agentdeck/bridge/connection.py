@@ -39,7 +39,7 @@ class Connection:
         self.fd = sock.fileno()
         self.splitter = LineSplitter(max_response_bytes + RESPONSE_SLACK)
         self.opened_at = time.monotonic()
-        self.in_flight = {}     # id key -> Line.tracked() of each request written here and not answered
+        self.in_flight = {}     # id key -> Line of each request written here and not answered
         self.preface = []       # bytes written before any queued line: the replayed handshake
         self.gated = False      # queued lines wait: the replayed initialize is not answered yet
         self.replay_key = None  # id key of the replayed initialize until its answer comes
@@ -95,7 +95,7 @@ class Connection:
         """Track the requests among the lines of ``block``, just written whole."""
         for line in read_lines(block):
             if line.key is not None:
-                self.in_flight[line.key] = line.tracked()
+                self.in_flight[line.key] = line
             elif line.method == INITIALIZED:
                 inbox.initialized = line
 

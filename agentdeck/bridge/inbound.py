@@ -7,6 +7,7 @@ from agentdeck.wire.lines import LineSplitter, Oversize
 
 QUEUE_BYTES = 4 * 1048576  # queued stdin bytes at which stdin is no longer read
 INITIALIZED = "notifications/initialized"
+HANDSHAKE = ("initialize", INITIALIZED)  # the lines replayed to a new connection
 
 
 class Line:
@@ -15,34 +16,35 @@ class Line:
 
     __slots__ = ("data", "key", "raw_id", "method")
 
-    def __init__(self, data, key=None, raw_id=None, method=None):
-        self.data = data      # the line without its newline; None once only the id matters
+    def __init__(self, data=None, key=None, raw_id=None, method=None):
+        self.data = data      # the line without its newline, kept only for the handshake (HANDSHAKE)
         self.key = key        # jsonrpc.id_key of a request's id (what responses match on); None otherwise
         self.raw_id = raw_id  # the id's exact text in the agent's line, for answers we make up
         self.method = method  # the method of a request or notification; None for responses and non-JSON
-
-    def tracked(self):
-        """What is kept of a request while it is in flight: all of an ``initialize``
-        (it is replayed after a reconnect), only the id of anything else."""
-        if self.method == "initialize":
-            return self
-        return Line(None, self.key, self.raw_id, self.method)
 
 
 def read_line(data):
     """A `Line` for ``data`` (one stdin line without its newline). A request is a JSON
     object with a string ``method`` and an ``id``; an id that cannot be a dict key (an
-    array or object, which the proxy refuses with -32600) is not tracked."""
+    array or object, which the proxy refuses with -32600) is not tracked. Only the lines
+    replayed after a reconnect keep their bytes: a request in flight costs its id."""
     try:
         message = jsonrpc.parse(data)
     except ValueError:
-        return Line(data)
+        return Line()
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):
-        return Line(data)
+        return Line()
+    method = message["method"]
+    kept = data if method in HANDSHAKE else None
     if "id" not in message or isinstance(message["id"], (list, dict)):
-        return Line(data, method=message["method"])
-    start, end = jsonrpc.id_span(data)
-    return Line(data, jsonrpc.id_key(message["id"]), data[start:end], message["method"])
+        return Line(kept, method=method)
+    ident = message["id"]
+    if ident.__class__ is int:  # an integer has one JSON spelling (-0 aside, which is 0 to everyone)
+        raw_id = str(ident).encode()
+    else:
+        start, end = jsonrpc.id_span(data)
+        raw_id = data[start:end]
+    return Line(kept, jsonrpc.id_key(ident), raw_id, method)
 
 
 def read_lines(block):

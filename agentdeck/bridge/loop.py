@@ -99,7 +99,7 @@ class Loop:
             watched = self.watched.get(key.fd)
             if watched is not None and watched[1] == key.data:  # not unwatched by an earlier handler
                 key.data(events & watched[0])
-        now = time.monotonic()
+        now = time.monotonic() if self.timers else 0.0
         while self.timers and self.timers[0][0] <= now:
             timer = heapq.heappop(self.timers)[2]
             callback, timer.callback = timer.callback, None

@@ -34,14 +34,19 @@ def run(args):
 def main(argv):
     """`agentdeck bridge ARGS` before gevent: resolve in a child, then bridge. Returns
     the exit status (the child's, when it printed help or an error instead)."""
+    from agentdeck.errors import exit_status
+
+    return exit_status(resolve_and_bridge, argv)
+
+
+def resolve_and_bridge(argv):
     child = fork_resolver(argv)
     import agentdeck.bridge  # noqa: F401  (loaded while the child reads the config; `bridge` runs it)
-    from agentdeck.errors import exit_status
 
     status, resolved = resolver_answer(*child)
     if resolved is None:
         return status
-    return exit_status(bridge, resolved)
+    return bridge(resolved)
 
 
 def bridge(resolved):
@@ -61,9 +66,11 @@ def fork_resolver(argv):
         os.close(writer)
         return pid, reader
     os.close(reader)  # the child, from here on: never returns
+    from agentdeck.errors import exit_status
+
     status = 1
     try:
-        status = resolve_and_send(argv, writer)
+        status = exit_status(send_settings, argv, writer)
     except SystemExit as exc:  # argparse printed --help or a usage error
         status = exc.code if isinstance(exc.code, int) else 2
     except BaseException:  # a bug: show it, as the command would without the fork
@@ -88,19 +95,14 @@ def resolver_answer(pid, reader):
     return 0, json.loads(b"".join(chunks))
 
 
-def resolve_and_send(argv, fd):
+def send_settings(argv, fd):
     import argparse
 
     from agentdeck.cli.main import common_options
-    from agentdeck.errors import exit_status
 
     parser = argparse.ArgumentParser(prog="agentdeck bridge", description=HELP, parents=[common_options()])
     add_arguments(parser)
-    return exit_status(send_settings, parser.parse_args(argv), fd)
-
-
-def send_settings(args, fd):
-    os.write(fd, json.dumps(settings(args)).encode())  # a few hundred bytes: one write
+    os.write(fd, json.dumps(settings(parser.parse_args(argv))).encode())  # a few hundred bytes: one write
 
 
 def settings(args):
