@@ -129,9 +129,9 @@ class Connection:
                     and ("result" in message or "error" in message)) or isinstance(message["id"], (list, dict)):
                 return None, message
             key = jsonrpc.id_key(message["id"])
-        if key == self.replay_key:
+        if key == self.replay_key:  # a string id: the parsed path, `message` is set
             self.replay_key = None
-            return REPLAYED, message if message is not None else jsonrpc.parse(data)
+            return REPLAYED, message
         return self.in_flight.pop(key, None), message
 
     def close(self):

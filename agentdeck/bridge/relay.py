@@ -290,7 +290,12 @@ class Bridge:
                 self.send()
             return False
         if request is not None and request.method == "initialize":
-            if "result" in (message if message is not None else jsonrpc.parse(data)):
+            if message is None:
+                try:
+                    message = jsonrpc.parse(data)
+                except ValueError:  # only its head looked like a response
+                    return True
+            if "result" in message:
                 self.handshake = request
         return True
 
