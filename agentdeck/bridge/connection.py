@@ -3,7 +3,7 @@ in, and the requests written on it that still wait for their answer."""
 import socket
 import time
 
-from agentdeck.bridge.inbound import INITIALIZED, feed, read_lines
+from agentdeck.bridge.inbound import INITIALIZED, feed, read_line
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.lines import LineSplitter
 
@@ -93,7 +93,8 @@ class Connection:
 
     def book(self, inbox, block):
         """Track the requests among the lines of ``block``, just written whole."""
-        for line in read_lines(block):
+        for data in block.split(b"\n")[:-1]:
+            line = read_line(data)
             if line.key is not None:
                 self.in_flight[line.key] = line
             elif line.method == INITIALIZED:

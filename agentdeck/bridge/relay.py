@@ -226,8 +226,8 @@ class Bridge:
             return
         if not self.conn.send(self.inbox):
             self.disconnected()
-            return
-        self.check_drained()
+        elif self.eof:
+            self.check_drained()
 
     def check_drained(self):
         """After stdin EOF: end once every line is written and every answer arrived."""
@@ -278,7 +278,7 @@ class Bridge:
                 self.output.write(b"\n".join(out))
         if self.output.broken:
             self.finish(0)
-        elif self.conn is conn:
+        elif self.eof and self.conn is conn:
             self.check_drained()
 
     def settle(self, conn, data):
