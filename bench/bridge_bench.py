@@ -20,7 +20,8 @@ For each it prints:
   - start-up: exec -> the answer to initialize, minus the same request on a fresh socket
     connection, medians, every variant and the direct client taking turns (target 80 ms);
   - added round trip of a small tools/call over the direct client, p50/p99, every
-    variant and the direct client taking turns request by request (target 40 µs p50);
+    variant and the direct client taking turns request by request, in a shuffled order
+    (target 40 µs p50);
     "floor" is bench/stdio_relay.py, a poll() loop copying bytes and parsing nothing:
     what the extra process and its two pipe hops cost on this machine by themselves.
 The load generator is plain blocking Python; reads and writes use os.read/os.write on
@@ -31,6 +32,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -171,9 +173,12 @@ def latencies(found, socket_path, count):
     try:
         for peer in peers.values():
             peer.roundtrip(INIT_LINE)
+        order = list(peers.items())
+        shuffle = random.Random(0).shuffle
         for i in range(count):
             line = call_line(i + 1, "hello")
-            for label, peer in peers.items():
+            shuffle(order)  # no peer always comes right after the same one
+            for label, peer in order:
                 start = time.perf_counter()
                 peer.roundtrip(line)
                 times[label].append(time.perf_counter() - start)
