@@ -45,14 +45,16 @@ Nothing blocks, and every buffer is bounded:
   ``client_queue_bytes``; the bridge answers what was in flight, reconnects, and goes
   on. Bound: `STDOUT_BYTES` + one line + the -32001 answers for the requests open at
   that moment (no new ones are read meanwhile).
-- in flight: only the id of each open request is kept (all of an ``initialize``).
+- in flight: only the id of each open request is kept (and the bytes of the agent's
+  ``initialize`` and ``notifications/initialized``, to replay them).
 - stderr notes never block: one that does not fit in a full pipe is dropped.
 
 Standard library only (no gevent, Pony or loguru: checked by the import-linter contract
 ``bridge`` in setup.cfg), one thread: `loop` (a selector and timers), `inbound` (stdin
 lines and their queue), `connection` (one socket connection and what is in flight on
 it), `stdio` (descriptor modes, the stdout backlog, notes), `relay` (`Bridge`: the state
-of the whole and its transitions).
+of the whole and its transitions). The command line (`agentdeck.cli.bridge`) reads the
+config in a short-lived forked child, so its imports never stay resident here.
 """
 from agentdeck.bridge.relay import GIVE_UP_AFTER, Bridge
 
