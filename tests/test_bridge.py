@@ -1,15 +1,18 @@
 """`agentdeck bridge SOCKET` as a real subprocess against a small JSON-lines server on a
 real Unix socket: what an agent sees on stdout and what the daemon sees on the socket."""
+import fcntl
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
+import termios
 
 import gevent
 import pytest
 
-from tests.support import REPO, clean_env, toml_config, wait_for
+from tests.support import REPO, clean_env, run_cli, toml_config, wait_for
 
 HOLD = "test/hold"  # requests with this method are never answered by the server
 
@@ -20,7 +23,7 @@ class Connection:
     def __init__(self, sock, server):
         self.sock = sock
         self.lines = []  # bytes, without the newline
-        self.reader = gevent.spawn(self._read, server)
+        self.reader = gevent.spawn(self._read, server) if server.reading else None
 
     def _read(self, server):
         buffer = b""
@@ -52,6 +55,7 @@ class LineServer:
     def __init__(self, path):
         self.path = str(path)
         self.failing = set()  # methods answered with an error
+        self.reading = True   # new connections are read (else what the bridge sends stays in the socket)
         self.connections = []
         self.listener = None
         self.acceptor = None
@@ -106,18 +110,23 @@ class LineServer:
 
 
 class BridgeProcess:
-    """`python -m agentdeck bridge TARGET` with stdout/stderr drained into lists."""
+    """`python -m agentdeck bridge TARGET` with stdout/stderr drained into lists (stdout
+    only once `read_stdout()` is called, with ``read_stdout=False``)."""
 
-    def __init__(self, target, home, give_up=30):
-        env = clean_env(home, AGENTDECK_BRIDGE_GIVE_UP=give_up)
+    def __init__(self, target, home, give_up=30, read_stdout=True, **env):
+        env = clean_env(home, AGENTDECK_BRIDGE_GIVE_UP=give_up, **env)
         self.proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", str(target)], cwd=REPO,
                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.out = []   # stdout lines (bytes)
         self.err = []   # stderr lines (text)
         self.seen = 0   # stdout lines already returned by read()
-        self.drains = [gevent.spawn(self._drain, self.proc.stdout, self.out, bytes),
-                       gevent.spawn(self._drain, self.proc.stderr, self.err, bytes.decode)]
+        self.drains = [gevent.spawn(self._drain, self.proc.stderr, self.err, bytes.decode)]
+        if read_stdout:
+            self.read_stdout()
+
+    def read_stdout(self):
+        self.drains.append(gevent.spawn(self._drain, self.proc.stdout, self.out, bytes))
 
     @staticmethod
     def _drain(stream, into, convert):
@@ -439,3 +448,151 @@ def test_a_flood_written_while_the_daemon_is_down_is_held_back_not_lost(home, se
     conn = server.connection(1)
     wait_for(lambda: len(conn.lines) == count, 30, message=f"{count} lines at the restarted server")
     assert [json.loads(line)["params"]["n"] for line in conn.lines] == list(range(count))
+
+
+def test_the_bridge_imports_neither_gevent_nor_pony_nor_loguru(home, server, bridges):
+    """The bridge runs once per server per agent session: it stands on the standard
+    library (and resolves its config in a child that imports no more than that either)."""
+    bridge = bridges(server.path, home, PYTHONPROFILEIMPORTTIME=1)
+    bridge.send(request(1))
+    assert bridge.read()["id"] == 1
+    bridge.close_stdin()
+    assert bridge.exit_code() == 0
+    imported = [line.rsplit("|", 1)[1].strip() for line in bridge.err if line.startswith("import time:")]
+    assert "agentdeck.bridge.relay" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("gevent", "greenlet", "pony", "loguru")]
+
+
+def test_a_last_line_without_a_newline_is_sent_at_stdin_eof(home, server, bridges):
+    bridge = bridges(server.path, home)
+    bridge.send_raw(json.dumps(request(1)).encode())
+    bridge.close_stdin()
+    assert bridge.read() == {"jsonrpc": "2.0", "id": 1, "result": {"method": "tools/list"}}
+    assert bridge.exit_code(timeout=5) == 0
+
+
+def test_stdin_eof_answers_what_is_still_in_flight_after_the_drain(home, server, bridges):
+    """The drain waits EOF_DRAIN (5 s) for answers, then the agent gets -32001 for the rest."""
+    bridge = bridges(server.path, home)
+    bridge.send(request("held", HOLD))
+    conn = server.connection(0)
+    wait_for(lambda: conn.lines, message="the held request at the server")
+    bridge.close_stdin()
+    answer = bridge.read(timeout=15)
+    assert answer["id"] == "held" and answer["error"]["code"] == -32001
+    assert "stdin closed" in answer["error"]["message"]
+    assert bridge.exit_code(timeout=5) == 0
+
+
+@pytest.mark.parametrize("end, status", [("eof", 0), ("sigterm", 128 + 15)])
+def test_a_terminal_is_blocking_again_when_the_bridge_ends(home, server, end, status):
+    """A terminal's blocking mode is shared with the shell that started the bridge (and
+    stdin, stdout and stderr are one terminal): the bridge makes it non-blocking while it
+    runs and blocking again when it ends, by stdin EOF (Ctrl-D) or SIGTERM."""
+    master, terminal = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", server.path], cwd=REPO,
+                            env=clean_env(home), stdin=terminal, stdout=terminal, stderr=terminal)
+    try:
+        server.connection(0)
+        wait_for(lambda: not os.get_blocking(terminal), message="the bridge to make the terminal non-blocking")
+        if end == "eof":
+            os.write(master, b"\x04")
+        else:
+            proc.terminate()
+        assert proc.wait(timeout=10) == status
+        assert os.get_blocking(terminal)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(master)
+        os.close(terminal)
+
+
+def test_a_broken_stdout_ends_the_bridge_with_0(home, server):
+    proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", server.path], cwd=REPO,
+                            env=clean_env(home), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        conn = server.connection(0)
+        proc.stdout.close()  # the agent is gone
+        conn.send(b'{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n')
+        assert proc.wait(timeout=10) == 0
+        assert proc.stderr.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdin.close()
+        proc.stderr.close()
+
+
+def test_an_agent_that_stops_reading_stdout_costs_the_bridge_a_bounded_backlog(home, server, bridges):
+    """What the bridge holds for a stdout nobody reads is bounded (STDOUT_BYTES, 4 MiB): it
+    stops reading the socket, so the rest waits at the sender; once the agent reads again
+    every line arrives, in order."""
+    bridge = bridges(server.path, home, read_stdout=False)
+    conn = server.connection(0)
+    gevent.sleep(0.2)  # let the bridge finish starting before its peak memory is taken
+    before = peak_rss_bytes(bridge.proc.pid)
+    padding = "p" * 1000
+    count = 32000  # about 32 MiB
+    sent = [0]
+
+    def flood():
+        for n in range(count):
+            conn.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                                  "params": {"n": n, "pad": padding}}).encode() + b"\n")
+            sent[0] = n + 1
+    sender = gevent.spawn(flood)
+
+    def stalled():
+        mark = sent[0]
+        gevent.sleep(0.3)
+        return 0 < mark == sent[0]
+    wait_for(stalled, 20, message="the server's writes to stall")
+    assert sent[0] < count
+    assert peak_rss_bytes(bridge.proc.pid) - before < 12 * 1024 * 1024
+    bridge.read_stdout()
+    sender.join(30)
+    assert sender.successful()
+    wait_for(lambda: len(bridge.out) == count, 30, message=f"{count} lines on stdout")
+    assert [json.loads(line)["params"]["n"] for line in bridge.out] == list(range(count))
+
+
+def unread_bytes(sock):
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def test_a_line_cut_short_by_a_dropped_connection_is_sent_whole_on_the_next(home, server, bridges):
+    """The bridge writes as much as the socket takes, which ends mid-line; when that
+    connection drops the cut line is sent again whole, and no line twice. (A Unix socket
+    takes a write up to about half its buffer whole or not at all: the lines are long.)"""
+    server.reading = False
+    bridge = bridges(server.path, home)
+    stuck = server.connection(0)
+    count = 16  # 200 KiB each: more than a socket buffer, less than the bridge's queue
+    for n in range(count):
+        bridge.send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n, "pad": "p" * 204800}})
+
+    def socket_full():
+        size = unread_bytes(stuck.sock)
+        gevent.sleep(0.2)
+        return 0 < size == unread_bytes(stuck.sock)
+    wait_for(socket_full, message="the first connection's buffer to fill")
+    # A peek leaves the buffer full: the bridge cannot write more before the close.
+    written = stuck.sock.recv(unread_bytes(stuck.sock), socket.MSG_PEEK)
+    assert len(written) == unread_bytes(stuck.sock)
+    *whole, cut = written.split(b"\n")
+    assert cut  # the socket took part of a line
+    server.reading = True
+    stuck.close()
+    conn = server.connection(1)
+    wait_for(lambda: conn.lines and json.loads(conn.lines[-1])["params"]["n"] == count - 1, 20,
+             message="the last line on the second connection")
+    assert [json.loads(line)["params"]["n"] for line in whole + conn.lines] == list(range(count))
+
+
+def test_help_exits_0(home):
+    result = run_cli(home, "bridge", "--help")
+    assert result.returncode == 0 and "NAME|SOCKET" in result.stdout and result.stderr == ""

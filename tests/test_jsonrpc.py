@@ -311,3 +311,11 @@ def test_parse_accepts_what_json_accepts(line):
 def test_parse_refuses_anything_but_one_json_value_in_utf8(line):
     with pytest.raises(ValueError):
         jsonrpc.parse(line)
+
+
+def test_id_key_tells_ids_of_different_json_types_apart():
+    """1, 1.0, "1" and true are four ids on the wire; as dict keys 1, 1.0 and True collide."""
+    keys = [jsonrpc.id_key(json.loads(text)) for text in ("1", "1.0", '"1"', "true")]
+    assert len(set(keys)) == 4
+    assert jsonrpc.id_key(json.loads("7")) == jsonrpc.id_key(7)
+    assert jsonrpc.id_key(None) == jsonrpc.id_key(json.loads("null"))

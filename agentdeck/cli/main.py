@@ -5,10 +5,9 @@ traceback means a bug in agentdeck.
 """
 import argparse
 import importlib
-import sys
 
 from agentdeck import __version__
-from agentdeck.errors import UserError
+from agentdeck.errors import exit_status
 
 # Each module registers its subcommands; its heavy imports happen inside the handlers.
 COMMAND_MODULES = ("serve", "bridge", "mcp_commands", "session", "hooks", "wait", "status")
@@ -35,12 +34,5 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except UserError as exc:
-        print(f"agentdeck: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    args = build_parser().parse_args(argv)
+    return exit_status(args.func, args)

@@ -81,6 +81,12 @@ def dumps(value):
     return _dumps(value).encode()
 
 
+def id_key(value):
+    """The key of a JSON-RPC id (a parsed JSON value) in a dict of requests: 1, 1.0 and
+    "1" are three ids, as they are on the wire, and so are 1 and true."""
+    return (value.__class__, value)
+
+
 def error_line(raw_id, code, message, data=None):
     """A JSON-RPC error response line (with newline) for the id whose exact text is ``raw_id``."""
     error = {"code": code, "message": message}
