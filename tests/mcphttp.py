@@ -106,7 +106,7 @@ class Stream:
         self.resp = resp
         self.status = resp.status
         self.timeout = timeout
-        self.last_id = None
+        self.ids = []  # every event id seen, the priming event's included
 
     def next_event(self, timeout=None):
         """The next SSE event with data, as (id, message); None at the end of the stream."""
@@ -122,7 +122,7 @@ class Stream:
                     event[name] = value[1:] if value.startswith(" ") else value
                     continue
                 if "id" in event:
-                    self.last_id = event["id"]
+                    self.ids.append(event["id"])
                 if event.get("data"):
                     return event.get("id"), json.loads(event["data"])
                 event = {}

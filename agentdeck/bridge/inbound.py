@@ -3,7 +3,7 @@ been written whole to a live connection."""
 import collections
 
 from agentdeck.wire import jsonrpc
-from agentdeck.wire.lines import LineSplitter, Oversize
+from agentdeck.wire.lines import LineSplitter
 
 QUEUE_BYTES = 4 * 1048576  # queued stdin bytes at which stdin is no longer read
 INITIALIZED = "notifications/initialized"

@@ -55,10 +55,10 @@ class Stream:
 
 class HttpSession(Peer):
     __slots__ = ("sid", "protocol", "settings", "ring", "ring_bytes", "next_eid", "next_tag", "calls", "get",
-                 "boot", "forget", "streams_closed_slow")
+                 "boot", "forget", "stats")
     kind = "http"
 
-    def __init__(self, cid, sid, protocol, settings, boot, forget):
+    def __init__(self, cid, sid, protocol, settings, boot, forget, stats):
         super().__init__(cid)
         self.sid = sid              # the Mcp-Session-Id
         self.protocol = protocol    # MCP-Protocol-Version in use
@@ -71,7 +71,7 @@ class HttpSession(Peer):
         self.next_tag = GET_TAG + 1
         self.calls = {}             # id key of an open request -> the Stream carrying its messages
         self.get = None             # the live GET Stream, or None
-        self.streams_closed_slow = 0
+        self.stats = stats          # the server's Stats: slow_streams counts streams closed as too slow
 
     # -- the port
 
@@ -91,7 +91,7 @@ class HttpSession(Peer):
             target.pending.append((self.event_id(eid), line, final))
             target.pending_bytes += len(line)
             if target.pending_bytes > self.settings().client_queue_bytes:
-                self.streams_closed_slow += 1
+                self.stats.slow_streams += 1
                 target.close()  # its reader stopped; what it missed stays in the ring
                 if target is self.get:
                     self.get = None

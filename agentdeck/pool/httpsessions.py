@@ -39,7 +39,8 @@ class HttpSessions:
         return session
 
     def _admit(self, sid, protocol):
-        session = HttpSession(self.next_cid(), sid, protocol, lambda: self.router.settings, self.boot, self.forget)
+        session = HttpSession(self.next_cid(), sid, protocol, lambda: self.router.settings, self.boot, self.forget,
+                              self.router.stats)
         if not self.router.admit(session):
             logger.warning("server {}: refused an HTTP session: {} clients already (max_clients)", self.name,
                            self.router.settings.max_clients)

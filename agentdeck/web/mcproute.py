@@ -209,7 +209,7 @@ class McpRoute:
                 write(b"")  # headers alone, so the body (up to max_response_bytes) is sent without a copy
                 yield line
                 return
-            start_response("200 OK", SSE_HEADERS + headers)
+            start_response("200 OK", SSE_HEADERS + headers)(b"")  # the headers now: the client sees a stream
             yield from self._events(session, stream)
         finally:
             session.stream_ended(stream)
@@ -224,7 +224,7 @@ class McpRoute:
         if stream is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
                             "that Last-Event-ID is no longer known: open the stream without it")
-        start_response("200 OK", SSE_HEADERS)
+        start_response("200 OK", SSE_HEADERS)(b"")  # the headers now, before the first event
         return self._stream(session, stream)
 
     def _stream(self, session, stream):

@@ -71,11 +71,6 @@ def classify(msg):
     return (REQUEST, "") if "id" in msg else (NOTIFICATION, "")
 
 
-def id_key(value):
-    """The key of a JSON-RPC id in every table: 1, 1.0 and "1" are three different ids."""
-    return (value.__class__, value)
-
-
 def dumps(value):
     """Compact JSON bytes."""
     return _dumps(value).encode()

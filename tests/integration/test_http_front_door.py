@@ -1,0 +1,256 @@
+"""The Streamable HTTP front door (/mcp/NAME) against a real daemon: each rule of the
+transport, each bad input (answered while other sessions keep working), the bounds,
+and sessions that outlive a daemon restart."""
+import json
+import os
+import subprocess
+import sys
+
+import gevent
+import pytest
+
+from tests.integration.test_pool_lifecycle import call as socket_call, client_of
+from tests.mcphttp import INIT_PARAMS, McpHttp
+from tests.support import REPO, DaemonProcess, children_of, clean_env, rmtree, scripted, short_tmpdir, toml_config, \
+    wait_for
+
+SDK_HTTP_CLIENT = [sys.executable, str(REPO / "tests" / "sdk_http_client.py")]
+
+
+def url_of(daemon, name="s"):
+    return daemon.info()["status_url"] + f"/mcp/{name}"
+
+
+def text_of(message):
+    return message["result"]["content"][0]["text"]
+
+
+def session(daemon, name="s", **kwargs):
+    client = McpHttp(url_of(daemon, name), **kwargs)
+    client.initialize()
+    return client
+
+
+# -- bad input: (what, request as (method, body, header changes), status, JSON-RPC code) --
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT_PARAMS}
+LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+BAD_REQUESTS = [
+    ("Accept without text/event-stream", ("POST", LIST, {"Accept": "application/json"}), 406, -32600),
+    ("Accept missing", ("POST", LIST, {"Accept": None}), 406, -32600),
+    ("a body that is not JSON", ("POST", b"{nope", {}), 400, -32700),
+    ("Content-Type text/plain", ("POST", LIST, {"Content-Type": "text/plain"}), 415, -32600),
+    ("no Mcp-Session-Id", ("POST", LIST, {"Mcp-Session-Id": None}), 400, -32600),
+    ("an unknown session id", ("POST", LIST, {"Mcp-Session-Id": "nonce.forgedmacforgedmacxx"}), 404, -32600),
+    ("an unsupported MCP-Protocol-Version", ("POST", LIST, {"MCP-Protocol-Version": "1999-01-01"}), 400, -32600),
+    ("a batch from a 2025-06-18 session", ("POST", [LIST], {}), 400, -32600),
+    ("an empty batch", ("POST", [], {}), 400, -32600),
+    ("a message that is neither request, notification nor response", ("POST", {"jsonrpc": "2.0", "id": 3}, {}),
+     400, -32600),
+    ("an id that is an object", ("POST", {"jsonrpc": "2.0", "id": {}, "method": "m"}, {}), 400, -32600),
+    ("initialize inside a batch", ("POST", [INITIALIZE], {"MCP-Protocol-Version": "2025-03-26"}), 400, -32600),
+    ("a page elsewhere (Origin)", ("POST", LIST, {"Origin": "http://evil.example"}), 403, -32600),
+    ("GET without Accept: text/event-stream", ("GET", None, {"Accept": "application/json"}), 406, -32600),
+    ("PUT", ("PUT", LIST, {}), 405, -32600),
+    ("a server that is not pooled", ("POST", LIST, {"path": "/mcp/nosuch"}), 404, -32600),
+    ("a Last-Event-ID that is not ours", ("GET", None, {"Accept": "text/event-stream", "Last-Event-ID": "x-9"}),
+     404, -32600),
+]
+
+
+def test_every_bad_request_gets_a_status_and_a_json_rpc_error_while_another_session_keeps_working(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    busy, client = session(daemon), session(daemon)
+    slow = gevent.spawn(busy.call, 1, "slow", {"seconds": 1.5, "text": "still here"})
+    for what, (method, body, changes), status, code in BAD_REQUESTS:
+        changes = dict(changes)
+        path = changes.pop("path", None)
+        headers = client.headers(changes)
+        reply = client.send(method, body, headers, path=path)
+        assert reply.status == status, (what, reply.status, reply.body)
+        error = reply.json()["error"]
+        assert error["code"] == code and error["message"], (what, error)
+    assert text_of(slow.get(timeout=10).json()) == "still here"
+    assert text_of(client.call(5, "echo", {"text": "fine"}).json()) == "fine"
+
+
+def test_a_body_over_max_request_bytes_is_refused_unread_with_413(start_daemon):
+    daemon = start_daemon({"s": scripted()}, pool={"max_request_bytes": 4096})
+    client = session(daemon)
+    big = client.call(1, "echo", {"text": "x" * 10000})
+    assert big.status == 413
+    error = big.json()["error"]
+    assert error["code"] == -32002 and error["data"]["limit"] == 4096
+    chunked = client.connection()  # no Content-Length: read bounded, refused all the same
+    chunked.putrequest("POST", client.path)
+    for name, value in {**client.headers(), "Transfer-Encoding": "chunked"}.items():
+        chunked.putheader(name, value)
+    chunked.endheaders()
+    body = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "m", "params": "y" * 10000}).encode()
+    chunked.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    reply = chunked.getresponse()
+    assert reply.status == 413 and json.loads(reply.read())["error"]["code"] == -32002
+    assert text_of(client.call(3, "echo", {"text": "small"}).json()) == "small"
+
+
+def test_plain_answers_are_json_and_a_call_that_sends_first_is_a_stream(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    client = session(daemon)
+    plain = client.call(1, "echo", {"text": "hi"})
+    assert plain.status == 200 and plain.headers["content-type"] == "application/json"
+    assert plain.json()["id"] == 1 and text_of(plain.json()) == "hi"
+    streamed = client.call("p", "progress", {"steps": 3}, meta={"progressToken": "tok"})
+    assert streamed.headers["content-type"] == "text/event-stream"
+    events = streamed.events
+    assert [e["params"]["progress"] for e in events[:3]] == [1, 2, 3]
+    assert all(e["params"]["progressToken"] == "tok" for e in events[:3])
+    assert events[3]["id"] == "p" and text_of(events[3]) == "done 3"
+    notes = client.post({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
+    assert notes.status == 202 and notes.body == b""
+
+
+def test_ids_of_any_type_and_a_socket_client_with_the_same_ids_share_one_child(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    http, sock = session(daemon), client_of(daemon)
+    for id_ in (7, "7", 7.5, -1, "x y"):
+        answers = [gevent.spawn(http.call, id_, "slow", {"seconds": 0.2, "text": f"http {id_}"}),
+                   gevent.spawn(socket_call, sock, id_, "slow", {"seconds": 0.2, "text": f"socket {id_}"})]
+        http_reply, socket_reply = [g.get(timeout=10) for g in answers]
+        assert http_reply.json()["id"] == id_ and type(http_reply.json()["id"]) is type(id_)
+        assert text_of(http_reply.json()) == f"http {id_}" and text_of(socket_reply) == f"socket {id_}"
+    assert daemon.server("s")["http_sessions"] == 1 and daemon.server("s")["socket_clients"] == 1
+    assert len(children_of(daemon.proc.pid, "scripted_server")) == 1
+
+
+def test_three_sdk_sessions_share_one_time_server(start_daemon):
+    time_server = os.path.join(os.path.dirname(sys.executable), "mcp-server-time")
+    daemon = start_daemon({"time": {"command": time_server}})
+    procs = [subprocess.Popen([*SDK_HTTP_CLIENT, url_of(daemon, "time"), "get_current_time", '{"timezone": "UTC"}'],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(daemon.home))
+             for _ in range(3)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(r["server"] == "mcp-time" and "get_current_time" in r["tools"] for r in results)
+    assert all(json.loads(r["text"])["timezone"] == "UTC" for r in results)
+    assert len(children_of(daemon.proc.pid, "mcp-server-time")) == 1
+    assert daemon.server("time")["restarts"] == 0
+
+
+def test_unprompted_messages_go_on_the_get_stream_and_a_child_request_on_its_post_stream(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    client = session(daemon)
+    stream = client.open_stream("GET")
+    assert stream.status == 200
+    sent = client.call(1, "notify", {"method": "notifications/tools/list_changed"})
+    assert text_of(sent.json()) == "sent"
+    _, message = stream.next_event()
+    assert message["method"] == "notifications/tools/list_changed"
+    post = client.open_stream("POST", {"jsonrpc": "2.0", "id": "r", "method": "tools/call",
+                                       "params": {"name": "roots", "arguments": {}}})
+    _, ask = post.next_event()
+    assert ask["method"] == "roots/list"
+    answered = client.post({"jsonrpc": "2.0", "id": ask["id"], "result": {"roots": [{"uri": "file:///p"}]}})
+    assert answered.status == 202
+    _, result = post.next_event()
+    assert result["id"] == "r" and "file:///p" in text_of(result)
+    assert post.next_event() is None  # the POST stream ends with its answer
+
+
+def test_a_post_stream_that_breaks_is_not_a_cancel_and_resumes_with_last_event_id(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    client = session(daemon)
+    post = client.open_stream("POST", {"jsonrpc": "2.0", "id": "long", "method": "tools/call",
+                                       "params": {"name": "progress", "arguments": {"steps": 2},
+                                                  "_meta": {"progressToken": 1}}})
+    event_id, first = post.next_event()
+    assert first["method"] == "notifications/progress"
+    post.hang_up()
+    resumed = client.open_stream("GET", extra={"Last-Event-ID": event_id})
+    assert resumed.status == 200
+    rest = []
+    while (event := resumed.next_event()) is not None:
+        rest.append(event[1])
+    assert rest[-1]["id"] == "long" and text_of(rest[-1]) == "done 2"
+    assert [m["params"]["progress"] for m in rest[:-1]] == [2]
+
+
+def test_a_stream_whose_reader_stops_is_closed_and_the_session_lives_on(start_daemon):
+    daemon = start_daemon({"s": scripted()}, pool={"client_queue_bytes": 65536})
+    client = session(daemon)
+    stuck = client.open_stream("GET")  # never read from here on
+    for i in range(40):  # each notification is ~100 KiB: far more than the socket buffers take
+        client.call(i, "notify", {"method": "notifications/message", "params": {"data": "z" * 100000}})
+    wait_for(lambda: daemon.server("s")["slow_streams"] >= 1, 15, message="the stuck stream closed")
+    assert text_of(client.call(99, "echo", {"text": "alive"}).json()) == "alive"
+    stuck.hang_up()
+
+
+def test_http_sessions_count_toward_max_clients(start_daemon):
+    daemon = start_daemon({"s": scripted()}, pool={"max_clients": 2})
+    held = session(daemon), client_of(daemon)  # kept: a socket client that is collected hangs up
+    refused = McpHttp(url_of(daemon)).post(INITIALIZE)
+    assert refused.status == 200 and "mcp-session-id" not in refused.headers
+    error = refused.json()["error"]
+    assert refused.json()["id"] == 1 and error["code"] == -32003 and error["data"]["limit"] == 2
+    assert text_of(held[0].call(1, "echo", {"text": "in"}).json()) == "in"
+
+
+def test_an_answer_over_max_response_bytes_fails_that_call_only(start_daemon):
+    daemon = start_daemon({"s": scripted()}, pool={"max_response_bytes": 65536})
+    client = session(daemon)
+    too_big = client.call(1, "huge", {"bytes": 200000}).json()
+    assert too_big["id"] == 1 and too_big["error"]["code"] == -32002
+    assert text_of(client.call(2, "echo", {"text": "next"}).json()) == "next"
+
+
+def test_delete_ends_a_session_and_an_idle_one_ends_by_itself(start_daemon):
+    daemon = start_daemon({"s": scripted()}, pool={"http_session_idle": 1})
+    client = session(daemon)
+    assert client.send("DELETE", None, client.headers()).status == 204
+    assert client.call(1, "echo", {"text": "gone"}).status == 404
+    idle = session(daemon)
+    wait_for(lambda: daemon.server("s")["http_sessions"] == 0, 15, message="the idle session ended")
+    assert idle.call(1, "echo", {"text": "late"}).status == 404
+
+
+def test_a_session_outlives_a_daemon_restart_without_initializing_again():
+    home = short_tmpdir()
+    config = toml_config(home, servers={"s": scripted()})
+    first = DaemonProcess(home, config)
+    try:
+        first.expect(r"agentdeck .* ready")
+        client = session(first)
+        assert text_of(client.call(1, "echo", {"text": "before"}).json()) == "before"
+        first.stop()
+        second = DaemonProcess(home, config)
+        second.expect(r"agentdeck .* ready")
+        client.port = int(second.info()["status_url"].rsplit(":", 1)[1])
+        answer = client.call(2, "echo", {"text": "after"})
+        assert answer.status == 200 and text_of(answer.json()) == "after"
+        info = client.call(3, "info").json()["result"]
+        assert info["initializes"] == 1  # the fresh child was initialized once, from the kept handshake
+        second.stop()
+    finally:
+        first.kill()
+        rmtree(home)
+
+
+@pytest.mark.parametrize("version", ["2025-03-26", "2025-11-25"])
+def test_older_and_newer_clients(start_daemon, version):
+    daemon = start_daemon({"s": scripted()})
+    client = session(daemon, version=version)
+    if version == "2025-03-26":
+        batch = client.post([{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                              "params": {"name": "echo", "arguments": {"text": "one"}}},
+                             {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                              "params": {"name": "echo", "arguments": {"text": "two"}}}])
+        assert sorted(text_of(m) for m in batch.events) == ["one", "two"]
+    else:
+        stream = client.open_stream("GET")
+        client.call(1, "notify", {"method": "notifications/message", "params": {"data": "hi"}})
+        _, message = stream.next_event()
+        assert message["params"]["data"] == "hi"
+        assert "-p" in stream.ids[0] and "-p" not in stream.ids[-1]  # the priming event came first
