@@ -70,6 +70,24 @@ def _env(value):
     return tuple(sorted(value.items()))
 
 
+SHARES = ("all", "project", "session")
+
+
+def _share(value):
+    if value not in SHARES:
+        raise ValueError('one of "all" (one child for everyone), "project" (one per project directory), '
+                         '"session" (one per client)')
+    return value
+
+
+def _cwd(value):
+    """"" (the default: the project for share = "project", else the home) or a directory,
+    absolute or starting with ~ or {project}."""
+    if not isinstance(value, str) or (value and not value.startswith(("/", "~", "{project}"))):
+        raise ValueError('"" or a directory: an absolute path, ~/..., or {project}/...')
+    return value
+
+
 def _log_level(value):
     if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
         raise ValueError("one of " + ", ".join(LOG_LEVELS))
@@ -145,7 +163,17 @@ SETTINGS = (
 SERVER_SETTINGS = (
     Setting("mcp.<name>", "command", None, _string, "the program to run (looked up on PATH)"),
     Setting("mcp.<name>", "args", [], _strings, "its arguments"),
-    Setting("mcp.<name>", "env", {}, _env, "extra environment variables"),
+    Setting("mcp.<name>", "env", {}, _env, "extra environment variables ({project} in a value is the project)"),
+    Setting("mcp.<name>", "share", "all", _share,
+            'who shares one child: "all" (everyone), "project" (the sessions of one project directory), '
+            '"session" (nobody: one child per client connection or HTTP session)'),
+    Setting("mcp.<name>", "cwd", "", _cwd,
+            'the child\'s working directory ({project} is the project); "" is the project for share = "project", '
+            "else the home directory"),
+    Setting("mcp.<name>", "max_children", 8, _int_at_least(1),
+            'project or session children running at once; a client over it is refused with -32003'),
+    Setting("mcp.<name>", "idle_stop", 600, _seconds,
+            'seconds a project child with no client lives before it is stopped'),
 )
 SECTIONS = ("daemon", "pool", "notify")
 
@@ -166,6 +194,16 @@ class ServerSpec:
     command: str
     args: tuple = ()
     env: tuple = ()  # sorted (key, value) pairs, hashable so specs compare on reload
+    share: str = "all"      # "all" | "project" | "session": who shares one child
+    cwd: str = ""           # the child's working directory; may hold {project}; "" = the default
+    max_children: int = 8   # project or session children at once
+    idle_stop: float = 600.0  # seconds a project child with no client is kept
+
+    def bounds_only_differ(self, other):
+        """True when ``other`` differs from this spec in max_children or idle_stop alone:
+        a reload applies those in place, the children keep running."""
+        return self != other and dataclasses.replace(self, max_children=other.max_children,
+                                                     idle_stop=other.idle_stop) == other
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +270,12 @@ def _build_server(path, name, raw):
     values = _check_table(path, where, raw, SERVER_SETTINGS, required={"command": '"program"'})
     if not values["command"].strip():
         _fail(path, f"{where} command", values["command"], "a program name or path")
+    if values["share"] == "all":
+        for key, value in (("cwd", values["cwd"]), *((f"args {a!r}", a) for a in values["args"]),
+                           *((f"env {k}", v) for k, v in values["env"])):
+            if "{project}" in value:
+                _fail(path, f"{where} {key}", value, 'no {project}: a share = "all" child serves every project '
+                      '(set share = "project")')
     return ServerSpec(name=name, **values)
 
 
@@ -335,10 +379,11 @@ def _toml_key(key):
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
 
 
-def server_toml(name, command, args=(), env=None):
-    """A ``[mcp.NAME]`` table as TOML text, for `mcp import`."""
+def server_toml(name, command, args=(), env=None, **more):
+    """A ``[mcp.NAME]`` table as TOML text, for `mcp import`; ``more`` are other keys of
+    SERVER_SETTINGS (share, cwd, ...)."""
     lines = [f"[mcp.{_toml_key(name)}]", f"command = {_toml_value(command)}", f"args = {_toml_value(list(args))}",
-             f"env = {_toml_value(dict(env or {}))}"]
+             f"env = {_toml_value(dict(env or {}))}"] + [f"{k} = {_toml_value(v)}" for k, v in more.items()]
     return "\n".join(lines) + "\n"
 
 

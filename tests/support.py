@@ -44,7 +44,8 @@ def toml_config(home, servers=None, pool=None, daemon=None, notify=None):
     lines += ["", "[pool]"] + [f"{k} = {_toml_value(v)}" for k, v in (pool or {}).items()] + [""]
     lines += ["[notify]"] + [f"{k} = {_toml_value(v)}" for k, v in (notify or {}).items()] + [""]
     for name, spec in (servers or {}).items():
-        lines.append(server_toml(name, spec["command"], spec.get("args", ()), spec.get("env")))
+        more = {k: v for k, v in spec.items() if k not in ("command", "args", "env")}  # share, cwd, ...
+        lines.append(server_toml(name, spec["command"], spec.get("args", ()), spec.get("env"), **more))
     return "\n".join(lines)
 
 

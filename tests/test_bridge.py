@@ -22,7 +22,8 @@ class Connection:
 
     def __init__(self, sock, server):
         self.sock = sock
-        self.lines = []  # bytes, without the newline
+        self.lines = []  # bytes, without the newline (the hello excepted)
+        self.hello = None  # the project the bridge's hello named
         self.reader = gevent.spawn(self._read, server) if server.reading else None
 
     def _read(self, server):
@@ -37,6 +38,9 @@ class Connection:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
+                if line.startswith(b'{"jsonrpc":"2.0","method":"agentdeck/hello"'):
+                    self.hello = json.loads(line)["params"]["cwd"]  # consumed, as the proxy does
+                    continue
                 self.lines.append(line)
                 server.answer(self, line)
 
@@ -230,6 +234,21 @@ def test_lines_pass_both_ways_unchanged(home, server, bridges):
     bridge.send_raw(b'{"jsonrpc":"2.0","id":7,"result":{"roots":[]}}\n')
     wait_for(lambda: conn.lines[-1] == b'{"jsonrpc":"2.0","id":7,"result":{"roots":[]}}',
              message="the agent's response at the server")
+
+
+def test_every_connection_starts_with_a_hello_naming_the_real_working_directory(home, server, bridges):
+    """The proxy of a per-project server learns the agent's project from it (share = "project")."""
+    bridge = bridges(server.path, home)
+    bridge.send(request(1))
+    assert bridge.read()["id"] == 1
+    first = server.connection(0)
+    assert first.hello == os.path.realpath(REPO)
+    server.drop()
+    bridge.wait_stderr("lost the connection")
+    bridge.send(request(2))
+    assert bridge.read()["id"] == 2
+    assert server.connection(1).hello == os.path.realpath(REPO)
+    assert not any(b"agentdeck/hello" in line for line in bridge.out)
 
 
 def test_stdin_eof_exits_0(home, server, bridges):
@@ -585,6 +604,7 @@ def test_a_line_cut_short_by_a_dropped_connection_is_sent_whole_on_the_next(home
     assert len(written) == unread_bytes(stuck.sock)
     *whole, cut = written.split(b"\n")
     assert cut  # the socket took part of a line
+    whole = [line for line in whole if b'"agentdeck/hello"' not in line]  # the proxy consumes the hello
     server.reading = True
     stuck.close()
     conn = server.connection(1)

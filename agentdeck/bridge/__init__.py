@@ -19,6 +19,9 @@ Contract (DESIGN.md, "Command line"):
   once is not hammered). After ``give_up`` seconds (default `GIVE_UP_AFTER`;
   ``$AGENTDECK_BRIDGE_GIVE_UP`` overrides it, for tests) without a connection, queued
   requests are answered with -32001 and the bridge exits 1 naming the socket.
+- Every connection starts with the hello (`agentdeck.wire.hello`): one line naming the
+  bridge's working directory (a real path), the project of a server shared per project.
+  The proxy consumes it; the agent never sees it.
 - After a reconnect the proxy may belong to a freshly started daemon whose MCP child was
   never initialized. Once the agent's ``initialize`` has succeeded, every new connection
   first carries a copy of it under a bridge-private id (its response is swallowed) and,

@@ -13,6 +13,7 @@ from agentdeck.bridge.loop import READ, WRITE, Loop
 from agentdeck.bridge.stdio import Output, nonblocking, note
 from agentdeck.errors import UserError
 from agentdeck.wire import jsonrpc
+from agentdeck.wire.hello import hello_line
 
 BACKOFF_MIN = 0.1          # seconds before the first retry
 BACKOFF_MAX = 5.0          # seconds between retries at most
@@ -33,7 +34,7 @@ class Bridge:
     stdout never block and keep the state below consistent between events."""
 
     def __init__(self, socket_path, name, max_request_bytes, max_response_bytes,
-                 give_up=GIVE_UP_AFTER, stdin=0, stdout=1, stderr=2):
+                 give_up=GIVE_UP_AFTER, stdin=0, stdout=1, stderr=2, project=None):
         self.socket_path = os.fspath(socket_path)
         self.name = name                        # the server, for messages and error data
         self.max_request_bytes = max_request_bytes
@@ -55,6 +56,7 @@ class Bridge:
         self.status = None                      # the exit status, once the bridge is ending
         self.watching = None                    # what `watch` last asked the loop to wait for
         self.failure = None                     # the UserError to raise after the exit (gave up)
+        self.hello = hello_line(project) if project else None  # first line of every connection: our project
 
     # -- the loop
 
@@ -123,6 +125,8 @@ class Bridge:
         if self.connected_once:
             self.note(f"reconnected to {self.socket_path}")
         self.connected_once = True
+        if self.hello is not None:
+            self.conn.preface.append(self.hello)
         if self.handshake is not None:
             self.replay_handshake()
         self.send()

@@ -53,7 +53,16 @@ def bridge(resolved):
     """Run the bridge for what `settings` resolved; raises `UserError`."""
     from agentdeck.bridge import GIVE_UP_AFTER, Bridge
 
-    return Bridge(**resolved, give_up=give_up_seconds(GIVE_UP_AFTER)).run()
+    return Bridge(**resolved, give_up=give_up_seconds(GIVE_UP_AFTER), project=working_directory()).run()
+
+
+def working_directory():
+    """The real path of the directory the agent runs us in (its project), or None when
+    it is gone (the hello is then not sent; a per-project server says what is missing)."""
+    try:
+        return os.path.realpath(os.getcwd())
+    except OSError:
+        return None
 
 
 def fork_resolver(argv):

@@ -70,11 +70,13 @@ class MCPChild:
         stderr_r, stderr_w = os.pipe2(os.O_CLOEXEC)
         try:
             self.popen = subprocess.Popen([executable, *spec.args], stdin=stdin_r, stdout=stdout_w,
-                                          stderr=stderr_w, env=env, start_new_session=True, close_fds=True)
+                                          stderr=stderr_w, env=env, cwd=getattr(spec, "cwd", "") or None,
+                                          start_new_session=True, close_fds=True)
         except OSError as exc:
             for fd in (stdin_r, self.stdin_fd, self.stdout_fd, stdout_w, stderr_r, stderr_w):
                 os.close(fd)
-            raise SpawnError(f"cannot run {executable}: {exc.strerror}") from None
+            where = f" in {spec.cwd}" if getattr(spec, "cwd", "") else ""
+            raise SpawnError(f"cannot run {executable}{where}: {exc.strerror}") from None
         for fd in (stdin_r, stdout_w, stderr_w):
             os.close(fd)
         for fd in (self.stdin_fd, self.stdout_fd, stderr_r):

@@ -9,9 +9,10 @@ from agentdeck.pool.httpsession import HttpSession
 
 
 class HttpSessions:
-    def __init__(self, router, ids, boot, next_cid):
+    def __init__(self, router, ids, boot, next_cid, scope=None):
         self.router = router
         self.ids = ids            # sessionids.SessionIds shared by the pool
+        self.scope = scope or router.name  # what an id is issued for: the server, or the server and a project
         self.boot = boot          # this daemon run's prefix for SSE event ids
         self.next_cid = next_cid  # callable: a client id unique within the server
         self.live = {}            # Mcp-Session-Id -> HttpSession
@@ -22,7 +23,7 @@ class HttpSessions:
 
     def create(self, protocol):
         """A new session, or None when the server has max_clients clients already."""
-        return self._admit(self.ids.new(self.name), protocol)
+        return self._admit(self.ids.new(self.scope), protocol)
 
     def find(self, sid, protocol):
         """The live session ``sid``; one this home issued before a restart is taken up again
@@ -31,7 +32,7 @@ class HttpSessions:
         if session is not None:
             session.protocol = protocol
             return session
-        if not self.ids.valid(self.name, sid):
+        if not self.ids.valid(self.scope, sid):
             return None
         session = self._admit(sid, protocol)
         if session is not None:

@@ -44,8 +44,8 @@ class ServerPool:
         except UserError as exc:  # checked at start-up; a reload may add a name that is too long
             logger.error("server {}: {}", spec.name, exc)
             path = self.home.sockets / socket_file_name(spec.name)
-        proxy = SocketProxy(spec, self.config.pool, path, log, self.long_lines,
-                            self.home.handshakes / f"{spec.name}.json", self.session_ids, self.boot)
+        proxy = SocketProxy(spec, self.config.pool, path, log, lambda label: self.open_log(label), self.close_log,
+                            self.long_lines, self.home.handshakes, self.session_ids, self.boot)
         self.proxies[spec.name] = proxy
         proxy.start()
 
@@ -55,10 +55,15 @@ class ServerPool:
         self.close_log(self.sinks.pop(name))
 
     def reload(self, config):
-        """Apply a new config: start added servers, stop removed ones, restart changed ones;
-        untouched servers keep their child and their clients."""
+        """Apply a new config: start added servers, stop removed ones, restart changed ones
+        (every child of a server whose command, args, env, share or cwd changed);
+        untouched servers keep their children and their clients, and a change of
+        max_children or idle_stop alone is applied in place."""
         old = {p.spec.name: p.spec for p in self.proxies.values()}
         new = {s.name: s for s in config.pooled()}
+        for name in [n for n in old if n in new and old[n].bounds_only_differ(new[n])]:
+            self.proxies[name].apply_bounds(new[name])
+            old[name] = new[name]
         removed = [n for n in old if n not in new]
         # A failed server is retried on reload: the user may have fixed what was wrong.
         changed = [n for n in old if n in new and (new[n] != old[n] or self.proxies[n].state == states.FATAL)]

@@ -40,3 +40,14 @@ def response_too_large(server, size, limit):
 def too_many_clients(raw_id, server, limit):
     return error_line(raw_id, TOO_MANY_CLIENTS, f"server {server} already has {limit} clients (max_clients); "
                       "close an idle session or raise the limit", {"server": server, "limit": limit})
+
+
+def no_project_message(server, share):
+    return (f"server {server} runs one child per {'project' if share == 'project' else 'session'} and needs to know "
+            "the project: run `agentdeck bridge " + server + "` in the project directory (it says so when it "
+            f"connects), or use the URL /mcp/{server}/p/<key> that `agentdeck mcp json --dir DIR` writes")
+
+
+def too_many_children_message(server, share, limit):
+    return (f"server {server} already runs {limit} {share} children (max_children = {limit}); end an idle session "
+            f"or raise [mcp.{server}] max_children")

@@ -32,6 +32,7 @@ class Router(Dispatcher):
         self.dirty = []           # clients with output to flush at the end of this batch
         self.flush_scheduled = False
         self.on_handshake = None  # called when a new initialize result is cached (to keep it on disk)
+        self.on_empty = None      # called when the last client has left (a unit may stop its child)
 
     # -- output -------------------------------------------------------------------------
 
@@ -115,6 +116,8 @@ class Router(Dispatcher):
         self.flush()
         logger.debug("server {}: client {} left ({}; {} in flight dropped, {} clients remain)",
                      self.name, peer.cid, reason, inflight, len(self.clients))
+        if not self.clients and self.on_empty is not None:
+            self.on_empty()
 
     # -- the child's lifecycle and the proxy's own requests -----------------------------
 

@@ -6,6 +6,9 @@ clients, with their batches, and 2025-11-25 ones, with the SSE priming event, ac
   wait for the first message of the call to choose. Only notifications or responses: 202.
 - GET opens the session's stream for what the server sends unprompted, or with
   ``Last-Event-ID`` resumes a stream from the session's replay ring.
+- ``/mcp/<name>/p/<key>`` is the same server for the project whose directory the key
+  names (`wire.hello.project_key`): a server shared per project (``share = "project"``)
+  runs one child per project, and refuses a URL without one with 400.
 - DELETE ends the session. ``Mcp-Session-Id`` is set on the initialize answer; any other
   request without it is 400, with an unknown or ended one 404.
 
@@ -23,10 +26,13 @@ from loguru import logger
 from agentdeck.netaddr import is_loopback_host
 from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
+from agentdeck.pool.proxy import Refused
 from agentdeck.wire import jsonrpc
+from agentdeck.wire.hello import project_of_key
 from agentdeck.wire.jsonrpc import REQUEST, classify, id_key
 
 PREFIX = "/mcp/"
+PROJECT_PART = "/p/"  # /mcp/NAME/p/<key>: the project of the client
 LEGACY_VERSION = "2025-03-26"  # assumed when MCP-Protocol-Version is absent; allows batches
 VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
@@ -67,11 +73,24 @@ class McpRoute:
         self.server_of = server_of
 
     def _server(self, path):
-        return self.server_of(urllib.parse.unquote(path.split("?", 1)[0][len(PREFIX):]).rstrip("/"))
+        """(proxy or None, project directory or None) of a request path."""
+        rest = urllib.parse.unquote(path.split("?", 1)[0][len(PREFIX):]).rstrip("/")
+        name, part, key = rest.partition(PROJECT_PART)
+        if not part:
+            return self.server_of(rest), None
+        try:
+            project = project_of_key(key)
+        except ValueError as exc:
+            raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST, f"{exc}: `agentdeck mcp json --dir DIR` "
+                            "writes the URL of a project") from None
+        return self.server_of(name), project
 
     def refuse_announced(self, path, length):
         """The 413 body for a POST announcing more than max_request_bytes, else None."""
-        proxy = self._server(path)
+        try:
+            proxy, _ = self._server(path)
+        except HttpError:
+            return None
         if proxy is None or length <= proxy.settings.max_request_bytes:
             return None
         return _too_large(proxy.name, length, proxy.settings.max_request_bytes).body
@@ -81,6 +100,9 @@ class McpRoute:
             return self._handle(environ, start_response)
         except HttpError as exc:
             return _respond(start_response, exc.status, exc.body)
+        except Refused as exc:  # no project for a per-project server, or max_children
+            status = "200 OK" if exc.code == jsonrpc.TOO_MANY_CLIENTS else "400 Bad Request"
+            return _respond(start_response, status, exc.line(jsonrpc.NULL_ID))
 
     def _handle(self, environ, start_response):
         origin = environ.get("HTTP_ORIGIN")
@@ -88,18 +110,18 @@ class McpRoute:
             raise HttpError("403 Forbidden", jsonrpc.INVALID_REQUEST,
                             f"origin {origin!r} may not use agentdeck: only loopback pages may")
         path = environ.get("PATH_INFO", "")
-        proxy = self._server(path)
+        proxy, project = self._server(path)
         if proxy is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST, f"no pooled MCP server at {path!r}: "
                             "`agentdeck mcp list` shows the servers")
         method = environ.get("REQUEST_METHOD")
         if method == "POST":
-            return self._post(proxy, environ, start_response)
+            return self._post(proxy, project, environ, start_response)
         if method == "GET":
-            return self._get(proxy, environ, start_response)
+            return self._get(proxy, project, environ, start_response)
         if method == "DELETE":
-            session = self._session(proxy, environ)
-            proxy.http.end(session, "ended by the client (DELETE)")
+            unit, session = self._session(proxy, project, environ)
+            unit.http.end(session, "ended by the client (DELETE)")
             return _respond(start_response, "204 No Content", b"", [])
         raise HttpError("405 Method Not Allowed", jsonrpc.INVALID_REQUEST, "use POST, GET or DELETE")
 
@@ -112,16 +134,17 @@ class McpRoute:
                             f"unsupported MCP-Protocol-Version {version!r}: supported are {', '.join(VERSIONS)}")
         return version
 
-    def _session(self, proxy, environ):
+    def _session(self, proxy, project, environ):
+        """(the unit serving it, the session) of a request's Mcp-Session-Id."""
         sid = environ.get("HTTP_MCP_SESSION_ID")
         if not sid:
             raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
                             "missing Mcp-Session-Id: send initialize first and then the id it returned")
-        session = proxy.http.find(sid, self._version(environ))
+        unit, session = proxy.http_find(project, sid, self._version(environ))
         if session is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
                             "unknown or ended session: initialize again for a new one")
-        return session
+        return unit, session
 
     # -- POST
 
@@ -141,7 +164,7 @@ class McpRoute:
             raise HttpError("400 Bad Request", jsonrpc.PARSE_ERROR, "parse error: the body is not valid JSON "
                             "(UTF-8)", data={"server": proxy.name}) from None
 
-    def _post(self, proxy, environ, start_response):
+    def _post(self, proxy, project, environ, start_response):
         if not _accepts(environ, "application/json", "text/event-stream"):
             raise HttpError("406 Not Acceptable", jsonrpc.INVALID_REQUEST,
                             "Accept must list both application/json and text/event-stream")
@@ -160,13 +183,17 @@ class McpRoute:
         if initialize is not None:
             if batch:
                 raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, "initialize must be sent on its own")
-            session = proxy.http.create(self._initialize_version(initialize))
+            try:
+                unit, session = proxy.http_create(project, self._initialize_version(initialize))
+            except Refused as exc:
+                status = "200 OK" if exc.code == jsonrpc.TOO_MANY_CLIENTS else "400 Bad Request"
+                return _respond(start_response, status, exc.line(jsonrpc.dumps(initialize["id"])), JSON_HEADERS)
             if session is None:
                 limit = proxy.settings.max_clients
                 return _respond(start_response, "200 OK", replies.too_many_clients(
                     jsonrpc.dumps(initialize["id"]), proxy.name, limit), JSON_HEADERS)
         else:
-            session = self._session(proxy, environ)
+            unit, session = self._session(proxy, project, environ)
             if batch and session.protocol != LEGACY_VERSION:
                 raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
                                 f"batches are not part of MCP {session.protocol}: send one message per POST")
@@ -180,10 +207,10 @@ class McpRoute:
             [raw.strip().replace(b"\r", b" ").replace(b"\n", b" ")]
         if not requests:
             session.last_active = time.monotonic()
-            proxy.router.from_client(session, lines)
+            unit.router.from_client(session, lines)
             return _respond(start_response, "202 Accepted", b"", [])
         stream = session.open_post(keys)
-        proxy.router.from_client(session, lines)
+        unit.router.from_client(session, lines)
         headers = [("Mcp-Session-Id", session.sid)] if initialize is not None else []
         return self._answer(session, stream, start_response, headers, single=not batch)
 
@@ -216,10 +243,10 @@ class McpRoute:
 
     # -- GET
 
-    def _get(self, proxy, environ, start_response):
+    def _get(self, proxy, project, environ, start_response):
         if not _accepts(environ, "text/event-stream"):
             raise HttpError("406 Not Acceptable", jsonrpc.INVALID_REQUEST, "GET needs Accept: text/event-stream")
-        session = self._session(proxy, environ)
+        _, session = self._session(proxy, project, environ)
         stream = session.open_get(environ.get("HTTP_LAST_EVENT_ID"))
         if stream is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
