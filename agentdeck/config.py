@@ -199,6 +199,12 @@ class ServerSpec:
     max_children: int = 8   # project or session children at once
     idle_stop: float = 600.0  # seconds a project child with no client is kept
 
+    @property
+    def needs_project(self):
+        """True when a child cannot run without knowing its client's project directory."""
+        return self.share == "project" or any("{project}" in v for v in (self.cwd, *self.args,
+                                                                          *(v for _, v in self.env)))
+
     def bounds_only_differ(self, other):
         """True when ``other`` differs from this spec in max_children or idle_stop alone:
         a reload applies those in place, the children keep running."""

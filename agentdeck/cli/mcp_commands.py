@@ -71,13 +71,26 @@ def run_list(args):
         servers = configured_servers(cfg, UNKNOWN if exc.pid else NOT_RUNNING)
     rows = [{key: server.get(key) for key in (*(key for _, key in COLUMNS), "last_error")} for server in servers]
     if args.json:
+        for row, server in zip(rows, servers):
+            if server.get("share", "all") != "all":
+                row["share"], row["children"] = server["share"], server.get("children", [])
         print(json.dumps(rows, indent=2))
         return 0
-    print(table(rows))
+    print(table([shown for row, server in zip(rows, servers) for shown in (row, *child_rows(server))]))
     for row in rows:
         if row["last_error"] and row["state"] != "running":
             print(f"{row['name']}: {row['last_error']}")
     return 0
+
+
+def child_rows(server):
+    """One row per child of a server shared per project or per session, named
+    ``NAME@PROJECT`` (or ``NAME@session-N``), under the server's own row."""
+    if server.get("share", "all") == "all":
+        return []
+    return [{"name": f"{server['name']}@{child.get('project') or child.get('key')}", "state": child.get("state"),
+             "pid": child.get("pid"), "clients": child.get("clients"), "restarts": child.get("restarts"),
+             "socket": None} for child in server.get("children", [])]
 
 
 def configured_servers(cfg, state):
@@ -101,7 +114,8 @@ def run_json(args):
 
     if args.write and not os.path.isdir(args.dir):
         raise UserError(f"{args.dir}: no such directory (--dir)")
-    return _point(args, PROJECT_CLIENT, os.path.join(args.dir, PROJECT_FILE), create_parent=False, shared=True)
+    return _point(args, PROJECT_CLIENT, os.path.join(args.dir, PROJECT_FILE), create_parent=False, shared=True,
+                  project=args.dir)
 
 
 def run_config(args):
@@ -112,7 +126,7 @@ def run_config(args):
     return _point(args, client, args.file or client.user_file(), create_parent=not args.file)
 
 
-def _point(args, client, path, create_parent, shared=False):
+def _point(args, client, path, create_parent, shared=False, project=None):
     """Print the entries that point ``client`` at the pooled servers, or with ``--write``
     merge them into ``path``. A new ``shared`` file (a project's, meant to be committed)
     is readable by all unless it holds the status token."""
@@ -122,7 +136,7 @@ def _point(args, client, path, create_parent, shared=False):
 
     cfg = config.load_default(args.config)
     names = [spec.name for spec in cfg.pooled()]
-    entries = clients.build_entries(client, args.transport, names, cfg, args.config)
+    entries = clients.build_entries(client, args.transport, names, cfg, args.config, project)
     if not args.write:
         print(clients.render(client, entries), end="")
         return 0

@@ -70,17 +70,21 @@ CLIENTS = {client.name: client for client in (
 PROJECT_CLIENT = CLIENTS["claude"]  # a project's .mcp.json is Claude Code's format
 
 
-def build_entries(client, transport, names, cfg, config_path=None):
+def build_entries(client, transport, names, cfg, config_path=None, project=None):
     """``{NAME: entry}`` pointing ``client`` at each of ``names`` (pooled servers of
     ``cfg``) over ``transport``. HTTP entries carry the ``[daemon] status_token`` as a
-    bearer header; a `UserError` when ``cfg`` gives no URL (see `endpoint.mcp_base_url`)."""
+    bearer header; a `UserError` when ``cfg`` gives no URL (see `endpoint.mcp_base_url`).
+    With ``project`` (a directory), a server that runs one child per project gets the
+    URL of that project's child (stdio entries need nothing: the bridge tells its cwd)."""
     if not names:
         return {}
     if transport == STDIO:
         return stdio.bridge_entries(names, config_path)
     base = endpoint.mcp_base_url(cfg)
     headers = endpoint.auth_headers(cfg.daemon.status_token)
-    return {name: client.http_entry(endpoint.server_url(base, name), dict(headers)) for name in names}
+    per_project = {spec.name for spec in cfg.servers if spec.needs_project} if project is not None else set()
+    return {name: client.http_entry(endpoint.server_url(base, name, project if name in per_project else None),
+                                    dict(headers)) for name in names}
 
 
 def render(client, entries):

@@ -7,8 +7,10 @@ that URL, for every file that points a client at it. Standard library only.
 import urllib.parse
 
 from agentdeck.errors import UserError
+from agentdeck.wire.hello import project_key
 
 MCP_PATH = "/mcp/"
+PROJECT_PATH = "/p/"
 # A bind to every address is reached by a local client through loopback of that family.
 WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
@@ -27,9 +29,12 @@ def local_base_url(listen):
     return f"http://[{host}]:{int(port)}" if ":" in host else f"http://{host}:{int(port)}"
 
 
-def server_url(base, name):
-    """The Streamable HTTP URL of pooled server ``name`` under ``base``."""
-    return base.rstrip("/") + MCP_PATH + urllib.parse.quote(name, safe="")
+def server_url(base, name, project=None):
+    """The Streamable HTTP URL of pooled server ``name`` under ``base``; with ``project``
+    (a directory) the URL of that project's child: ``/mcp/NAME/p/<key>``, the key being
+    `agentdeck.wire.hello.project_key` of its real path."""
+    url = base.rstrip("/") + MCP_PATH + urllib.parse.quote(name, safe="")
+    return url + PROJECT_PATH + project_key(project) if project is not None else url
 
 
 def auth_headers(token):

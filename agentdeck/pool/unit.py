@@ -45,7 +45,7 @@ def child_spec(spec, project):
 
 def needs_project(spec):
     """True when a child of ``spec`` cannot run without knowing its project."""
-    return spec.share == "project" or any(PROJECT in v for v in (spec.cwd, *spec.args, *(v for _, v in spec.env)))
+    return spec.needs_project
 
 
 class ChildUnit:

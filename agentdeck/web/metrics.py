@@ -32,7 +32,10 @@ SERVER_METRICS = (
     ("agentdeck_mcp_idle_disconnects_total", COUNTER, "idle_closed", "Clients closed after idle_timeout."),
     ("agentdeck_mcp_slow_disconnects_total", COUNTER, "slow_closed",
      "Clients closed because their unsent output passed client_queue_bytes."),
-    ("agentdeck_mcp_rejected_clients_total", COUNTER, "rejected", "Clients refused because max_clients was reached."),
+    ("agentdeck_mcp_rejected_clients_total", COUNTER, "rejected",
+     "Clients refused because max_clients (or max_children) was reached."),
+    ("agentdeck_mcp_children", GAUGE, "child_count",
+     "Children running for the server: one for share = \"all\", one per project or session otherwise."),
 )
 # The daemon's own numbers: (metric, type, key in snapshot["daemon"], help).
 DAEMON_METRICS = (

@@ -72,7 +72,19 @@ def _server_rows(servers, now):
             f"<td class=\"num\">{age(s.get('since'), now)}</td><td class=\"num\">{s.get('pid') or '-'}</td>"
             f"<td class=\"num\">{s.get('clients', 0)}</td><td class=\"num\">{s.get('in_flight', 0)}</td>"
             f"<td class=\"num\">{s.get('restarts', 0)}</td>{_error_cell(s)}</tr>"
-            for s in servers]
+            for s in _with_children(servers)]
+
+
+def _with_children(servers):
+    """Each server, then a row per child of one shared per project or per session."""
+    for server in servers:
+        share = server.get("share", "all")
+        if share == "all":
+            yield server
+            continue
+        yield {**server, "name": f"{server['name']} (one per {share})"}
+        for child in server.get("children", []):
+            yield {**child, "name": f"{server['name']} @ {child.get('project') or child.get('key')}"}
 
 
 def _session_rows(sessions, now):
