@@ -16,6 +16,8 @@ server never would. Tools (``tools/call`` with ``name`` and ``arguments``):
   info                        -> {pid, initializes, subscriptions, cancelled}
   ping_client                 -> sends the client a ping and returns its answer
   env {name}                  -> the value of that environment variable (or null)
+  remember {value}            -> keeps the value in this process (per-process state)
+  whoami                      -> {pid, cwd, memory, initializes, argv}: where it runs and what it keeps
 
 Options: ``--id-last`` writes responses with the id as the last member (as the
 TypeScript SDK does); ``--exit-at-start N`` exits with code N before reading anything;
@@ -32,7 +34,7 @@ import time
 ID_LAST = "--id-last" in sys.argv
 NO_PING = "--no-ping" in sys.argv
 out_lock = threading.Lock()
-state = {"initializes": 0, "subscriptions": [], "cancelled": [], "hung": False, "stop_reading": False}
+state = {"memory": None, "initializes": 0, "subscriptions": [], "cancelled": [], "hung": False, "stop_reading": False}
 client_answers = {}  # our request id -> threading.Event + reply
 next_request = [0]
 
@@ -104,6 +106,12 @@ def call_tool(id_, name, args, meta):
         result(id_, {"content": [{"type": "text", "text": json.dumps(ask_client("ping"))}]})
     elif name == "env":
         text(id_, json.dumps(os.environ.get(args["name"])))
+    elif name == "remember":
+        state["memory"] = args.get("value")
+        text(id_, "remembered")
+    elif name == "whoami":
+        result(id_, {"pid": os.getpid(), "cwd": os.getcwd(), "memory": state["memory"],
+                     "initializes": state["initializes"], "argv": sys.argv[1:]})
     elif name == "info":
         result(id_, {"pid": os.getpid(), "initializes": state["initializes"],
                      "subscriptions": state["subscriptions"], "cancelled": state["cancelled"]})
@@ -113,7 +121,7 @@ def call_tool(id_, name, args, meta):
 
 TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}}
          for n in ("echo", "slow", "crash", "huge", "progress", "roots", "notify", "garbage", "stop_reading",
-                   "hang", "info", "ping_client", "env")]
+                   "hang", "info", "ping_client", "env", "remember", "whoami")]
 
 
 def handle(msg):

@@ -1,0 +1,317 @@
+"""Sharing scopes against a real daemon: ``share = "project"`` runs one child per project
+directory, ``share = "session"`` one per client; each child is supervised on its own.
+The scripted server's ``whoami`` tells its pid, cwd and the value it was told to
+``remember`` (per-process state). Through raw socket clients (with the bridge's hello),
+through the HTTP front door and through the bridge itself."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.test_pool_lifecycle import call
+from tests.mcphttp import McpHttp
+from tests.support import REPO, DaemonProcess, LineClient, children_of, clean_env, rmtree, scripted, short_tmpdir, toml_config, \
+    wait_for
+
+from agentdeck.pool.unit import file_tag
+from agentdeck.wire.hello import hello_line, project_key
+
+
+@pytest.fixture
+def projects():
+    """Two project directories, and a symlink to the first (the same project by real path)."""
+    root = short_tmpdir("ad-proj-")
+    a, b = root / "alpha", root / "beta"
+    a.mkdir()
+    b.mkdir()
+    (root / "alpha-link").symlink_to(a)
+    yield os.path.realpath(a), os.path.realpath(b), str(root / "alpha-link")
+    rmtree(root)
+
+
+def per_project(**more):
+    return {"s": {**scripted(), "share": "project", **more}}
+
+
+def client_in(daemon, project, name="s"):
+    """A socket client that says hello from ``project`` (as the bridge does) and initializes."""
+    client = LineClient(daemon.socket_path(name))
+    if project is not None:
+        client.send_raw(hello_line(project))
+    client.initialize()
+    return client
+
+
+def whoami(client, id_=90):
+    reply = call(client, id_, "whoami")
+    return reply["result"]
+
+
+def children(daemon, name="s"):
+    return daemon.server(name)["children"]
+
+
+def gone(pid):
+    """True once ``pid`` is reaped (no zombie left: a zombie still has a /proc entry)."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def sockets_of(pid):
+    """How many sockets process ``pid`` holds open."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return count
+
+
+# -- share = "project" over the socket ------------------------------------------------
+
+def test_two_projects_get_two_children_that_never_see_each_others_state(start_daemon, projects):
+    alpha, beta, alpha_link = projects
+    daemon = start_daemon(per_project())
+    a1, b1 = client_in(daemon, alpha), client_in(daemon, beta)
+    assert call(a1, 1, "remember", {"value": "alpha's"})["result"]["content"][0]["text"] == "remembered"
+    a, b = whoami(a1), whoami(b1)
+    assert a["pid"] != b["pid"]
+    assert (a["cwd"], b["cwd"]) == (alpha, beta)  # the default cwd of a project child is its project
+    assert (a["memory"], b["memory"]) == ("alpha's", None)
+    call(b1, 2, "remember", {"value": "beta's"})
+    assert whoami(a1, 3)["memory"] == "alpha's"
+    # A second session of alpha, reached through a symlink, shares alpha's child.
+    a2 = client_in(daemon, alpha_link)
+    assert whoami(a2) == {**a, "memory": "alpha's"}
+    status = daemon.server("s")
+    assert status["share"] == "project" and status["clients"] == 3 and status["child_count"] == 2
+    by_project = {c["project"]: c for c in status["children"]}
+    assert by_project[alpha]["pid"] == a["pid"] and by_project[alpha]["clients"] == 2
+    assert by_project[beta]["pid"] == b["pid"] and by_project[beta]["clients"] == 1
+    assert (daemon.home / "handshakes" / f"s@{file_tag(alpha)}.json").exists()
+
+
+def test_cwd_args_and_env_take_the_project(start_daemon, projects):
+    alpha, beta, _ = projects
+    os.mkdir(os.path.join(alpha, "sub"))
+    entry = per_project(cwd="{project}/sub")
+    entry["s"]["args"] = [*entry["s"]["args"], "--root={project}"]
+    entry["s"]["env"] = {"ROOT": "{project}"}
+    daemon = start_daemon(entry)
+    client = client_in(daemon, alpha)
+    me = whoami(client)
+    assert me["cwd"] == os.path.join(alpha, "sub") and me["argv"][-1] == f"--root={alpha}"
+    assert json.loads(call(client, 2, "env", {"name": "ROOT"})["result"]["content"][0]["text"]) == alpha
+
+
+def test_a_client_that_names_no_project_gets_a_clear_error_and_a_shared_server_takes_any(start_daemon, projects):
+    alpha, _, _ = projects
+    daemon = start_daemon({**per_project(), "all": scripted()})
+    anonymous = LineClient(daemon.socket_path("s"))  # like `nc -U`: no hello
+    reply = anonymous.request("first", "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}})
+    assert reply["id"] == "first" and reply["error"]["code"] == -32600
+    assert "agentdeck bridge s" in reply["error"]["message"] and "/mcp/s/p/" in reply["error"]["message"]
+    assert anonymous.closed(timeout=5)
+    # share = "all": a client without a hello is served, and one with a hello has it consumed.
+    plain, greeting = client_in(daemon, None, "all"), client_in(daemon, alpha, "all")
+    assert whoami(plain)["pid"] == whoami(greeting)["pid"]
+    assert daemon.server("all")["share"] == "all" and len(daemon.server("all")["children"]) == 1
+
+
+def test_idle_stop_stops_an_unused_project_child_and_the_next_client_gets_the_cached_handshake(start_daemon, projects):
+    alpha, _, _ = projects
+    daemon = start_daemon(per_project(idle_stop=1))
+    first = client_in(daemon, alpha)
+    pid = whoami(first)["pid"]
+    first.close()
+    wait_for(lambda: not children(daemon), 10, message="the idle project child to be stopped")
+    wait_for(lambda: gone(pid), 10, message="the stopped child to be reaped")
+    nxt = client_in(daemon, alpha)  # its initialize is answered from the handshake kept on disk
+    me = whoami(nxt)
+    assert me["pid"] != pid and me["initializes"] == 1  # the replayed one: the client's did not reach it
+    assert daemon.server("s")["children"][0]["pid"] == me["pid"]
+
+
+def test_max_children_refuses_the_next_project_with_32003(start_daemon, projects):
+    alpha, beta, _ = projects
+    third = short_tmpdir("ad-proj3-")
+    try:
+        daemon = start_daemon(per_project(max_children=2))
+        a, b = client_in(daemon, alpha), client_in(daemon, beta)
+        over = LineClient(daemon.socket_path("s"))
+        over.send_raw(hello_line(str(third)))
+        reply = over.request(7, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}})
+        assert reply["id"] == 7 and reply["error"]["code"] == -32003
+        assert "max_children = 2" in reply["error"]["message"] and reply["error"]["data"]["limit"] == 2
+        assert over.closed(timeout=5)
+        assert whoami(a)["cwd"] == alpha and whoami(b)["cwd"] == beta  # both still served
+        assert daemon.server("s")["rejected"] >= 1
+    finally:
+        rmtree(third)
+
+
+def test_a_crash_in_one_projects_child_leaves_the_other_projects_untouched(start_daemon, projects):
+    alpha, beta, _ = projects
+    daemon = start_daemon(per_project())
+    a, b = client_in(daemon, alpha), client_in(daemon, beta)
+    a_pid, b_pid = whoami(a)["pid"], whoami(b)["pid"]
+    crashed = call(a, 1, "crash", {"code": 7})
+    assert crashed["error"]["code"] == -32001 and "crashing on demand" in crashed["error"]["data"]["stderr_tail"]
+    assert whoami(b, 2)["pid"] == b_pid  # the other project's child and client go on
+    by_project = {c["project"]: c for c in children(daemon)}
+    assert by_project[beta]["restarts"] == 0 and by_project[beta]["state"] == "running"
+    wait_for(lambda: {c["project"]: c for c in children(daemon)}[alpha]["state"] == "running" and
+             {c["project"]: c for c in children(daemon)}[alpha]["pid"] not in (None, a_pid), 20,
+             message="alpha's child to be restarted")
+    assert whoami(a, 3)["pid"] != a_pid  # the same client, served by the restarted child
+    alpha_log = (daemon.home / "logs" / f"mcp-s@{file_tag(alpha)}.log").read_text()
+    beta_log = daemon.home / "logs" / f"mcp-s@{file_tag(beta)}.log"
+    assert "crashing on demand" in alpha_log
+    assert not beta_log.exists() or "crashing on demand" not in beta_log.read_text()
+
+
+# -- share = "session" ------------------------------------------------------------------
+
+def test_a_session_child_ends_when_its_client_leaves(start_daemon):
+    daemon = start_daemon({"s": {**scripted(), "share": "session"}})
+    baseline = sockets_of(daemon.proc.pid)
+    one, two = client_in(daemon, None), client_in(daemon, None)
+    pid_one, pid_two = whoami(one)["pid"], whoami(two)["pid"]
+    assert pid_one != pid_two and len(children(daemon)) == 2
+    one.close()
+    wait_for(lambda: gone(pid_one), 10, message="the session child to exit and be reaped")
+    wait_for(lambda: [c["pid"] for c in children(daemon)] == [pid_two], 10, message="one child left")
+    assert pid_one not in children_of(daemon.proc.pid, "scripted_server")
+    two.close()
+    wait_for(lambda: not children(daemon) and gone(pid_two), 10, message="no session child left")
+    # Every connection (and the children's pipes) closed: the daemon holds what it held before.
+    wait_for(lambda: sockets_of(daemon.proc.pid) <= baseline, 10, message="the daemon's sockets back to baseline")
+
+
+# -- reload -----------------------------------------------------------------------------
+
+def test_reload_restarts_the_children_of_a_server_whose_cwd_changed_and_keeps_the_others(start_daemon, projects):
+    alpha, _, _ = projects
+    os.mkdir(os.path.join(alpha, "sub"))
+    servers = {**per_project(), "keep": {**scripted(), "share": "project"}}
+    daemon = start_daemon(servers)
+    changed, kept = client_in(daemon, alpha), client_in(daemon, alpha, "keep")
+    changed_pid, kept_pid = whoami(changed)["pid"], whoami(kept)["pid"]
+    servers["s"] = {**servers["s"], "cwd": "{project}/sub"}
+    servers["keep"] = {**servers["keep"], "max_children": 3}  # a bound alone: applied in place
+    daemon.config_path.write_text(toml_config(daemon.home, servers=servers))
+    daemon.signal(signal.SIGHUP)
+    daemon.expect(r"config reloaded: 0 added, 0 removed, 1 restarted, 1 unchanged")
+    assert changed.closed(timeout=10)
+    assert whoami(client_in(daemon, alpha))["cwd"] == os.path.join(alpha, "sub")
+    assert whoami(kept, 2)["pid"] == kept_pid and daemon.server("keep")["max_children"] == 3
+    wait_for(lambda: gone(changed_pid), 10, message="the old child to exit")
+
+
+# -- the HTTP front door --------------------------------------------------------------
+
+def http_in(daemon, project, name="s"):
+    url = daemon.info()["status_url"] + f"/mcp/{name}" + (f"/p/{project_key(project)}" if project else "")
+    client = McpHttp(url)
+    client.initialize()
+    return client
+
+
+def http_whoami(client, id_=90):
+    return client.call(id_, "whoami").json()["result"]
+
+
+def test_http_projects_get_their_own_children_and_sessions_of_a_project_share_one(start_daemon, projects):
+    alpha, beta, alpha_link = projects
+    daemon = start_daemon(per_project(max_children=2))
+    a1, b1 = http_in(daemon, alpha), http_in(daemon, beta)
+    a1.call(1, "remember", {"value": "alpha's"})
+    a, b = http_whoami(a1), http_whoami(b1)
+    assert a["pid"] != b["pid"] and (a["cwd"], b["cwd"]) == (alpha, beta) and b["memory"] is None
+    a2 = http_in(daemon, alpha_link)  # the same project by its real path
+    assert http_whoami(a2) == {**a, "memory": "alpha's"}
+    socket_client = client_in(daemon, alpha)  # a bridge session of the same project joins it too
+    assert whoami(socket_client)["pid"] == a["pid"]
+    # No project in the URL: a clear 400. A third project: -32003 (max_children).
+    reply = McpHttp(daemon.info()["status_url"] + "/mcp/s").post(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+    assert reply.status == 400 and "mcp json --dir" in reply.json()["error"]["message"]
+    third = short_tmpdir("ad-proj3-")
+    try:
+        over = McpHttp(daemon.info()["status_url"] + f"/mcp/s/p/{project_key(str(third))}").post(
+            {"jsonrpc": "2.0", "id": "x", "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+        assert over.json()["id"] == "x" and over.json()["error"]["code"] == -32003
+    finally:
+        rmtree(third)
+    bad = McpHttp(daemon.info()["status_url"] + "/mcp/s/p/bm90IGFic29sdXRl").post(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})
+    assert bad.status == 404 and "project key" in bad.json()["error"]["message"]
+
+
+def test_http_session_children_end_with_their_session(start_daemon):
+    daemon = start_daemon({"s": {**scripted(), "share": "session"}})
+    one, two = http_in(daemon, None), http_in(daemon, None)
+    pid_one, pid_two = http_whoami(one)["pid"], http_whoami(two)["pid"]
+    assert pid_one != pid_two
+    assert one.send("DELETE", None, one.headers()).status == 204
+    wait_for(lambda: gone(pid_one), 10, message="the session's child to exit")
+    assert [c["pid"] for c in children(daemon)] == [pid_two] and http_whoami(two, 2)["pid"] == pid_two
+
+
+def test_an_http_project_session_outlives_a_daemon_restart_in_a_new_child_of_its_project(projects):
+    alpha, beta, _ = projects
+    home = short_tmpdir()
+    config = toml_config(home, servers=per_project())
+    first = DaemonProcess(home, config)
+    try:
+        client = http_in(first, alpha)
+        http_in(first, beta)
+        pid = http_whoami(client)["pid"]
+        first.stop()
+        second = DaemonProcess(home, config)
+        client.port = int(second.info()["status_url"].rsplit(":", 1)[1])
+        # Taken up again without a new initialize, by a new child of the same project,
+        # which got the handshake kept on disk replayed.
+        me = http_whoami(client, 2)
+        assert me["pid"] != pid and me["cwd"] == alpha and me["initializes"] == 1
+        assert [c["project"] for c in children(second)] == [alpha]  # beta's child waits for a client
+        # The same session id at another project's URL is not that project's session.
+        elsewhere = McpHttp(second.info()["status_url"] + f"/mcp/s/p/{project_key(beta)}")
+        elsewhere.sid = client.sid
+        assert elsewhere.call(3, "whoami").status == 404
+        second.stop()
+    finally:
+        first.kill()
+        rmtree(home)
+
+
+# -- the bridge -----------------------------------------------------------------------
+
+def bridge_in(daemon, project):
+    return subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", "--config", str(daemon.config_path), "s"],
+                            cwd=project, env={**clean_env(daemon.home), "PYTHONPATH": str(REPO)},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def bridge_whoami(proc):
+    lines = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}},
+             {"jsonrpc": "2.0", "method": "notifications/initialized"},
+             {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}]
+    out, err = proc.communicate(b"".join(json.dumps(m).encode() + b"\n" for m in lines), timeout=30)
+    assert proc.returncode == 0, err
+    replies = {m["id"]: m for m in map(json.loads, out.splitlines())}
+    assert "result" in replies[1], replies
+    return replies[2]["result"]
+
+
+def test_bridges_in_two_projects_reach_two_children_and_two_in_one_project_share_one(start_daemon, projects):
+    alpha, beta, alpha_link = projects
+    daemon = start_daemon(per_project())
+    keeper = client_in(daemon, alpha)  # keeps alpha's child alive between the bridges
+    first, second, other = (bridge_whoami(bridge_in(daemon, d)) for d in (alpha, alpha_link, beta))
+    assert first["pid"] == second["pid"] == whoami(keeper)["pid"] and first["cwd"] == alpha
+    assert other["pid"] != first["pid"] and other["cwd"] == beta
