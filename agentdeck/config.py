@@ -81,8 +81,6 @@ def _share(value):
 
 
 def _cwd(value):
-    """"" (the default: the project for share = "project", else the home) or a directory,
-    absolute or starting with ~ or {project}."""
     if not isinstance(value, str) or (value and not value.startswith(("/", "~", "{project}"))):
         raise ValueError('"" or a directory: an absolute path, ~/..., or {project}/...')
     return value
@@ -170,10 +168,8 @@ SERVER_SETTINGS = (
     Setting("mcp.<name>", "cwd", "", _cwd,
             'the child\'s working directory ({project} is the project); "" is the project for share = "project", '
             "else the home directory"),
-    Setting("mcp.<name>", "max_children", 8, _int_at_least(1),
-            'project or session children running at once; a client over it is refused with -32003'),
-    Setting("mcp.<name>", "idle_stop", 600, _seconds,
-            'seconds a project child with no client lives before it is stopped'),
+    Setting("mcp.<name>", "max_children", 8, _int_at_least(1), "project or session children at once (more: -32003)"),
+    Setting("mcp.<name>", "idle_stop", 600, _seconds, "seconds a project child with no client lives"),
 )
 SECTIONS = ("daemon", "pool", "notify")
 
@@ -206,10 +202,9 @@ class ServerSpec:
                                                                           *(v for _, v in self.env)))
 
     def bounds_only_differ(self, other):
-        """True when ``other`` differs from this spec in max_children or idle_stop alone:
-        a reload applies those in place, the children keep running."""
-        return self != other and dataclasses.replace(self, max_children=other.max_children,
-                                                     idle_stop=other.idle_stop) == other
+        """``other`` differs in max_children or idle_stop alone (a reload applies them in place)."""
+        bounds = {"max_children": other.max_children, "idle_stop": other.idle_stop}
+        return self != other and dataclasses.replace(self, **bounds) == other
 
 
 @dataclasses.dataclass(frozen=True)

@@ -452,3 +452,31 @@ def test_load_default_explicit_path_wins(monkeypatch, tmp_path):
 
 def test_checkout_config_is_where_default_path_looks():
     assert config.REPO_DEFAULT_CONFIG == REPO_CONF and REPO_CONF.is_file()
+
+
+# -- sharing scopes ---------------------------------------------------------------------
+
+def test_a_server_is_shared_by_all_by_default_with_bounds_for_other_scopes():
+    spec = config.build({"mcp": {"x": {"command": "a"}}}).server("x")
+    assert (spec.share, spec.cwd, spec.max_children, spec.idle_stop) == ("all", "", 8, 600.0)
+    assert not spec.needs_project
+
+
+@pytest.mark.parametrize("table, needs", [
+    ({"share": "project"}, True),
+    ({"share": "session"}, False),
+    ({"share": "session", "cwd": "{project}/src"}, True),
+    ({"share": "session", "env": {"ROOT": "{project}"}}, True),
+    ({"share": "session", "args": ["--dir", "{project}"]}, True),
+])
+def test_a_server_needs_a_project_when_it_is_shared_per_project_or_spells_one(table, needs):
+    assert config.build({"mcp": {"x": {"command": "a", **table}}}).server("x").needs_project is needs
+
+
+def test_a_change_of_bounds_alone_is_not_a_change_that_restarts_children():
+    def spec(**table):
+        return config.build({"mcp": {"x": {"command": "a", "share": "project", **table}}}).server("x")
+    assert spec().bounds_only_differ(spec(max_children=3, idle_stop=5))
+    assert not spec().bounds_only_differ(spec())
+    assert not spec().bounds_only_differ(spec(cwd="/srv", max_children=3))
+    assert not spec().bounds_only_differ(spec(share="session"))

@@ -450,3 +450,23 @@ def test_cli_help_lists_the_mcp_commands(home):
     assert result.returncode == 0
     for command in ("list", "json", "config", "import"):
         assert command in result.stdout
+
+
+def test_json_dir_points_a_per_project_server_at_that_projects_url(home, tmp_path):
+    """share = "project": the entry names the project (the key of D's real path); a
+    server shared by all keeps its plain URL; stdio entries need no key (the bridge says)."""
+    from agentdeck.wire.hello import project_key
+
+    cfg = home / "agentdeck.toml"
+    cfg.write_text(FIXED_LISTEN.format(home=home) + '\n[mcp.serena]\ncommand = "serena"\nshare = "project"\n')
+    project = tmp_path / "proj"
+    project.mkdir()
+    (tmp_path / "link").symlink_to(project)
+    result = run_cli(home, "mcp", "json", "--dir", str(tmp_path / "link"), config=cfg)
+    assert result.returncode == 0, result.stderr
+    servers = json.loads(result.stdout)["mcpServers"]
+    assert servers["time"]["url"] == "http://127.0.0.1:8420/mcp/time"
+    assert servers["serena"]["url"] == f"http://127.0.0.1:8420/mcp/serena/p/{project_key(project)}"
+    stdio = json.loads(run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio",
+                               config=cfg).stdout)["mcpServers"]
+    assert "serena" in stdio["serena"]["args"] and not any("/p/" in a for a in stdio["serena"]["args"])

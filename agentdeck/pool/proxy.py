@@ -1,21 +1,15 @@
-"""SocketProxy: one pooled MCP server — its Unix socket, its HTTP route's lookups, and
-its children, one `unit.ChildUnit` each (router, supervisor, HTTP sessions).
-
-``share = "all"``: one unit (key ``""``), made with the proxy, for every client.
-``share = "project"``: one unit per project directory (real path), made when its first
-client comes, stopped after ``idle_stop`` seconds without a client. ``share = "session"``:
-one unit per client connection or HTTP session, stopped when it leaves. At most
-``max_children`` project or session units run at once; a client over that is refused
-with -32003.
+"""SocketProxy: one pooled MCP server — its Unix socket, its socket clients, its idle
+sweep, and its children (`children.ServerChildren`: one `unit.ChildUnit` per child, by
+the server's sharing scope), which the HTTP route (`web.mcproute`) reaches too.
 
 A socket client names its project with the bridge's hello (`wire.hello`), which the
-proxy consumes. On a share = "all" server a client that sends none is an ordinary
-client; on a server that needs a project its first request is answered with an error
-that says how to name one, and it is closed.
+proxy consumes and never forwards. On a share = "all" server a client that sends none
+is an ordinary client; on a server that needs a project its first request is answered
+with an error that says how to name one, and it is closed.
 
 Greenlets per proxy: the StreamServer's accept watcher (no greenlet), one reader per
-socket client, the idle sweeper, each unit's supervisor loop, health monitor and child
-reader, and a greenlet per unit being stopped.
+socket client, the idle sweeper; each unit's supervisor loop, health monitor and child
+reader; a greenlet per unit being stopped.
 """
 import os
 import socket
@@ -28,11 +22,10 @@ from gevent.server import StreamServer
 from loguru import logger
 
 from agentdeck.pool import replies, states
+from agentdeck.pool.children import Refused, ServerChildren
 from agentdeck.pool.httpsession import HttpSession
 from agentdeck.pool.listener import SocketInUse, bind_unix
 from agentdeck.pool.sockclient import SocketClient
-from agentdeck.pool.stats import Stats
-from agentdeck.pool.unit import ChildUnit, file_tag, needs_project
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.fdread import CHUNK_SIZE
 from agentdeck.wire.hello import parse_hello
@@ -42,55 +35,28 @@ FREE_LINE_BYTES = 65536    # of an unfinished request line a client holds withou
 IDLE_SWEEP_MAX = 10.0      # seconds between idle sweeps at most
 REJECT_SLOTS = 8           # connections over max_clients being answered -32003 at once; more are closed
 REJECT_READ_TIMEOUT = 2.0  # seconds to wait for a rejected client's first request (for its id)
-UNIT_STOP_WAIT = 10.0      # seconds the proxy's stop waits for units already stopping
-
-
-class Refused(Exception):
-    """A client this server cannot take: ``line(raw_id)`` is the JSON-RPC error for it."""
-
-    def __init__(self, code, message, data):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-    def line(self, raw_id):
-        return jsonrpc.error_line(raw_id, self.code, self.message, self.data)
 
 
 class SocketProxy:
-    """``log`` is the server's stderr logger (``mcp-NAME.log``: its share = "all" child
-    and its session children); ``open_log(label)`` / ``close_log(sink)`` make and remove
-    the log of a project child. ``handshakes`` is the directory of the handshake caches;
-    ``session_ids`` and ``boot`` are the pool's (`sessionids.SessionIds`, this run's SSE
-    event id prefix)."""
+    """``log``, ``open_log``, ``close_log`` and ``handshakes`` are for the children (see
+    `children.ServerChildren`); ``session_ids`` and ``boot`` are the pool's
+    (`sessionids.SessionIds`, this run's SSE event id prefix)."""
 
     def __init__(self, spec, settings, socket_path, log, open_log, close_log, long_lines, handshakes, session_ids,
                  boot):
         self.spec = spec
         self.path = str(socket_path)
         self.long_lines = long_lines  # pool-wide semaphore: clients assembling a line > FREE_LINE_BYTES
-        self._settings = settings     # the PoolSettings in force; every unit's router has the same
-        self.log = log
-        self.open_log = open_log
-        self.close_log = close_log
-        self.handshakes = handshakes
-        self.session_ids = session_ids
-        self.boot = boot
-        self.units = {}               # key -> ChildUnit that serves ("" for share = "all")
-        self.retired = Stats()        # counters of units already stopped: totals only ever grow
-        self.retired_restarts = 0
+        self.next_cid = 1
+        self.children = ServerChildren(spec, settings, log, open_log, close_log, handshakes, session_ids, boot,
+                                       self._new_cid, self._crashed)
         self.greenlets = Group()      # the idle sweeper
-        self.stoppers = Group()       # one greenlet per unit being stopped
         self.connections = Group()    # one greenlet per accepted connection (admitted or being refused)
         self.rejecting = BoundedSemaphore(REJECT_SLOTS)
         self.external = False         # the socket is served by another live agentdeck
-        self.listen_error = None      # why the socket could not be bound (share != "all")
+        self.listen_error = None      # why the socket could not be bound
         self.server = None            # StreamServer while accepting
-        self.next_cid = 1
         self.stopping = False
-        if spec.share == "all":
-            self.units[""] = self._new_unit("", None)
 
     @property
     def name(self):
@@ -103,12 +69,15 @@ class SocketProxy:
 
     @property
     def settings(self):
-        return self._settings
+        return self.children.settings
+
+    @property
+    def units(self):
+        return self.children.units
 
     @property
     def shared(self):
-        """The share = "all" unit, or None."""
-        return self.units.get("") if self.spec.share == "all" else None
+        return self.children.shared
 
     @property
     def router(self):
@@ -135,80 +104,17 @@ class SocketProxy:
 
     def apply_settings(self, settings):
         """A reload's [pool] settings, in force at once for every child and client."""
-        self._settings = settings
-        for unit in self.units.values():
-            unit.apply_settings(settings)
+        self.children.apply_settings(settings)
 
     def apply_bounds(self, spec):
         """A reload that changed only max_children or idle_stop: in force at once, no child restarts."""
-        self.spec = spec
+        self.spec = self.children.spec = spec
 
-    # -- units ------------------------------------------------------------------------
+    def http_create(self, project, protocol):
+        return self.children.http_create(project, protocol)
 
-    def _new_unit(self, key, project):
-        spec = self.spec
-        log, handshake, scope = (self.log, None), None, None
-        if spec.share == "all":
-            handshake = self.handshakes / f"{spec.name}.json"
-        elif spec.share == "project":
-            tag = f"{spec.name}@{file_tag(project)}"
-            log = self.open_log(tag)
-            handshake = self.handshakes / f"{tag}.json"
-            scope = f"{spec.name}@{project}"
-        return ChildUnit(key, project, spec, self._settings, log, self.close_log, handshake, self.session_ids, scope,
-                         self.boot, self._new_cid, self._unit_empty)
-
-    def unit_for(self, project, session=None):
-        """The unit a client of ``project`` (a directory, or None) joins, started if new;
-        ``session`` keys the new unit of a share = "session" client. Raises `Refused`."""
-        spec = self.spec
-        if spec.share == "all":
-            return self.units[""]
-        if project is not None:
-            project = os.path.realpath(project)
-        if project is None and needs_project(spec):
-            raise Refused(jsonrpc.INVALID_REQUEST, replies.no_project_message(self.name, spec.share),
-                          {"server": self.name, "share": spec.share})
-        if project is not None and not os.path.isdir(project):
-            raise Refused(jsonrpc.INVALID_REQUEST, f"server {self.name}: project directory {project} does not exist "
-                          "or is not a directory", {"server": self.name, "project": project})
-        key = project if spec.share == "project" else f"session-{session}"
-        unit = self.units.get(key)
-        if unit is not None:
-            return unit
-        if self.stopping:
-            raise Refused(jsonrpc.SERVER_UNAVAILABLE, f"server {self.name} is shutting down", {"server": self.name})
-        if len(self.units) >= spec.max_children:
-            raise Refused(jsonrpc.TOO_MANY_CLIENTS, replies.too_many_children_message(self.name, spec.share,
-                                                                                     spec.max_children),
-                          {"server": self.name, "limit": spec.max_children, "share": spec.share})
-        unit = self.units[key] = self._new_unit(key, project)
-        unit.start()
-        logger.info("server {}: {} children ({} for {})", self.name, len(self.units), spec.share, project or key)
-        return unit
-
-    def _unit_empty(self, unit):
-        """The last client of ``unit`` left: a session child ends with it."""
-        if self.spec.share == "session":
-            self.retire(unit, "its client left")
-
-    def retire(self, unit, why):
-        """Stop ``unit`` in the background; it leaves the table at once (a new client of
-        its project gets a new child)."""
-        if self.units.get(unit.key) is unit:
-            del self.units[unit.key]
-        if not unit.stopping:
-            self.stoppers.spawn(self._stop_unit, unit, why).link_exception(self._crashed)
-
-    def _stop_unit(self, unit, why):
-        pid = unit.supervisor.child.pid if unit.supervisor.child is not None else None
-        unit.stop(why)
-        stats = unit.router.stats
-        for name in Stats.__slots__:
-            setattr(self.retired, name, getattr(self.retired, name) + getattr(stats, name))
-        self.retired_restarts += unit.supervisor.policy.restarts
-        logger.info("server {}: child for {} stopped (pid {}; {}); {} children remain", self.name,
-                    unit.project or unit.key, pid, why, len(self.units))
+    def http_find(self, project, sid, protocol):
+        return self.children.http_find(project, sid, protocol)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -249,23 +155,15 @@ class SocketProxy:
         if self.server is not None:
             self.server.close()
         self.greenlets.kill()
-        units = list(self.units.values())
-        self.units.clear()
-        if self.spec.share == "all" and units:
-            self.units[""] = units[0]  # still listed (stopped) in status
-        results = [gevent.spawn(unit.stop) for unit in units]
-        gevent.joinall(results)
-        self.stoppers.join(timeout=UNIT_STOP_WAIT)
+        children, unanswered = self.children.stop()
         self.connections.kill(block=False)
         self._remove_socket()
-        unanswered = sum(r.value or 0 for r in results)
-        logger.info("server {}: stopped ({} children; {} requests answered with -32001)", self.name, len(units),
+        logger.info("server {}: stopped ({} children; {} requests answered with -32001)", self.name, children,
                     unanswered)
 
     def kill_now(self):
         """Second SIGINT: SIGKILL every child's process group and remove the socket, no grace."""
-        for unit in list(self.units.values()):
-            unit.kill_now()
+        self.children.kill_now()
         if self.server is not None:
             self.server.close()
         self._remove_socket()
@@ -303,10 +201,9 @@ class SocketProxy:
             if is_hello:
                 first = first[1:]
             try:
-                unit = self.unit_for(project, cid)
+                unit = self.children.unit_for(project, cid)
             except Refused as refusal:
                 client.input.close()
-                self.retired.rejected += 1
                 self._reject(sock, refusal.line, _first_request(first))
                 logger.warning("server {}: refused a client: {}", self.name, refusal.message)
                 return
@@ -399,9 +296,7 @@ class SocketProxy:
                         unit.http.end(client, reason)
                     else:
                         router.drop_client(client, reason)
-                if self.spec.share == "project" and not router.clients and \
-                        now - unit.empty_since >= self.spec.idle_stop:
-                    self.retire(unit, f"no client for {now - unit.empty_since:.0f} s (idle_stop)")
+            self.children.retire_idle(now)
 
     def _reject_over_max_clients(self, sock, head=b""):
         limit = self.settings.max_clients
@@ -430,87 +325,12 @@ class SocketProxy:
             pass
         sock.close()
 
-    # -- HTTP sessions ----------------------------------------------------------------
-
-    def http_create(self, project, protocol):
-        """(unit, new HTTP session) for an initialize, the session None when its unit has
-        max_clients clients already. Raises `Refused`."""
-        unit = self.unit_for(project, self._new_cid() if self.spec.share == "session" else None)
-        session = unit.http.create(protocol)
-        if session is None and self.spec.share == "session":
-            self.retire(unit, "its session was refused")
-        return unit, session
-
-    def http_find(self, project, sid, protocol):
-        """(unit, the live session ``sid``), a session this home issued before a restart
-        (or before its project child idled out) taken up again in a new child; (None, None)
-        when unknown or ended. Raises `Refused`."""
-        share = self.spec.share
-        if share == "all":
-            unit = self.units[""]
-            return unit, unit.http.find(sid, protocol)
-        if share == "session":
-            for unit in list(self.units.values()):
-                if sid in unit.http.live:
-                    return unit, unit.http.find(sid, protocol)
-            if not self.session_ids.valid(self.name, sid):
-                return None, None
-            unit = self.unit_for(project, self._new_cid())
-            session = unit.http.find(sid, protocol)
-            if session is None:
-                self.retire(unit, "its session was refused")
-            return unit, session
-        if project is None:
-            unit = self.unit_for(None)  # raises: this server needs a project
-        project = os.path.realpath(project)
-        unit = self.units.get(project)
-        if unit is None:
-            if not self.session_ids.valid(f"{self.name}@{project}", sid):
-                return None, None
-            unit = self.unit_for(project)
-        return unit, unit.http.find(sid, protocol)
-
     # -- status -----------------------------------------------------------------------
 
     def status(self):
-        units = list(self.units.values())
-        shared = self.shared
-        stats = Stats()
-        for name in Stats.__slots__:
-            setattr(stats, name, getattr(self.retired, name) + sum(getattr(u.router.stats, name) for u in units))
-        clients = sum(len(u.router.clients) for u in units)
-        http_sessions = sum(u.http.counts() for u in units)
-        if shared is not None:
-            supervisor = shared.supervisor
-            child = supervisor.child
-            own = {"since": supervisor.state_since, "pid": child.pid if child is not None else None,
-                   "restarts": supervisor.policy.restarts, "failures": supervisor.policy.failures,
-                   "last_error": supervisor.last_error,
-                   "stderr_tail": child.stderr_tail() if child is not None else shared.router.link.stderr_tail}
-        else:
-            own = {"since": None, "pid": None,
-                   "restarts": self.retired_restarts + sum(u.supervisor.policy.restarts for u in units),
-                   "failures": sum(u.supervisor.policy.failures for u in units),
-                   "last_error": self.listen_error or next((u.supervisor.last_error for u in units
-                                                            if u.supervisor.last_error), None),
-                   "stderr_tail": ""}
-        return {
-            "name": self.name,
-            "state": self.state,
-            **own,
-            "clients": clients,
-            "socket_clients": clients - http_sessions,
-            "http_sessions": http_sessions,
-            "in_flight": sum(u.router.pending.client_requests() for u in units),
-            "socket": self.path,
-            "command": " ".join((self.spec.command, *self.spec.args)),
-            "share": self.spec.share,
-            "max_children": self.spec.max_children,
-            "idle_stop": self.spec.idle_stop,
-            "child_count": sum(1 for u in units if u.supervisor.child is not None),
-            "children": [u.status() for u in units],
-            **stats.as_dict(),
-        }
+        return {"name": self.name, "state": self.state, "socket": self.path,
+                "command": " ".join((self.spec.command, *self.spec.args)), **self.children.status(),
+                **({"last_error": self.listen_error} if self.listen_error else {})}
 
 
 def _first_request(items):

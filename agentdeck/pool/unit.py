@@ -43,11 +43,6 @@ def child_spec(spec, project):
                                env=tuple((k, fill(v)) for k, v in spec.env), cwd=cwd)
 
 
-def needs_project(spec):
-    """True when a child of ``spec`` cannot run without knowing its project."""
-    return spec.needs_project
-
-
 class ChildUnit:
     """``log`` is (loguru logger, sink id or None): a sink given here is closed with the
     unit (``close_log``). ``handshake_path`` is None for a child whose handshake is not

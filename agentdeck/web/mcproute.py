@@ -26,7 +26,7 @@ from loguru import logger
 from agentdeck.netaddr import is_loopback_host
 from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
-from agentdeck.pool.proxy import Refused
+from agentdeck.pool.children import Refused
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.hello import project_of_key
 from agentdeck.wire.jsonrpc import REQUEST, classify, id_key

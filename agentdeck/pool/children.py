@@ -1,0 +1,249 @@
+"""ServerChildren: the children of one pooled server, one `unit.ChildUnit` each, by the
+server's sharing scope.
+
+``share = "all"``: one unit (key ``""``), made with the table, for every client.
+``share = "project"``: one unit per project directory (its real path), made when its
+first client comes, stopped after ``idle_stop`` seconds without a client.
+``share = "session"``: one unit per client connection or HTTP session, stopped when it
+leaves. At most ``max_children`` project or session units run at once; a client over
+that is `Refused` with -32003, one that names no project where one is needed with
+-32600 and a sentence saying how to name one.
+
+A stopped unit leaves the table at once (a new client of its project gets a new child)
+and is stopped in the background; its counters are added to ``retired`` so the
+server's totals only grow.
+"""
+import os
+
+import gevent
+from gevent.pool import Group
+from loguru import logger
+
+from agentdeck.pool import replies
+from agentdeck.pool.stats import Stats
+from agentdeck.pool.unit import ChildUnit, file_tag
+from agentdeck.wire import jsonrpc
+
+UNIT_STOP_WAIT = 10.0  # seconds `stop` waits for units already being stopped
+
+
+class Refused(Exception):
+    """A client this server cannot take: ``line(raw_id)`` is the JSON-RPC error for it."""
+
+    def __init__(self, code, message, data):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def line(self, raw_id):
+        return jsonrpc.error_line(raw_id, self.code, self.message, self.data)
+
+
+class ServerChildren:
+    """``log`` is the server's stderr logger (``mcp-NAME.log``: its share = "all" child and
+    its session children); ``open_log(label)`` / ``close_log(sink)`` make and remove the
+    log of a project child (``mcp-NAME@<tag>.log``). ``handshakes`` is the directory of
+    the handshake caches; ``session_ids`` and ``boot`` are the pool's; ``next_cid`` gives
+    client ids unique within the server."""
+
+    def __init__(self, spec, settings, log, open_log, close_log, handshakes, session_ids, boot, next_cid, crashed):
+        self.spec = spec
+        self.settings = settings      # the PoolSettings in force; every unit's router has the same
+        self.log = log
+        self.open_log = open_log
+        self.close_log = close_log
+        self.handshakes = handshakes
+        self.session_ids = session_ids
+        self.boot = boot
+        self.next_cid = next_cid
+        self.crashed = crashed        # link_exception callback of the server
+        self.units = {}               # key -> ChildUnit serving now ("" for share = "all")
+        self.retired = Stats()        # counters of units already stopped
+        self.retired_restarts = 0
+        self.stoppers = Group()       # one greenlet per unit being stopped
+        self.stopping = False
+        if spec.share == "all":
+            self.units[""] = self._new_unit("", None)
+
+    @property
+    def name(self):
+        return self.spec.name
+
+    @property
+    def shared(self):
+        """The share = "all" unit, or None."""
+        return self.units.get("") if self.spec.share == "all" else None
+
+    def _new_unit(self, key, project):
+        spec = self.spec
+        log, handshake, scope = (self.log, None), None, None
+        if spec.share == "all":
+            handshake = self.handshakes / f"{spec.name}.json"
+        elif spec.share == "project":
+            tag = f"{spec.name}@{file_tag(project)}"
+            log = self.open_log(tag)
+            handshake = self.handshakes / f"{tag}.json"
+            scope = f"{spec.name}@{project}"  # its HTTP session ids are valid for this project only
+        return ChildUnit(key, project, spec, self.settings, log, self.close_log, handshake, self.session_ids, scope,
+                         self.boot, self.next_cid, self._unit_empty)
+
+    def unit_for(self, project, session=None):
+        """The unit a client of ``project`` (a directory, or None) joins, started if new;
+        ``session`` keys the new unit of a share = "session" client. Raises `Refused`."""
+        spec = self.spec
+        if spec.share == "all":
+            return self.units[""]
+        if project is not None:
+            project = os.path.realpath(project)
+        if project is None and spec.needs_project:
+            raise Refused(jsonrpc.INVALID_REQUEST, replies.no_project_message(self.name, spec.share),
+                          {"server": self.name, "share": spec.share})
+        if project is not None and not os.path.isdir(project):
+            raise Refused(jsonrpc.INVALID_REQUEST, f"server {self.name}: project directory {project} does not exist "
+                          "or is not a directory", {"server": self.name, "project": project})
+        key = project if spec.share == "project" else f"session-{session}"
+        unit = self.units.get(key)
+        if unit is not None:
+            return unit
+        if self.stopping:
+            raise Refused(jsonrpc.SERVER_UNAVAILABLE, f"server {self.name} is shutting down", {"server": self.name})
+        if len(self.units) >= spec.max_children:
+            self.retired.rejected += 1
+            raise Refused(jsonrpc.TOO_MANY_CLIENTS,
+                          replies.too_many_children_message(self.name, spec.share, spec.max_children),
+                          {"server": self.name, "limit": spec.max_children, "share": spec.share})
+        unit = self.units[key] = self._new_unit(key, project)
+        unit.start()
+        logger.info("server {}: {} children (new one for {})", self.name, len(self.units), project or key)
+        return unit
+
+    def _unit_empty(self, unit):
+        """The last client of ``unit`` left: a session child ends with it."""
+        if self.spec.share == "session":
+            self.retire(unit, "its client left")
+
+    def retire(self, unit, why):
+        """Stop ``unit`` in the background; it leaves the table at once."""
+        if self.units.get(unit.key) is unit:
+            del self.units[unit.key]
+        if not unit.stopping:
+            self.stoppers.spawn(self._stop_unit, unit, why).link_exception(self.crashed)
+
+    def _stop_unit(self, unit, why):
+        pid = unit.supervisor.child.pid if unit.supervisor.child is not None else None
+        unit.stop(why)
+        stats = unit.router.stats
+        for name in Stats.__slots__:
+            setattr(self.retired, name, getattr(self.retired, name) + getattr(stats, name))
+        self.retired_restarts += unit.supervisor.policy.restarts
+        logger.info("server {}: child for {} stopped (pid {}; {}); {} children remain", self.name,
+                    unit.project or unit.key, pid, why, len(self.units))
+
+    def retire_idle(self, now):
+        """Stop project children without a client for idle_stop seconds."""
+        if self.spec.share != "project":
+            return
+        for unit in [u for u in self.units.values() if not u.router.clients]:
+            if now - unit.empty_since >= self.spec.idle_stop:
+                self.retire(unit, f"no client for {now - unit.empty_since:.0f} s (idle_stop)")
+
+    def apply_settings(self, settings):
+        self.settings = settings
+        for unit in self.units.values():
+            unit.apply_settings(settings)
+
+    def stop(self):
+        """Stop every child at once (each: drain, SIGTERM, SIGKILL after the grace); the
+        share = "all" unit stays listed, stopped. Returns the requests answered -32001."""
+        self.stopping = True
+        units = list(self.units.values())
+        self.units.clear()
+        if self.spec.share == "all" and units:
+            self.units[""] = units[0]
+        results = [gevent.spawn(unit.stop) for unit in units]
+        gevent.joinall(results)
+        self.stoppers.join(timeout=UNIT_STOP_WAIT)
+        return len(units), sum(r.value or 0 for r in results)
+
+    def kill_now(self):
+        for unit in list(self.units.values()):
+            unit.kill_now()
+
+    # -- HTTP sessions ----------------------------------------------------------------
+
+    def http_create(self, project, protocol):
+        """(unit, new HTTP session) for an initialize, the session None when its unit has
+        max_clients clients already. Raises `Refused`."""
+        unit = self.unit_for(project, self.next_cid() if self.spec.share == "session" else None)
+        session = unit.http.create(protocol)
+        if session is None and self.spec.share == "session":
+            self.retire(unit, "its session was refused")
+        return unit, session
+
+    def http_find(self, project, sid, protocol):
+        """(unit, the live session ``sid``); a session this home issued before a restart
+        is taken up again, in a new child when its own is gone; (None, None) when unknown
+        or ended. Raises `Refused`."""
+        share = self.spec.share
+        if share == "all":
+            unit = self.units[""]
+            return unit, unit.http.find(sid, protocol)
+        if share == "session":
+            for unit in list(self.units.values()):
+                if sid in unit.http.live:
+                    return unit, unit.http.find(sid, protocol)
+            if not self.session_ids.valid(self.name, sid):
+                return None, None
+            unit = self.unit_for(project, self.next_cid())
+            session = unit.http.find(sid, protocol)
+            if session is None:
+                self.retire(unit, "its session was refused")
+            return unit, session
+        if project is None:
+            self.unit_for(None)  # raises: this server needs a project
+        project = os.path.realpath(project)
+        unit = self.units.get(project)
+        if unit is None:
+            if not self.session_ids.valid(f"{self.name}@{project}", sid):
+                return None, None
+            unit = self.unit_for(project)
+        return unit, unit.http.find(sid, protocol)
+
+    # -- status -----------------------------------------------------------------------
+
+    def status(self):
+        """The server-wide figures: the share = "all" child's, or sums over the children."""
+        units = list(self.units.values())
+        stats = Stats()
+        for name in Stats.__slots__:
+            setattr(stats, name, getattr(self.retired, name) + sum(getattr(u.router.stats, name) for u in units))
+        clients = sum(len(u.router.clients) for u in units)
+        http_sessions = sum(u.http.counts() for u in units)
+        shared = self.shared
+        if shared is not None:
+            supervisor = shared.supervisor
+            child = supervisor.child
+            own = {"since": supervisor.state_since, "pid": child.pid if child is not None else None,
+                   "restarts": supervisor.policy.restarts, "failures": supervisor.policy.failures,
+                   "last_error": supervisor.last_error,
+                   "stderr_tail": child.stderr_tail() if child is not None else shared.router.link.stderr_tail}
+        else:
+            own = {"since": None, "pid": None,
+                   "restarts": self.retired_restarts + sum(u.supervisor.policy.restarts for u in units),
+                   "failures": sum(u.supervisor.policy.failures for u in units),
+                   "last_error": next((u.supervisor.last_error for u in units if u.supervisor.last_error), None),
+                   "stderr_tail": ""}
+        return {
+            **own,
+            "clients": clients,
+            "socket_clients": clients - http_sessions,
+            "http_sessions": http_sessions,
+            "in_flight": sum(u.router.pending.client_requests() for u in units),
+            "share": self.spec.share,
+            "max_children": self.spec.max_children,
+            "idle_stop": self.spec.idle_stop,
+            "child_count": sum(1 for u in units if u.supervisor.child is not None),
+            "children": [u.status() for u in units],
+            **stats.as_dict(),
+        }
