@@ -2,9 +2,10 @@
 daemon restart: the first child after a restart is initialized from it before any
 traffic, and a session taken up again is answered without a new initialize.
 
-``<home>/handshakes/<name>.json`` (0600): the params and result, and a digest of the
-server's command, args, env and cwd; a changed server ignores the file (it is
-rewritten by its next handshake).
+``<home>/handshakes/<name>.json`` (``<name>@<tag>.json`` for a project's child; none for
+a session's) (0600): the params and result, and a digest of the server's command, args,
+env, share and cwd as this child runs them (``{project}`` filled in); a changed server
+ignores the file (it is rewritten by its next handshake).
 """
 import hashlib
 import json
@@ -16,8 +17,11 @@ from agentdeck.fsutil import atomic_write, read_json_object
 FILE_LIMIT = 4 * 1024 * 1024  # bytes of a handshake file read at most
 
 
+BOUNDS = ("max_children", "idle_stop")  # how many children, not how one runs: not in the digest
+
+
 def spec_digest(spec):
-    return hashlib.sha256(repr(sorted(vars(spec).items())).encode()).hexdigest()
+    return hashlib.sha256(repr(sorted((k, v) for k, v in vars(spec).items() if k not in BOUNDS)).encode()).hexdigest()
 
 
 def load(path, spec):

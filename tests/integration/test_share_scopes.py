@@ -290,20 +290,30 @@ def test_an_http_project_session_outlives_a_daemon_restart_in_a_new_child_of_its
 
 # -- the bridge -----------------------------------------------------------------------
 
-def bridge_in(daemon, project):
-    return subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", "--config", str(daemon.config_path), "s"],
+def bridge_in(daemon, project, name="s"):
+    return subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", "--config", str(daemon.config_path), name],
                             cwd=project, env={**clean_env(daemon.home), "PYTHONPATH": str(REPO)},
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def bridge_whoami(proc):
+def bridge_session(daemon, project, *tools, name="s"):
+    """One agent session through a real bridge run in ``project``: initialize, call each
+    tool (name or (name, arguments)), close stdin. Its replies by id (1 = initialize)."""
+    proc = bridge_in(daemon, project, name)
     lines = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}},
-             {"jsonrpc": "2.0", "method": "notifications/initialized"},
-             {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}]
+             {"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    for n, tool in enumerate(tools, 2):
+        name, arguments = (tool, {}) if isinstance(tool, str) else tool
+        lines.append({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": name,
+                                                                                  "arguments": arguments}})
     out, err = proc.communicate(b"".join(json.dumps(m).encode() + b"\n" for m in lines), timeout=30)
     assert proc.returncode == 0, err
-    replies = {m["id"]: m for m in map(json.loads, out.splitlines())}
+    return {m["id"]: m for m in map(json.loads, out.splitlines())}
+
+
+def bridge_whoami(daemon, project):
+    replies = bridge_session(daemon, project, "whoami")
     assert "result" in replies[1], replies
     return replies[2]["result"]
 
@@ -312,6 +322,53 @@ def test_bridges_in_two_projects_reach_two_children_and_two_in_one_project_share
     alpha, beta, alpha_link = projects
     daemon = start_daemon(per_project())
     keeper = client_in(daemon, alpha)  # keeps alpha's child alive between the bridges
-    first, second, other = (bridge_whoami(bridge_in(daemon, d)) for d in (alpha, alpha_link, beta))
+    first, second, other = (bridge_whoami(daemon, d) for d in (alpha, alpha_link, beta))
     assert first["pid"] == second["pid"] == whoami(keeper)["pid"] and first["cwd"] == alpha
     assert other["pid"] != first["pid"] and other["cwd"] == beta
+
+
+def test_through_bridges_a_crash_idle_stop_max_children_and_session_children(start_daemon, projects):
+    alpha, beta, _ = projects
+    third = short_tmpdir("ad-proj3-")
+    try:
+        daemon = start_daemon({**per_project(idle_stop=1, max_children=2), "solo": {**scripted(), "share": "session"}})
+        keeper = client_in(daemon, beta)  # beta's child stays up throughout
+        beta_pid = whoami(keeper)["pid"]
+        # A crash in alpha's child: that bridge's call gets -32001; beta is untouched.
+        crashed = bridge_session(daemon, alpha, "whoami", ("crash", {"code": 5}))
+        alpha_pid = crashed[2]["result"]["pid"]
+        assert crashed[3]["error"]["code"] == -32001
+        assert whoami(keeper, 2)["pid"] == beta_pid
+        # alpha's child has no client: idle_stop stops it; the next bridge gets a new child,
+        # initialized with the cached handshake (the bridge's own initialize never reaches it).
+        wait_for(lambda: [c["project"] for c in children(daemon)] == [beta] and gone(alpha_pid), 20,
+                 message="alpha's child stopped by idle_stop")
+        me = bridge_whoami(daemon, alpha)
+        assert me["pid"] != alpha_pid and me["initializes"] == 1 and me["cwd"] == alpha
+        # Two projects with a client each: a bridge in a third is over max_children = 2.
+        held = client_in(daemon, alpha)
+        over = bridge_session(daemon, str(third))[1]
+        assert over["error"]["code"] == -32003 and "max_children = 2" in over["error"]["message"]
+        assert whoami(held, 3)["cwd"] == alpha
+        # share = "session": the bridge's own child, ended with the bridge.
+        solo = bridge_session(daemon, alpha, "whoami", name="solo")[2]["result"]
+        assert solo["pid"] not in (beta_pid, me["pid"])
+        wait_for(lambda: gone(solo["pid"]) and not children(daemon, "solo"), 10, message="the session child to end")
+    finally:
+        rmtree(third)
+
+
+def test_through_http_idle_stop_replays_the_handshake_and_a_crash_stays_in_its_project(start_daemon, projects):
+    alpha, beta, _ = projects
+    daemon = start_daemon(per_project(idle_stop=1))
+    a, b = http_in(daemon, alpha), http_in(daemon, beta)
+    a_pid, b_pid = http_whoami(a)["pid"], http_whoami(b)["pid"]
+    crashed = a.call(1, "crash", {"code": 4}).json()
+    assert crashed["error"]["code"] == -32001
+    assert http_whoami(b, 2)["pid"] == b_pid
+    assert a.send("DELETE", None, a.headers()).status == 204  # alpha's child has no client now
+    wait_for(lambda: [c["project"] for c in children(daemon)] == [beta] and gone(a_pid), 20,
+             message="alpha's child stopped by idle_stop")
+    again = http_in(daemon, alpha)  # answered from the handshake kept on disk
+    me = http_whoami(again)
+    assert me["pid"] != a_pid and me["initializes"] == 1 and me["cwd"] == alpha
