@@ -56,6 +56,7 @@ class SocketProxy:
         self.external = False         # the socket is served by another live agentdeck
         self.listen_error = None      # why the socket could not be bound
         self.server = None            # StreamServer while accepting
+        self.greeting = 0             # connections whose first line (the hello) is being read
         self.stopping = False
 
     @property
@@ -192,7 +193,15 @@ class SocketProxy:
                 self._reject_over_max_clients(sock)
                 return
         else:
-            first = self._read_first(client)
+            if self.greeting >= self.settings.max_clients:  # connections not yet placed count as clients
+                client.input.close()
+                self._reject_over_max_clients(sock)
+                return
+            self.greeting += 1
+            try:
+                first = self._read_first(client)
+            finally:
+                self.greeting -= 1
             if first is None:  # gone, or silent for idle_timeout before its first line
                 client.input.close()
                 sock.close()

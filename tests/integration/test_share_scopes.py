@@ -372,3 +372,48 @@ def test_through_http_idle_stop_replays_the_handshake_and_a_crash_stays_in_its_p
     again = http_in(daemon, alpha)  # answered from the handshake kept on disk
     me = http_whoami(again)
     assert me["pid"] != a_pid and me["initializes"] == 1 and me["cwd"] == alpha
+
+
+def test_mcp_list_status_metrics_and_the_page_show_each_child(start_daemon, projects):
+    from urllib.request import urlopen
+
+    from tests.support import run_cli
+
+    alpha, beta, _ = projects
+    daemon = start_daemon({**per_project(), "all": scripted()})
+    a, b = client_in(daemon, alpha), client_in(daemon, beta)
+    pids = {alpha: whoami(a)["pid"], beta: whoami(b)["pid"]}
+    listed = run_cli(daemon.home, "mcp", "list", config=daemon.config_path)
+    assert listed.returncode == 0, listed.stderr
+    for project, pid in pids.items():
+        row = next(line for line in listed.stdout.splitlines() if line.startswith(f"s@{project}"))
+        assert "running" in row and str(pid) in row
+    rows = json.loads(run_cli(daemon.home, "mcp", "list", "--json", config=daemon.config_path).stdout)
+    served = next(r for r in rows if r["name"] == "s")
+    assert served["share"] == "project" and {c["project"]: c["pid"] for c in served["children"]} == pids
+    base = daemon.info()["status_url"]
+    with urlopen(base + "/metrics", timeout=5) as resp:
+        metrics = resp.read().decode()
+    assert 'agentdeck_mcp_children{server="s"} 2' in metrics and 'agentdeck_mcp_children{server="all"} 1' in metrics
+    with urlopen(base + "/", timeout=5) as resp:
+        page = resp.read().decode()
+    assert "s (one per project)" in page and f"s @ {alpha}" in page and f"s @ {beta}" in page
+
+
+def test_connections_that_have_not_said_who_they_are_count_toward_max_clients(start_daemon):
+    """Regression guard: a server that reads a first line before placing a client must
+    not let silent connections pile up beyond max_clients."""
+    daemon = start_daemon({"s": {**scripted(), "share": "session"}}, pool={"max_clients": 2})
+    silent = [LineClient(daemon.socket_path("s")) for _ in range(2)]  # accepted (and waited on) in order
+    extra = LineClient(daemon.socket_path("s"))
+    refused = extra.request("x", "tools/list")
+    assert refused["id"] == "x" and refused["error"]["code"] == -32003
+    for client in silent:
+        client.close()
+
+    def served():
+        try:
+            return whoami(client_in(daemon, None))["pid"]
+        except (KeyError, ConnectionError):  # the proxy has not yet seen the silent ones leave
+            return None
+    assert wait_for(served, 10, message="a client served once the silent ones left")
