@@ -1,4 +1,4 @@
-"""The front door over one keep-alive connection, as an agent's HTTP client uses it."""
+"""The front door on the wire, through raw sockets: what an agent's HTTP client waits for."""
 import json
 import socket
 import statistics
@@ -9,6 +9,7 @@ from tests.support import DaemonProcess, scripted, toml_config
 
 ROUND_TRIPS = 20
 SLOW = 0.020  # seconds; a delayed ACK holds a segment 40 ms, a healthy round trip takes ~1 ms
+HEAD_WITHIN = 3.0  # seconds for a GET stream's response head
 
 
 def _post(sock, host, body, sid=None):
@@ -50,5 +51,34 @@ def test_answers_on_a_keepalive_connection_are_not_held_by_nagle(home):
             assert json.loads(body)["result"]["content"][0]["text"] == "hi"
         sock.close()
         assert statistics.median(times) < SLOW, f"round trips {[round(t * 1000, 1) for t in times]} ms"
+    finally:
+        daemon.stop()
+
+
+def test_a_get_stream_gets_its_head_before_the_server_sends_anything(home):
+    """The GET stream's head waited for the first event: a client waiting for the head
+    (the SDK's does, up to its 300 s read timeout, twice, then gives the stream up)
+    never listened on a quiet server."""
+    daemon = DaemonProcess(home, toml_config(home, {"s": scripted()}))
+    try:
+        host = urllib.parse.urlsplit(daemon.info()["status_url"]).netloc
+        address, port = host.rsplit(":", 1)
+        sock = socket.create_connection((address, int(port)), timeout=10)
+        init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+        sid = _post(sock, host, json.dumps(init).encode())[0]["Mcp-Session-Id"]
+        stream = socket.create_connection((address, int(port)), timeout=HEAD_WITHIN)
+        stream.sendall(f"GET /mcp/s HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+                       f"MCP-Protocol-Version: 2025-06-18\r\nMcp-Session-Id: {sid}\r\n\r\n".encode())
+        head = b""
+        deadline = time.monotonic() + HEAD_WITHIN
+        while b"\r\n\r\n" not in head and time.monotonic() < deadline:
+            try:
+                head += stream.recv(65536)
+            except TimeoutError:
+                break
+        assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, head
+        stream.close()
+        sock.close()
     finally:
         daemon.stop()
