@@ -495,7 +495,7 @@ def run(trees, floor_port, args):
                 line = f"  {name:>14} {sessions:3} sessions: {rate:8.0f} req/s"
                 if runs[0][1] is not None:
                     cpu = statistics.mean(c for _, c, _ in runs)
-                    line += f", daemon CPU {cpu:6.1f} µs/request"
+                    line += f", daemon CPU {cpu:6.1f} µs/request ({rate * cpu / 1e4:3.0f}% of a core)"
                 line += f", client CPU {client:5.1f} µs/request ({min(args.workers, sessions)} processes)"
                 if name.endswith("HTTP"):
                     sock = statistics.mean(r for r, _, _ in rows[name.replace("HTTP", "socket")])
