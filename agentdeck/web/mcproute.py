@@ -224,11 +224,12 @@ class McpRoute:
         if stream is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
                             "that Last-Event-ID is no longer known: open the stream without it")
-        start_response("200 OK", SSE_HEADERS)(b"")  # the headers now, before the first event
-        return self._stream(session, stream)
+        write = start_response("200 OK", SSE_HEADERS)
+        return self._stream(session, stream, write)
 
-    def _stream(self, session, stream):
+    def _stream(self, session, stream, write):
         try:
+            write(b"")  # the head now, not at the first event: clients wait for it before they listen
             yield from self._events(session, stream)
         finally:
             session.stream_ended(stream)

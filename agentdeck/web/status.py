@@ -94,6 +94,7 @@ class BoundedHandler(WSGIHandler):
 
     def handle(self):
         self.socket.settimeout(self.server.io_timeout)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # pywsgi sends head and body apart
         super().handle()
 
     def handle_one_request(self):
