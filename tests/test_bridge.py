@@ -435,6 +435,25 @@ def test_a_64_mib_stdin_line_does_not_grow_the_bridges_memory(home, server, brid
     assert server.connection(0).lines == [json.dumps(request(1)).encode()]
 
 
+def flood_until_stalled(send, count, what):
+    """Send ``count`` ~1 KB notifications from a greenlet until the writes stall (nobody
+    takes more); returns the greenlet and [how many were sent]."""
+    sent = [0]
+
+    def flood():
+        for n in range(count):
+            send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n, "pad": "p" * 1000}})
+            sent[0] = n + 1
+    writer = gevent.spawn(flood)
+
+    def stalled():
+        mark = sent[0]
+        gevent.sleep(0.3)  # a window in which a reader would take many lines
+        return 0 < mark == sent[0]
+    wait_for(stalled, 20, message=f"{what} to stall")
+    return writer, sent
+
+
 def test_a_flood_written_while_the_daemon_is_down_is_held_back_not_lost(home, server, bridges):
     """Beyond what the bridge queues (4 MiB), the agent's writes wait in its pipe; once the
     daemon is back every line arrives, in order."""
@@ -444,21 +463,8 @@ def test_a_flood_written_while_the_daemon_is_down_is_held_back_not_lost(home, se
     server.stop()
     bridge.wait_stderr("lost the connection")
     before = peak_rss_bytes(bridge.proc.pid)
-    padding = "p" * 1000
     count = 8000  # about 8 MiB
-    written = [0]
-
-    def flood():
-        for n in range(count):
-            bridge.send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n, "pad": padding}})
-            written[0] = n + 1
-    writer = gevent.spawn(flood)
-
-    def stalled():
-        mark = written[0]
-        gevent.sleep(0.3)  # a window in which a reading bridge would take many lines
-        return 0 < mark == written[0]
-    wait_for(stalled, 20, message="the agent's writes to stall")
+    writer, written = flood_until_stalled(lambda message: bridge.send(message), count, "the agent's writes")
     assert written[0] < count
     assert peak_rss_bytes(bridge.proc.pid) - before < 16 * 1024 * 1024
     server.start()
@@ -554,22 +560,9 @@ def test_an_agent_that_stops_reading_stdout_costs_the_bridge_a_bounded_backlog(h
     conn = server.connection(0)
     gevent.sleep(0.2)  # let the bridge finish starting before its peak memory is taken
     before = peak_rss_bytes(bridge.proc.pid)
-    padding = "p" * 1000
     count = 32000  # about 32 MiB
-    sent = [0]
-
-    def flood():
-        for n in range(count):
-            conn.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
-                                  "params": {"n": n, "pad": padding}}).encode() + b"\n")
-            sent[0] = n + 1
-    sender = gevent.spawn(flood)
-
-    def stalled():
-        mark = sent[0]
-        gevent.sleep(0.3)
-        return 0 < mark == sent[0]
-    wait_for(stalled, 20, message="the server's writes to stall")
+    sender, sent = flood_until_stalled(lambda message: conn.send(json.dumps(message).encode() + b"\n"), count,
+                                       "the server's writes")
     assert sent[0] < count
     assert peak_rss_bytes(bridge.proc.pid) - before < 12 * 1024 * 1024
     bridge.read_stdout()

@@ -408,14 +408,14 @@ def test_list_without_a_daemon_lists_the_configured_servers(home, cfg):
     assert result.returncode == 0
     one_error_line(result, "daemon is not running", "agentdeck serve")
     header, row = result.stdout.splitlines()
-    assert header.split() == ["NAME", "STATE", "PID", "CLIENTS", "RESTARTS", "SOCKET"]
-    assert row.split() == ["time", "not", "running", "-", "0", "0", str(home / "sockets" / "mcp-time.sock")]
-    assert header.index("SOCKET") == row.index(str(home))  # columns line up
+    assert header.split() == ["NAME", "STATE", "PID", "SOCKET-CLIENTS", "HTTP-SESSIONS", "RESTARTS", "SOCKET"]
+    assert row.split() == ["time", "not", "running", "-", "0", "0", "0", str(home / "sockets" / "mcp-time.sock")]
+    assert header.rindex("SOCKET") == row.index(str(home))  # columns line up
 
     as_json = run_cli(home, "mcp", "list", "--json", config=cfg)
     assert as_json.returncode == 0
-    assert json.loads(as_json.stdout) == [{"name": "time", "state": "not running", "pid": None, "clients": 0,
-                                          "restarts": 0, "socket": str(home / "sockets" / "mcp-time.sock"),
+    assert json.loads(as_json.stdout) == [{"name": "time", "state": "not running", "pid": None,
+                                          "socket_clients": 0, "http_sessions": 0, "restarts": 0, "socket": str(home / "sockets" / "mcp-time.sock"),
                                           "last_error": None}]
 
 

@@ -14,10 +14,12 @@ SNAPSHOT = {
     "daemon": {"pid": 4321, "version": "0.1.0", "uptime": 7384, "rss_bytes": 48 * 1024 * 1024,
                "config": "/home/me/.agentdeck/agentdeck.toml"},
     "servers": [
-        {"name": "time", "state": "running", "since": NOW - 3700, "pid": 99, "clients": 3, "in_flight": 1,
+        {"name": "time", "state": "running", "since": NOW - 3700, "pid": 99, "clients": 5, "socket_clients": 3,
+         "http_sessions": 2, "in_flight": 1,
          "restarts": 0, "last_error": None, "stderr_tail": ""},
-        {"name": "git<b>", "state": "fatal", "since": NOW - 65, "pid": None, "clients": 0, "in_flight": 0,
-         "restarts": 3, "last_error": "exited with code 1", "stderr_tail": "Error: <token> missing"},
+        {"name": "git<b>", "state": "fatal", "since": NOW - 65, "pid": None, "clients": 0, "socket_clients": 0,
+         "http_sessions": 0, "in_flight": 0,
+         "restarts": 3, "last_error": "exited with code 1: " + "a-very-long-word" * 40, "stderr_tail": "Error: <token> missing"},
     ],
     "sessions": [
         {"id": "dead0001", "title": "old", "profile": "default", "tool": "claude", "status": "dead",
@@ -77,8 +79,8 @@ def test_page_shows_servers_and_sessions_with_status_time_clients_restarts():
     html = page.render(SNAPSHOT, [(NOW - 20, 40 << 20), (NOW - 10, 44 << 20)], NOW)
     tables = cells(html)
     servers = [row for row in tables["servers"] if row]
-    assert servers[0][:7] == ["time", "running", "1h01m", "99", "3", "1", "0"]
-    assert servers[1][:7] == ["git<b>", "fatal", "1m05s", "-", "0", "0", "3"]
+    assert servers[0][:8] == ["time", "running", "1h01m", "99", "3", "2", "1", "0"]
+    assert servers[1][:8] == ["git<b>", "fatal", "1m05s", "-", "0", "0", "0", "3"]
     sessions = [row for row in tables["sessions"] if row]
     assert [row[1] for row in sessions] == ["waiting", "running", "dead"], "who waits for the person comes first"
     assert sessions[1][0] == "refactorrun00001" and sessions[1][2] == "30s"
@@ -151,7 +153,7 @@ def test_status_command_text_has_the_same_facts():
     lines = text.splitlines()
     assert lines[0] == ("agentdeck 0.1.0: pid 4321, up 2h03m, RSS 48.0 MiB, "
                         "config /home/me/.agentdeck/agentdeck.toml")
-    assert re.search(r"^time\s+running\s+1h01m\s+99\s+3\s+1\s+0\s+-$", text, re.M)
-    assert re.search(r"^git<b>\s+fatal\s+1m05s\s+-\s+0\s+0\s+3\s+exited with code 1$", text, re.M)
+    assert re.search(r"^time\s+running\s+1h01m\s+99\s+3\s+2\s+1\s+0\s+-$", text, re.M)
+    assert re.search(r"^git<b>\s+fatal\s+1m05s\s+-\s+0\s+0\s+0\s+3\s+exited with code 1: a-very-long", text, re.M)
     assert re.search(r"^wait0001\s+waiting\s+2m05s\s+default\s+docs\s+x{59}…$", text, re.M)
     assert "no sessions" in describe({"daemon": {}, "servers": [], "sessions": []}, now=NOW)

@@ -232,6 +232,14 @@ CASES = {
          ("child", '{"jsonrpc":"2.0","id":7,"method":"sampling/createMessage"}')],
         ['{"jsonrpc":"2.0","method":"notifications/x"}'],
         {"a": ['{"jsonrpc":"2.0","id":7,"method":"sampling/createMessage"}']}),
+    "roots/list goes to the client whose roots changed, not to the busy one": (
+        [("a", '{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}'),
+         ("b", '{"jsonrpc":"2.0","id":1,"method":"m"}'),
+         ("child", '{"jsonrpc":"2.0","id":"q","method":"roots/list"}'),
+         ("a", '{"jsonrpc":"2.0","id":"q","result":{"roots":[]}}')],
+        ['{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}', '{"jsonrpc":"2.0","id":1,"method":"m"}',
+         '{"jsonrpc":"2.0","id":"q","result":{"roots":[]}}'],
+        {"a": ['{"jsonrpc":"2.0","id":"q","method":"roots/list"}'], "b": []}),
     "a child request when no client is connected gets an error": (
         [("child", '{"jsonrpc":"2.0","id":7,"method":"elicitation/create"}')],
         [{"id": 7, "error": {"code": -32001}}], {}),

@@ -14,7 +14,8 @@ NOT_RUNNING = "not running"  # the state of every configured server when no daem
 UNKNOWN = "unknown"          # the state of every configured server when the daemon runs but does not answer
 PROJECT_FILE = ".mcp.json"
 PROJECT_FILE_MODE = 0o644  # a new .mcp.json without a token: meant to be shared with the project
-COLUMNS = (("NAME", "name"), ("STATE", "state"), ("PID", "pid"), ("CLIENTS", "clients"),
+COLUMNS = (("NAME", "name"), ("STATE", "state"), ("PID", "pid"), ("SOCKET-CLIENTS", "socket_clients"),
+           ("HTTP-SESSIONS", "http_sessions"),
            ("RESTARTS", "restarts"), ("SOCKET", "socket"))
 
 
@@ -24,7 +25,7 @@ def register(sub, parent):
     p = sub.add_parser("mcp", help="pooled MCP servers: list them, point agent clients at them, import them")
     commands = p.add_subparsers(dest="mcp_command", metavar="COMMAND", required=True)
 
-    c = commands.add_parser("list", parents=[parent], help="servers with state, pid, clients, restarts, socket")
+    c = commands.add_parser("list", parents=[parent], help="servers with state, pid, socket clients and HTTP sessions, restarts, socket")
     c.add_argument("--json", action="store_true", help="print the list as JSON")
     c.set_defaults(func=run_list)
 
@@ -98,7 +99,7 @@ def configured_servers(cfg, state):
     from agentdeck.paths import Home
 
     home = Home(cfg.home)
-    return [{"name": spec.name, "state": state, "pid": None, "clients": 0, "restarts": 0,
+    return [{"name": spec.name, "state": state, "pid": None, "socket_clients": 0, "http_sessions": 0, "restarts": 0,
              "socket": str(home.socket_path(spec.name)), "last_error": None} for spec in cfg.pooled()]
 
 

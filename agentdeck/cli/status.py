@@ -5,7 +5,8 @@ not answer (the line on stderr says which and what to do).
 """
 NOT_RUNNING_EXIT = 3  # as `systemctl status` and LSB init scripts report a stopped service
 CELL_CHARS = 60  # a longer prompt or error is cut in the table (--json has it whole)
-SERVER_COLUMNS = (("SERVER", "name"), ("STATE", "state"), ("FOR", "for"), ("PID", "pid"), ("CLIENTS", "clients"),
+SERVER_COLUMNS = (("SERVER", "name"), ("STATE", "state"), ("FOR", "for"), ("PID", "pid"), ("SOCKET", "socket_clients"),
+                  ("HTTP", "http_sessions"),
                   ("IN-FLIGHT", "in_flight"), ("RESTARTS", "restarts"), ("LAST ERROR", "last_error"))
 SESSION_COLUMNS = (("SESSION", "id"), ("STATUS", "status"), ("FOR", "for"), ("PROFILE", "profile"),
                    ("TITLE", "title"), ("PROMPT", "prompt"))

@@ -24,6 +24,8 @@ TIME_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS}"
 PRIVATE_EXTRA = "_line"  # the extra field our formatters fill; never logged as a field
 
 _lost = LostLines()  # lines no sink could write, for /metrics
+_level = [0]  # the daemon sinks' level number, set by `setup`
+DEBUG_NO = 10  # loguru's DEBUG
 _daemon_sinks = []  # loguru ids of the daemon's own sinks, replaced by each `setup`
 _stderr = None  # the process's one `Stderr`, made on first use (`_process_stderr`)
 
@@ -71,6 +73,7 @@ def setup(home, level, json_lines=False):
     ``level``. The first call also removes loguru's default sink; a later call (a reload)
     replaces only the daemon's sinks, so the servers' logs carry on."""
     first = not _daemon_sinks
+    _level[0] = logger.level(level).no
     if first:
         logger.remove()
     while _daemon_sinks:
@@ -84,6 +87,11 @@ def setup(home, level, json_lines=False):
                                     filter=_daemon_record))
     if first and stderr.problem:
         logger.warning(stderr.problem)
+
+
+def debug_enabled():
+    """True when the daemon log takes DEBUG lines: callers skip building what it would drop."""
+    return _level[0] <= DEBUG_NO
 
 
 def guard_stderr():

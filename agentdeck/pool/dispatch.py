@@ -131,6 +131,8 @@ class Dispatcher:
         if method == "notifications/initialized":
             if self.link.state is GONE or not self.handshake.mark_initialized():
                 return  # the child hears it once, whichever client says it
+        elif method == "notifications/roots/list_changed":
+            self.child_requests.roots_changed_by = peer
         elif method == "notifications/cancelled":
             params = msg.get("params")
             request_id = params.get("requestId") if params.__class__ is dict else None
@@ -262,10 +264,7 @@ class Dispatcher:
         if method == "ping":
             self.link.put(result_line(raw_id, b"{}"))
             return
-        # The child works for the most recent client request in flight, else asks the most recently active.
-        pending = self.pending.newest_client_request()
-        peer, about = (pending.client, pending.key) if pending else \
-            (max(self.clients.values(), key=lambda c: c.last_active, default=None), None)
+        peer, about = self.child_requests.choose(method, self.pending, self.clients)
         if peer is None:
             self.link.put(jsonrpc.error_line(raw_id, jsonrpc.SERVER_UNAVAILABLE,
                                              f"no agent is connected to answer {method}", {"server": self.name}))

@@ -6,7 +6,7 @@ request it belongs to while that call is open, else the session's GET stream. Ev
 are kept in a replay ring bounded by ``http_replay_bytes``, so a client that lost a
 stream gets what it missed with ``GET`` and ``Last-Event-ID``; a POST stream that
 closes early is not a cancel, its answer waits there. A stream whose reader stops is
-closed once its undelivered bytes pass ``client_queue_bytes``; the session survives it.
+closed once it holds ``client_queue_bytes`` undelivered; the session survives it.
 
 Memory per session: the ring, what live streams have not written yet (each bounded),
 and a few small dicts; an idle session holds no stream and no greenlet.
@@ -65,7 +65,8 @@ class HttpSession(Peer):
         self.settings = settings    # callable: the PoolSettings in force
         self.boot = boot            # prefix of event ids: ids of an earlier daemon are never mistaken
         self.forget = forget        # forget(session): its table lets go of it once the router has
-        self.ring = collections.deque()  # [event id, tag, line, delivered] for replay, oldest first
+        self.ring = ()              # [event id, tag, line, delivered] for replay, oldest first (a deque
+                                    # once there is one: its first block alone is ~600 bytes)
         self.ring_bytes = 0
         self.next_eid = 1
         self.next_tag = GET_TAG + 1
@@ -87,16 +88,18 @@ class HttpSession(Peer):
         entry = [eid, tag, line, False]
         self._remember(entry)
         if target is not None and not target.closed:
+            if target.pending_bytes >= self.settings().client_queue_bytes:
+                # Already that much unwritten: its reader stopped. What it missed stays in
+                # the ring; one message larger than the limit still goes to a reader that keeps up.
+                self.stats.slow_streams += 1
+                target.close()
+                if target is self.get:
+                    self.get = None
+                return
             entry[3] = True
             target.pending.append((self.event_id(eid), line, final))
             target.pending_bytes += len(line)
-            if target.pending_bytes > self.settings().client_queue_bytes:
-                self.stats.slow_streams += 1
-                target.close()  # its reader stopped; what it missed stays in the ring
-                if target is self.get:
-                    self.get = None
-            else:
-                target.wake.set()
+            target.wake.set()
         elif stream is not None and final:
             stream.wake.set()  # a stream that closed early: nothing to write, the ring keeps it
 
@@ -112,7 +115,7 @@ class HttpSession(Peer):
             stream.close()
         self.calls.clear()
         self.get = None
-        self.ring.clear()
+        self.ring = ()
         self.ring_bytes = 0
         self.forget(self)
 
@@ -192,6 +195,8 @@ class HttpSession(Peer):
         limit = self.settings().http_replay_bytes
         if size > limit:
             return  # too large to keep: it can only be delivered live
+        if not self.ring:
+            self.ring = collections.deque()
         self.ring.append(entry)
         self.ring_bytes += size
         while self.ring_bytes > limit:

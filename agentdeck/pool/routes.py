@@ -90,12 +90,28 @@ class Subscriptions:
 
 class ChildRequests:
     """Id key of a request the child made -> (the peer asked to answer, id key of that
-    peer's request it belongs to or None, the child's raw id)."""
+    peer's request it belongs to or None, the child's raw id).
 
-    __slots__ = ("asked",)
+    A stdio line names no session, so who is asked is a guess (`choose`); with several
+    sessions busy on a server that asks its clients (sampling, elicitation), the guess can
+    be wrong: such servers want ``share = "session"``."""
+
+    __slots__ = ("asked", "roots_changed_by")
 
     def __init__(self):
         self.asked = {}
+        self.roots_changed_by = None  # the client that last said its roots changed
+
+    def choose(self, method, pending, clients):
+        """(peer, id key of its request or None) to ask: for ``roots/list`` the client whose
+        roots changed (the child asks because it said so); else the client of the most
+        recent request in flight; else the most recently active client."""
+        if method == "roots/list" and self.roots_changed_by is not None and not self.roots_changed_by.closed:
+            return self.roots_changed_by, None
+        newest = pending.newest_client_request()
+        if newest is not None:
+            return newest.client, newest.key
+        return max(clients.values(), key=lambda c: c.last_active, default=None), None
 
     def add(self, key, peer, about, raw_id):
         self.asked[key] = (peer, about, raw_id)
@@ -104,6 +120,8 @@ class ChildRequests:
         return self.asked.pop(key, None)
 
     def drop(self, peer, router):
+        if self.roots_changed_by is peer:
+            self.roots_changed_by = None
         for key in [k for k, entry in self.asked.items() if entry[0] is peer]:
             raw_id = self.asked.pop(key)[2]
             router.to_child(jsonrpc.error_line(raw_id, jsonrpc.SERVER_UNAVAILABLE,

@@ -38,6 +38,7 @@ VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
 RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
 BODY_TIMEOUT = 30.0            # seconds for a POST body to arrive
+HEARTBEAT = 20.0               # seconds of silence on an SSE stream before a keep-alive comment
 JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 
@@ -153,9 +154,12 @@ class McpRoute:
             raise HttpError("415 Unsupported Media Type", jsonrpc.INVALID_REQUEST,
                             "POST bodies must be Content-Type: application/json")
         limit = proxy.settings.max_request_bytes
-        with gevent.Timeout(BODY_TIMEOUT, HttpError("408 Request Timeout", jsonrpc.INVALID_REQUEST,
-                                                    f"the body did not arrive within {BODY_TIMEOUT:g} s")):
-            raw = environ["wsgi.input"].read(limit + 1)
+        try:
+            with gevent.Timeout(BODY_TIMEOUT):
+                raw = environ["wsgi.input"].read(limit + 1)
+        except gevent.Timeout:
+            raise HttpError("408 Request Timeout", jsonrpc.INVALID_REQUEST,
+                            f"the body did not arrive within {BODY_TIMEOUT:g} s") from None
         if len(raw) > limit:
             raise _too_large(proxy.name, len(raw), limit)
         try:
@@ -232,9 +236,8 @@ class McpRoute:
             first = stream.pending[0]
             if single and first[2] and len(stream.pending) == 1:
                 _, line, _ = stream.take()[0]
-                write = start_response("200 OK", JSON_HEADERS + headers + [("Content-Length", str(len(line)))])
-                write(b"")  # headers alone, so the body (up to max_response_bytes) is sent without a copy
-                yield line
+                start_response("200 OK", JSON_HEADERS + headers + [("Content-Length", str(len(line)))])
+                yield line  # a large one after its head, uncopied (BoundedHandler._write_with_headers)
                 return
             start_response("200 OK", SSE_HEADERS + headers)(b"")  # the headers now: the client sees a stream
             yield from self._events(session, stream)
@@ -251,11 +254,12 @@ class McpRoute:
         if stream is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
                             "that Last-Event-ID is no longer known: open the stream without it")
-        start_response("200 OK", SSE_HEADERS)(b"")  # the headers now, before the first event
-        return self._stream(session, stream)
+        write = start_response("200 OK", SSE_HEADERS)
+        return self._stream(session, stream, write)
 
-    def _stream(self, session, stream):
+    def _stream(self, session, stream, write):
         try:
+            write(b"")  # the head now, not at the first event: clients wait for it before they listen
             yield from self._events(session, stream)
         finally:
             session.stream_ended(stream)
@@ -268,8 +272,10 @@ class McpRoute:
                 yield b"id: " + event_id.encode() + b"\nevent: message\ndata: " + line.rstrip(b"\n") + b"\n\n"
             if stream.done:
                 return
-            if not stream.pending and not stream.closed:
-                stream.wake.wait()
+            if not stream.pending and not stream.closed and not stream.wake.wait(HEARTBEAT):
+                # A comment now and then: clients read a quiet stream as alive (the Python SDK
+                # gives a GET stream up after two silent read timeouts), and a gone one is noticed.
+                yield b": keep-alive\n\n"
         if stream.tag != GET_TAG:
             logger.debug("http: server stream {} of session {} closed before its answers", stream.tag, session.cid)
 

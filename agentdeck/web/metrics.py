@@ -14,7 +14,9 @@ GAUGE = "gauge"
 
 # Per MCP server, labelled {server="NAME"}: (metric, type, key in a server's status, help).
 SERVER_METRICS = (
-    ("agentdeck_mcp_clients", GAUGE, "clients", "Clients connected to the pooled server."),
+    ("agentdeck_mcp_clients", GAUGE, "clients", "Clients of the pooled server: socket clients and HTTP sessions."),
+    ("agentdeck_mcp_socket_clients", GAUGE, "socket_clients", "Clients connected to the server's Unix socket."),
+    ("agentdeck_mcp_http_sessions", GAUGE, "http_sessions", "Streamable HTTP sessions of the server."),
     ("agentdeck_mcp_in_flight", GAUGE, "in_flight", "Client requests waiting for the server's answer."),
     ("agentdeck_mcp_restarts_total", COUNTER, "restarts", "Times the server's process was restarted."),
     ("agentdeck_mcp_failures", GAUGE, "failures", "Failures since the server was last healthy for long enough."),
@@ -32,6 +34,8 @@ SERVER_METRICS = (
     ("agentdeck_mcp_idle_disconnects_total", COUNTER, "idle_closed", "Clients closed after idle_timeout."),
     ("agentdeck_mcp_slow_disconnects_total", COUNTER, "slow_closed",
      "Clients closed because their unsent output passed client_queue_bytes."),
+    ("agentdeck_mcp_slow_streams_total", COUNTER, "slow_streams",
+     "HTTP streams closed because their unsent events passed client_queue_bytes (the session lived on)."),
     ("agentdeck_mcp_rejected_clients_total", COUNTER, "rejected",
      "Clients refused because max_clients (or max_children) was reached."),
     ("agentdeck_mcp_children", GAUGE, "child_count",

@@ -45,6 +45,7 @@ text-align:center;color:#fff;background:#2e9d57}
 .badge.info{background:#3a7bd5}
 .muted{color:#8a94a3}
 .prompt{max-width:48em;overflow-wrap:anywhere}
+.error{max-width:40em;overflow-wrap:anywhere}
 details pre{white-space:pre-wrap;margin:4px 0 0;font-size:12px;color:#5b6675}
 footer{padding:0 20px 16px;color:#8a94a3;font-size:12px}
 """
@@ -61,16 +62,17 @@ def _error_cell(server):
         return '<td class="muted">-</td>'
     summary = escape(error or "stderr")
     if not tail:
-        return f"<td>{summary}</td>"
-    return f"<td><details><summary>{summary}</summary><pre>{escape(tail)}</pre></details></td>"
+        return f'<td class="error">{summary}</td>'
+    return f'<td class="error"><details><summary>{summary}</summary><pre>{escape(tail)}</pre></details></td>'
 
 
 def _server_rows(servers, now):
     if not servers:
-        return ['<tr><td colspan="8" class="muted">no pooled servers: add an [mcp.NAME] table to the config</td></tr>']
+        return ['<tr><td colspan="9" class="muted">no pooled servers: add an [mcp.NAME] table to the config</td></tr>']
     return [f"<tr><td>{escape(s['name'])}</td><td>{_badge(s.get('state', '?'))}</td>"
             f"<td class=\"num\">{age(s.get('since'), now)}</td><td class=\"num\">{s.get('pid') or '-'}</td>"
-            f"<td class=\"num\">{s.get('clients', 0)}</td><td class=\"num\">{s.get('in_flight', 0)}</td>"
+            f"<td class=\"num\">{s.get('socket_clients', 0)}</td><td class=\"num\">{s.get('http_sessions', 0)}</td>"
+            f"<td class=\"num\">{s.get('in_flight', 0)}</td>"
             f"<td class=\"num\">{s.get('restarts', 0)}</td>{_error_cell(s)}</tr>"
             for s in _with_children(servers)]
 
@@ -129,7 +131,8 @@ def render(snapshot, rss_samples, now, query=""):
         f'<span class="facts">{escape(facts)}</span>'
         f'<span class="spark-box">{sparkline(rss_samples)}RSS, last hour</span></header><main>',
         f'<h2>MCP servers ({len(servers)})</h2><table id="servers"><thead><tr><th>server</th><th>state</th>'
-        "<th class=\"num\">for</th><th class=\"num\">pid</th><th class=\"num\">clients</th>"
+        "<th class=\"num\">for</th><th class=\"num\">pid</th><th class=\"num\">socket clients</th>"
+        "<th class=\"num\">HTTP sessions</th>"
         "<th class=\"num\">in flight</th><th class=\"num\">restarts</th><th>last error</th>"
         "</tr></thead><tbody>",
         *_server_rows(servers, now),

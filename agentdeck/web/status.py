@@ -32,6 +32,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from loguru import logger
 
 from agentdeck.errors import UserError
+from agentdeck.logs.logsetup import debug_enabled
 from agentdeck.netaddr import host_of_authority, is_loopback_host, split_host_port
 from agentdeck.web import mcproute, metrics, page
 
@@ -40,6 +41,7 @@ MAX_CONNECTIONS = 1040        # connections served at once (pages and MCP stream
 HEAD_TIMEOUT = 5.0            # seconds for a request line and its headers to arrive
 IO_TIMEOUT = 10.0             # seconds any one socket read or write may block
 MAX_BODY_BYTES = 64 * 1024    # a GET has no body; anything larger is refused unread
+SMALL_BODY_BYTES = 65536      # answers up to this size go out in one write with their head
 STOP_TIMEOUT = 1.0            # seconds `stop` lets requests in progress finish
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # bind to every address; reached locally through loopback
 LOG_FIRST = 10      # refusals of one reason logged one by one...
@@ -94,6 +96,7 @@ class BoundedHandler(WSGIHandler):
 
     def handle(self):
         self.socket.settimeout(self.server.io_timeout)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # pywsgi sends head and body apart
         super().handle()
 
     def handle_one_request(self):
@@ -134,6 +137,26 @@ class BoundedHandler(WSGIHandler):
                 return ("413", _raw_response("413 Content Too Large", ex.body, "application/json"))
             return ("413", _REFUSE_413)
         return super()._handle_client_error(ex)
+
+    def log_request(self):
+        if debug_enabled():  # the access line is a DEBUG line: not formatted for nothing on each request
+            super().log_request()
+
+    def _write_with_headers(self, data):
+        """Head and a small body in one write (pywsgi sends them in two, and a keep-alive
+        client's delayed ACK would stall the second); a large body is not copied."""
+        if self.response_use_chunked or not data or len(data) > SMALL_BODY_BYTES:
+            return super()._write_with_headers(data)
+        self.headers_sent = True
+        self.finalize_headers()
+        head = bytearray(b"HTTP/1.1 ")
+        head += self.status
+        head += b"\r\n"
+        for header, value in self.response_headers:
+            head += header + b": " + value + b"\r\n"
+        head += b"\r\n"
+        head += data
+        self._sendall(head)
 
     def handle_error(self, t, v, tb):
         # A client that stopped reading (IO_TIMEOUT) or went away mid-answer: its problem, not

@@ -181,8 +181,8 @@ def test_a_stream_whose_reader_stops_is_closed_and_the_session_lives_on(start_da
     daemon = start_daemon({"s": scripted()}, pool={"client_queue_bytes": 65536})
     client = session(daemon)
     stuck = client.open_stream("GET")  # never read from here on
-    for i in range(40):  # each notification is ~100 KiB: far more than the socket buffers take
-        client.call(i, "notify", {"method": "notifications/message", "params": {"data": "z" * 100000}})
+    for i in range(40):  # 40 x 400 KB: far more than the socket buffers between us take
+        client.call(i, "notify", {"method": "notifications/message", "params": {"data": "z" * 400000}})
     wait_for(lambda: daemon.server("s")["slow_streams"] >= 1, 15, message="the stuck stream closed")
     assert text_of(client.call(99, "echo", {"text": "alive"}).json()) == "alive"
     stuck.hang_up()

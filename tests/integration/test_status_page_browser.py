@@ -119,9 +119,9 @@ def test_status_page_renders_servers_and_sessions_in_a_real_browser(home, tmux_s
         page.feed(chromium(home, "--dump-dom", url + "/"))
         assert page.title == "agentdeck: 1 waiting"
         servers_rows = {row[0]: row for row in page.tables["servers"] if row}
-        assert servers_rows["github"][1] == "running" and servers_rows["github"][4] == "1"
+        assert servers_rows["github"][1] == "running" and servers_rows["github"][4] == "1"  # its socket client
         assert servers_rows["broken"][1] in ("backoff", "fatal", "starting")
-        assert "exited with code 2" in servers_rows["broken"][7]
+        assert "exited with code 2" in servers_rows["broken"][8]
         session_rows = [row for row in page.tables["sessions"] if row]
         assert [row[1] for row in session_rows] == ["waiting", "running", "idle"]
         assert session_rows[0][0].startswith("write docs") and session_rows[0][5] == "document the status page"

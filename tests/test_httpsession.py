@@ -1,0 +1,81 @@
+"""An HTTP session's streams and replay ring, without a hub or sockets: which stream each
+message goes on, what a resumed stream gets, and the bounds."""
+from agentdeck import config
+from agentdeck.pool.httpsession import HttpSession
+from agentdeck.pool.stats import Stats
+from agentdeck.wire.jsonrpc import id_key
+
+SETTINGS = config.build({"pool": {"client_queue_bytes": 4096, "http_replay_bytes": 4096}}).pool
+A, B = id_key(1), id_key("b")
+
+
+def session():
+    return HttpSession(1, "sid", "2025-06-18", lambda: SETTINGS, "boot", lambda s: None, Stats())
+
+
+def lines(stream):
+    return [line for _, line, _ in stream.take()]
+
+
+def test_a_message_goes_on_the_stream_of_its_request_and_the_answer_ends_the_call():
+    s = session()
+    post = s.open_post([A])
+    s.put(b"progress\n", A)
+    s.put(b"unprompted\n")  # no GET stream open: kept for the next one
+    s.put(b"answer\n", A, final=True)
+    assert lines(post) == [b"progress\n", b"answer\n"] and post.done
+    assert A not in s.calls
+    get = s.open_get()
+    assert lines(get) == [b"unprompted\n"]
+    s.put(b"later\n")
+    assert lines(get) == [b"later\n"]
+
+
+def test_a_post_stream_that_closed_early_is_resumed_with_what_it_missed():
+    s = session()
+    post = s.open_post([A, B])
+    s.put(b"first\n", A)
+    first_id = post.take()[0][0]
+    s.stream_ended(post)  # the client hung up: not a cancel
+    s.put(b"answer a\n", A, final=True)
+    s.put(b"answer b\n", B, final=True)
+    resumed = s.open_get(first_id)
+    assert lines(resumed) == [b"answer a\n", b"answer b\n"]
+    again = s.open_get(s.priming_id(post.tag))  # from its priming event: the whole stream
+    assert lines(again) == [b"first\n", b"answer a\n", b"answer b\n"]
+
+
+def test_ids_of_another_run_or_that_left_the_ring_are_unknown():
+    s = session()
+    s.open_post([A])
+    s.put(b"x" * 3000 + b"\n", A, final=True)
+    kept = s.event_id(1)
+    s.put(b"y" * 3000 + b"\n")  # the ring holds 4096 bytes: the first event leaves it
+    assert s.open_get(kept) is None
+    assert s.open_get("otherboot-2") is None
+    assert s.open_get("boot-nonsense") is None
+
+
+def test_a_stream_whose_reader_stops_is_closed_and_the_session_keeps_the_events():
+    s = session()
+    get = s.open_get()
+    for _ in range(6):
+        s.put(b"z" * 1000 + b"\n")  # never taken: the sixth finds 5 KB waiting (client_queue_bytes 4096)
+    assert get.closed and s.get is None and s.stats.slow_streams == 1
+    fresh = s.open_get(s.priming_id(0))
+    assert len(lines(fresh)) == 4  # what the ring (4096 bytes) still holds
+
+
+def test_a_message_larger_than_the_ring_is_only_delivered_live():
+    s = session()
+    post = s.open_post([A])
+    s.put(b"h" * 10000 + b"\n", A, final=True)
+    assert s.ring_bytes == 0 and len(lines(post)[0]) == 10001
+
+
+def test_an_idle_session_has_no_stream_call_or_request():
+    s = session()
+    s.last_active -= SETTINGS.http_session_idle
+    assert s.is_idle(s.last_active + SETTINGS.http_session_idle, SETTINGS)
+    s.open_get()
+    assert not s.is_idle(s.last_active + SETTINGS.http_session_idle, SETTINGS)
