@@ -90,8 +90,9 @@ def child_rows(server):
     if server.get("share", "all") == "all":
         return []
     return [{"name": f"{server['name']}@{child.get('project') or child.get('key')}", "state": child.get("state"),
-             "pid": child.get("pid"), "clients": child.get("clients"), "restarts": child.get("restarts"),
-             "socket": None} for child in server.get("children", [])]
+             "pid": child.get("pid"), "socket_clients": child.get("socket_clients"),
+             "http_sessions": child.get("http_sessions"), "restarts": child.get("restarts"), "socket": None}
+            for child in server.get("children", [])]
 
 
 def configured_servers(cfg, state):

@@ -148,6 +148,7 @@ class ChildUnit:
             "since": supervisor.state_since,
             "pid": child.pid if child is not None else None,
             "clients": len(router.clients),
+            "socket_clients": len(router.clients) - self.http.counts(),
             "http_sessions": self.http.counts(),
             "in_flight": router.pending.client_requests(),
             "restarts": supervisor.policy.restarts,
