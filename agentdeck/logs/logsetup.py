@@ -9,6 +9,7 @@ Records bound with ``mcp_stderr`` go only to that server's file. No sink can sto
 daemon or block its hub: see `logfile`.
 """
 import json
+import os
 import sys
 import traceback
 
@@ -102,7 +103,8 @@ def guard_stderr():
 
 def add_server_log(home, name):
     """A logger whose records go to ``logs/mcp-<name>.log``; returns (logger, sink id)."""
-    sink = logger.add(RotatingFile(home.logs / f"mcp-{name}.log", SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost,
+    # os.path, not pathlib: a Path interns its parts, and a project child's name is new each time.
+    sink = logger.add(RotatingFile(os.path.join(home.logs, f"mcp-{name}.log"), SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost,
                                    _process_stderr()),
                       format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name,
                       level="INFO")  # the stderr pump logs at INFO; a DEBUG sink would make every

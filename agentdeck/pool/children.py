@@ -83,7 +83,8 @@ class ServerChildren:
         elif spec.share == "project":
             tag = f"{spec.name}@{file_tag(project)}"
             log = self.open_log(tag)
-            handshake = self.handshakes / f"{tag}.json"
+            # A str, not a Path: pathlib interns every part, and each project's name is new.
+            handshake = os.path.join(self.handshakes, f"{tag}.json")
             scope = f"{spec.name}@{project}"  # its HTTP session ids are valid for this project only
         return ChildUnit(key, project, spec, self.settings, log, self.close_log, handshake, self.session_ids, scope,
                          self.boot, self.next_cid, self._unit_empty)
