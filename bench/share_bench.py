@@ -19,6 +19,12 @@ a project directory as the bridge does, then prints:
     expired (61 s without a child exit, then one more child), and the growth right after
     the run is printed too.
 The child processes are never counted: their RSS is theirs.
+
+What the growth is (measured in-process, 2,400 project children without clients, RSS
+every 400: +0.17 KiB per child, all of it given back by glibc's ``malloc_trim(0)``;
+tracemalloc over 600 and over 1,500 children: the same ~126 KiB of live Python objects,
+gevent's and loguru's, not growing with the count): heap the allocator keeps after
+the objects are freed, not bookkeeping that stays alive.
 """
 import argparse
 import json
