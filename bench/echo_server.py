@@ -1,5 +1,6 @@
 """The fastest honest MCP server for benchmarks: single thread, answers every request
-at once (tools/call echoes its `text` argument), so the numbers measure the proxy."""
+at once (tools/call echoes its `text` argument, or answers `bytes` of "x"), so the
+numbers measure the proxy."""
 import json
 import sys
 
@@ -16,7 +17,8 @@ def main():
             result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
                       "serverInfo": {"name": "echo", "version": "1"}}
         elif method == "tools/call":
-            text = msg["params"]["arguments"].get("text", "")
+            arguments = msg["params"]["arguments"]
+            text = "x" * arguments["bytes"] if "bytes" in arguments else arguments.get("text", "")
             result = {"content": [{"type": "text", "text": text}]}
         else:
             result = {}

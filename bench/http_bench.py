@@ -7,7 +7,7 @@ Run by hand (not in CI), from the repository root:
     .venv/bin/python bench/http_bench.py --compare HEAD~1   # that commit's daemon beside this one
     .venv/bin/python bench/http_bench.py --profile /tmp/http.txt   # also py-spy the daemon under load
 
-It starts a real `agentdeck serve` pooling bench/echo_server.py (and bench/big_answer_server.py)
+It starts a real `agentdeck serve` pooling bench/echo_server.py
 and prints:
   - round-trip p50/p99 of a small tools/call with one session, interleaved request by
     request: straight to the server's stdin (direct), a raw line client on the pool's
@@ -47,9 +47,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pool_bench import (ECHO, INIT, REPO, KiB, MiB, Conn, Pipe, call_line, cpu_seconds, fmt_us,  # noqa: E402
-                        percentile, proc_status, reset_peak, rss, settle, source_tree)
+                        churn, percentile, proc_status, reset_peak, settle, source_tree)
 
-BIG = [sys.executable, str(REPO / "bench" / "big_answer_server.py")]
+BIG = ECHO  # a large answer: tools/call with {"bytes": N}
 FLOOR = [sys.executable, str(REPO / "bench" / "http_floor.py")]
 PROTOCOL = "2025-06-18"
 IDLE_SESSIONS = 200
@@ -396,18 +396,15 @@ def idle_session_cost(daemon, sessions):
     return (idle - base) / sessions, (streaming - base) / sessions
 
 
-def churn(daemon, warmup, cycles):
-    def cycle(n):
-        for i in range(n):
-            conn = HttpConn(daemon.port)
-            conn.open_session()
-            conn.roundtrip(conn.prepare(call_body(i, "churn")))
-            conn.delete()
-            conn.close()
-    cycle(warmup)
-    before = settle(daemon.pid)
-    cycle(cycles)
-    return settle(daemon.pid) - before
+def http_cycle(daemon):
+    """One open/call/DELETE of an HTTP session, for `pool_bench.churn`."""
+    def once(i):
+        conn = HttpConn(daemon.port)
+        conn.open_session()
+        conn.roundtrip(conn.prepare(call_body(i, "churn")))
+        conn.delete()
+        conn.close()
+    return once
 
 
 def big_answer(daemon, transport):
@@ -518,7 +515,7 @@ def run(trees, floor_port, args):
                   "(target <= 16 KiB)")
             print(f"  {name:>8} per HTTP session with a GET stream open:   {streaming / KiB:7.2f} KiB")
         for name, d in http_daemons.items():
-            grown = churn(d, warm, cycles)
+            grown = churn(d.pid, warm, cycles, http_cycle(d))
             print(f"  {name:>8} growth over {cycles} open/call/DELETE cycles (after {warm}): {grown / MiB:6.2f} MiB   "
                   "(target <= 1 MiB)")
         for name, tree in trees.items():

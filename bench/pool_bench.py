@@ -266,17 +266,24 @@ def idle_client_cost(daemon, clients):
     return (idle - base) / clients, (used - base) / clients
 
 
-def churn(daemon, warmup, cycles):
-    def cycle(n):
-        for i in range(n):
-            conn = Conn(daemon.socket)
-            conn.roundtrip(json.dumps(INIT).encode() + b"\n")
-            conn.roundtrip(call_line(i, "churn"))
-            conn.close()
-    cycle(warmup)
-    before = settle(daemon.pid)
-    cycle(cycles)
-    return settle(daemon.pid) - before
+def churn(pid, warmup, cycles, once):
+    """RSS growth of ``pid`` over ``cycles`` calls of ``once(i)`` after ``warmup`` of them."""
+    for i in range(warmup):
+        once(i)
+    before = settle(pid)
+    for i in range(cycles):
+        once(i)
+    return settle(pid) - before
+
+
+def socket_cycle(daemon):
+    """One connect/initialize/call/disconnect on the pool's socket, for `churn`."""
+    def once(i):
+        conn = Conn(daemon.socket)
+        conn.roundtrip(json.dumps(INIT).encode() + b"\n")
+        conn.roundtrip(call_line(i, "churn"))
+        conn.close()
+    return once
 
 
 def flood(daemon, clients, size):
@@ -364,7 +371,7 @@ def run(trees, quick):
             print(f"  {name:>8} per idle client ({idle_n} clients):        {idle / KiB:7.2f} KiB   (target <= 12 KiB)")
             print(f"  {name:>8} per client after a request:              {used / KiB:7.2f} KiB   (target <= 16 KiB)")
         for name, daemon in daemons.items():
-            grown = churn(daemon, warm, cycles)
+            grown = churn(daemon.pid, warm, cycles, socket_cycle(daemon))
             print(f"  {name:>8} growth over {cycles} connect cycles (after {warm}): {grown / MiB:7.2f} MiB   "
                   "(target <= 1 MiB)")
         for name, daemon in daemons.items():
