@@ -113,6 +113,7 @@ def test_status_metrics_page_and_cli_show_servers_clients_and_sessions(start_dae
     doc = daemon.status()
     info = doc["daemon"]
     assert info["pid"] == daemon.proc.pid and info["rss_bytes"] > 1 << 20 and info["uptime"] >= 0
+    assert info["greenlets"] >= 2  # the hub and the main greenlet at least
     assert info["config"] == str(daemon.config_path) and info["version"]
     [server] = doc["servers"]
     assert server["state"] == "running" and server["clients"] == 1 and server["pid"] > 0
