@@ -82,11 +82,12 @@ class SocketProxy:
 
     def apply_settings(self, settings):
         """A reload's [pool] settings, in force at once: limits and timeouts are read where
-        they are used; line limits of connected clients and of the child's stdout change
-        for their next bytes."""
+        they are used; line limits of connected socket clients and of the child's stdout
+        change for their next bytes (an HTTP session reads max_request_bytes per request)."""
         self.router.settings = settings
         for peer in self.router.clients.values():
-            peer.splitter.limit = settings.max_request_bytes
+            if isinstance(peer, SocketClient):  # an HTTP session has no line splitter
+                peer.splitter.limit = settings.max_request_bytes
         if self.supervisor.stdout is not None:
             self.supervisor.stdout.limit = settings.max_response_bytes
 

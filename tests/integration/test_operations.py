@@ -356,6 +356,24 @@ def test_sighup_starts_added_stops_removed_restarts_changed_and_keeps_untouched_
     assert {s["name"] for s in daemon.status()["servers"]} == {"keep", "change", "added"}
 
 
+def test_a_reload_that_changes_a_limit_while_an_http_session_is_open_keeps_the_daemon_up(start_daemon):
+    # Regression (soak): apply_settings set `splitter.limit` on every client, and an HTTP
+    # session has no splitter: the AttributeError ended the main greenlet, the daemon died.
+    from tests.mcphttp import McpHttp
+    daemon = start_daemon({"s": scripted()})
+    http = McpHttp(daemon.info()["status_url"] + "/mcp/s")
+    http.initialize()
+    sock = client_of(daemon, "s")
+    daemon.config_path.write_text(toml_config(daemon.home, servers={"s": scripted()},
+                                              pool={"max_request_bytes": 2 * 1048576}))
+    daemon.signal(signal.SIGHUP)
+    daemon.expect(r"config reloaded: 0 added, 0 removed, 0 restarted, 1 unchanged")
+    assert echo(sock, 1, "x" * 1500000) == "x" * 1500000  # the raised limit, in force on the open connection
+    reply = http.call(2, "echo", {"text": "y" * 1500000})
+    assert reply.status == 200 and reply.json()["result"]["content"][0]["text"] == "y" * 1500000
+    assert daemon.proc.poll() is None
+
+
 @pytest.mark.parametrize("broken", [
     "[daemon\nnot toml",
     '[pool]\nmax_clients = "many"\n',
