@@ -163,16 +163,15 @@ class SoakDaemon:
         left += [f"socket file {p} left" for p in (self.home / "sockets").glob("*")]
         if (self.home / "daemon.json").exists():
             left.append("daemon.json left")
+        # Temp files: the daemon's atomic writes (".NAME.*.tmp" beside the target) and anything
+        # named for agentdeck in /tmp (other programs' temp files are not ours to judge).
+        left += [f"temp file {p} left" for p in self.home.rglob(".*.tmp")]
         left += [f"temp file {n} left" for n in set(os.listdir(tempfile.gettempdir())) - self.temp_before
-                 if not n.startswith(("soak-", "tmux-")) and self._ours(n)]
+                 if n.startswith("agentdeck")]
         if code is None:
             os.killpg(self.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         return code, took, left
-
-    @staticmethod
-    def _ours(name):
-        return name.startswith(("agentdeck", "tmp", "ad-"))
 
     def cleanup(self, keep):
         try:

@@ -28,9 +28,32 @@ def settle(run, daemon, watch, base, stage):
         running = sum(1 for s in st.get("servers", []) if s.get("state") == "running")
         ok = (last["fds"] <= base["fds"] and (last["greenlets"] or 0) <= base["greenlets"]
               and last["children"] == base["children"] == want_children and running == want_children)
+        if not ok and time.monotonic() - started > SETTLE_TIMEOUT:
+            run.note(f"not back at baseline: {diagnose(daemon, st)}")
         if ok or time.monotonic() - started > SETTLE_TIMEOUT:
             return {"fds": last["fds"], "greenlets": last["greenlets"], "children": last["children"],
                     "base": base, "ok": ok, "settle": time.monotonic() - started}
+
+
+def diagnose(daemon, status):
+    """What the daemon holds: its fds by kind, and each server's clients and streams."""
+    import collections
+    import os
+    kinds = collections.Counter()
+    for fd in os.listdir(f"/proc/{daemon.pid}/fd"):
+        try:
+            kinds[os.readlink(f"/proc/{daemon.pid}/fd/{fd}").split(":")[0].split("/")[-1][:20]] += 1
+        except OSError:
+            pass
+    servers = {s["name"]: {k: s[k] for k in ("socket_clients", "http_sessions", "in_flight", "state")}
+               for s in status.get("servers", [])}
+    try:
+        import subprocess
+        ss = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+        tcp = collections.Counter(line.split()[0] for line in ss.splitlines() if f"pid={daemon.pid}," in line)
+    except OSError:
+        tcp = {}
+    return f"fds {dict(kinds)}; tcp {dict(tcp)}; servers {servers}; http {status.get('http')}"
 
 
 def check_reload(run, daemon, stage):

@@ -10,7 +10,7 @@ import time
 import anyio
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import McpError
+from mcp.shared.exceptions import MCPError
 
 counts = {"sessions": 0, "calls": 0, "ok": 0, "errors": 0, "wrong": 0, "exceptions": 0}
 
@@ -28,7 +28,7 @@ async def one_session(url, rng):
                 counts["calls"] += 1
                 try:
                     result = await session.call_tool(tool, arguments)
-                except McpError:
+                except MCPError:
                     counts["errors"] += 1  # the proxy's -32001 while a fault restarts the server
                     continue
                 if result.is_error and tool == "get_current_time":
