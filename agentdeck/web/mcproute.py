@@ -14,10 +14,12 @@ an HTTP status with a JSON-RPC error body; nothing here blocks anyone but its ow
 connection. Access (token, Host) is checked by the status server before this runs;
 a present ``Origin`` must be a loopback one.
 """
+import select
 import time
 import urllib.parse
 
 import gevent
+from gevent.monkey import get_original
 from loguru import logger
 
 from agentdeck.netaddr import is_loopback_host
@@ -32,6 +34,10 @@ VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
 RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
 BODY_TIMEOUT = 30.0            # seconds for a POST body to arrive
+HANGUP_CHECK = 1.0             # seconds between two looks at a waiting stream's connection
+CONNECTION_FD = "agentdeck.connection_fd"  # environ key: the request's socket fd (status.BoundedHandler)
+_poll = get_original("select", "poll")  # the C poll: with timeout 0 it never waits
+_GONE = select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
 JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 
@@ -185,7 +191,8 @@ class McpRoute:
         stream = session.open_post(keys)
         proxy.router.from_client(session, lines)
         headers = [("Mcp-Session-Id", session.sid)] if initialize is not None else []
-        return self._answer(session, stream, start_response, headers, single=not batch)
+        return self._answer(session, stream, start_response, headers, single=not batch,
+                            fd=environ.get(CONNECTION_FD))
 
     @staticmethod
     def _initialize_version(message):
@@ -193,7 +200,7 @@ class McpRoute:
         version = params.get("protocolVersion") if params.__class__ is dict else None
         return version if version in VERSIONS else LEGACY_VERSION
 
-    def _answer(self, session, stream, start_response, headers, single):
+    def _answer(self, session, stream, start_response, headers, single, fd=None):
         """The response to a POST: JSON when the first message for the call is its
         answer, else an SSE stream until every answer it owes is written."""
         try:
@@ -210,7 +217,7 @@ class McpRoute:
                 yield line
                 return
             start_response("200 OK", SSE_HEADERS + headers)(b"")  # the headers now: the client sees a stream
-            yield from self._events(session, stream)
+            yield from self._events(session, stream, fd)
         finally:
             session.stream_ended(stream)
 
@@ -225,15 +232,15 @@ class McpRoute:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
                             "that Last-Event-ID is no longer known: open the stream without it")
         start_response("200 OK", SSE_HEADERS)(b"")  # the headers now, before the first event
-        return self._stream(session, stream)
+        return self._stream(session, stream, environ.get(CONNECTION_FD))
 
-    def _stream(self, session, stream):
+    def _stream(self, session, stream, fd):
         try:
-            yield from self._events(session, stream)
+            yield from self._events(session, stream, fd)
         finally:
             session.stream_ended(stream)
 
-    def _events(self, session, stream):
+    def _events(self, session, stream, fd):
         if session.protocol >= PRIMING_FROM:
             yield b"id: %s\nretry: %d\ndata: \n\n" % (session.priming_id(stream.tag).encode(), RETRY_MS)
         while not stream.closed:
@@ -241,10 +248,23 @@ class McpRoute:
                 yield b"id: " + event_id.encode() + b"\nevent: message\ndata: " + line.rstrip(b"\n") + b"\n\n"
             if stream.done:
                 return
-            if not stream.pending and not stream.closed:
-                stream.wake.wait()
+            while not stream.pending and not stream.closed and not stream.wake.wait(HANGUP_CHECK):
+                # Nothing to write, so no write would fail: look for the client's hang-up
+                # (a killed client only sends FIN), else its stream, greenlet and session
+                # stay until the server next sends it something.
+                if fd is not None and hung_up(fd):
+                    logger.debug("http: stream {} of session {}: the client hung up", stream.tag, session.cid)
+                    return
         if stream.tag != GET_TAG:
             logger.debug("http: server stream {} of session {} closed before its answers", stream.tag, session.cid)
+
+
+def hung_up(fd):
+    """True when the client on ``fd`` has shut its side, reset or closed; never waits.
+    (A client sends nothing more on a stream's connection, so readable means gone.)"""
+    poller = _poll()
+    poller.register(fd, select.POLLRDHUP)
+    return any(events & _GONE for _, events in poller.poll(0))
 
 
 def _too_large(server, size, limit):
