@@ -86,6 +86,7 @@ class SoakDaemon:
         self.config = self.home / "agentdeck.toml"
         self.env = clean_env(self.home)
         self.proc = None
+        self.stage = 0  # the config stage in force (0 at start, then 1 and 2 after each SIGHUP)
         self.stderr_lines = 0
         self.stderr_tail = collections.deque(maxlen=200)  # the last chunks of its stderr, for a post-mortem
         self.slow_until = 0.0  # monotonic time until which stderr is read slowly
@@ -130,7 +131,13 @@ class SoakDaemon:
         self.run.note(f"stderr read slowly (512 B/s) for {seconds:.0f} s")
         self.slow_until = time.monotonic() + seconds
 
+    @property
+    def request_limit(self):
+        """max_request_bytes of the config in force."""
+        return MAX_REQUEST_BYTES if self.stage == 0 else RAISED_MAX_REQUEST_BYTES
+
     def reload(self, stage):
+        self.stage = stage
         self.config.write_text(config_text(self.home, stage))
         self.proc.send_signal(signal.SIGHUP)
         self.run.note(f"SIGHUP with config stage {stage}: servers {sorted(servers(stage))}")

@@ -60,7 +60,18 @@ class HttpClient:
         rid = message.get("id")
         if rid is not None:
             self.ledger.sent(self.cid, rid, kind or message["method"])
-        conn, resp = self.open("POST", message)
+        try:
+            conn, resp = self.open("POST", message)
+        except (ConnectionResetError, BrokenPipeError):
+            size = len(json.dumps(message))
+            if rid is None or size <= self.fleet.daemon.request_limit:
+                raise
+            # A body over max_request_bytes is refused with 413 unread and the connection
+            # closed (README): a client still sending it sees a reset instead. Its answer.
+            self.ledger.count("http_413_reset")
+            self.deliver({"jsonrpc": "2.0", "id": rid, "error": {"code": -32002, "message": "reset after 413"}},
+                         check)
+            return 413
         try:
             if rid is None:
                 resp.read()
@@ -127,7 +138,7 @@ class HttpClient:
         try:
             self._life(seconds)
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            self.run.fail("http_client_error", f"{self.cid}: {type(exc).__name__}: {exc}")
+            self.run.fail("http_client_error", f"{self.cid} (request {self.n}): {type(exc).__name__}: {exc}")
             self.ledger.abandon(self.cid, "client error")
 
     def _life(self, seconds):

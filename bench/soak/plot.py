@@ -13,10 +13,10 @@ def plot(data_path, png_path):
     t = [s["t"] / 60 for s in samples]
     fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
     axes[0].plot(t, [s["rss"] / 2 ** 20 for s in samples], color="tab:blue")
-    minute1 = sorted(s["rss"] for s in samples if s["t"] < 60)
+    minute1 = sorted(s["rss"] for s in samples if 50 <= s["t"] < 70)  # as invariants.minute1_level
     if minute1 and t[-1] > 1:  # the band the invariant allows: minute 1's level +- 4 MiB
         level = minute1[len(minute1) // 2] / 2 ** 20
-        axes[0].axhspan(level - 4, level + 4, xmin=0, color="tab:blue", alpha=0.1, label="minute-1 level +- 4 MiB")
+        axes[0].axhspan(level - 4, level + 4, xmin=0, color="tab:blue", alpha=0.1, label="RSS at 1 min +- 4 MiB")
         axes[0].legend(loc="lower right")
     axes[0].set_ylabel("RSS (MiB)")
     axes[1].plot(t, [s["fds"] for s in samples], color="tab:orange", label="open fds")

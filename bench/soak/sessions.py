@@ -132,7 +132,9 @@ class SessionWaves:
                 self.bump("waits")
                 if waited.returncode != 0:
                     self.run.fail("session_status", f"{sid} ({tool}): wait --status {new} exited "
-                                  f"{waited.returncode}: {waited.stderr.strip()[:160]}")
+                                  f"{waited.returncode}: {waited.stderr.strip()[-300:]}")
+                    with open(self.daemon.home / "cli-failures.log", "a") as f:  # the whole stderr
+                        f.write(f"--- wait {sid} --status {new}: exit {waited.returncode}\n{waited.stderr}\n")
             time.sleep(self.rng.uniform(0, 0.3))
         with self.lock:
             self.sessions.append((sid, tool, status, transitions))
