@@ -14,9 +14,10 @@ def session(protocol="2025-06-18"):
 
 
 def test_a_quiet_stream_gets_a_keep_alive_comment_and_then_its_events(monkeypatch):
-    monkeypatch.setattr(mcproute, "HEARTBEAT", 0.05)
+    monkeypatch.setattr(mcproute, "HEARTBEAT", 0.1)
+    monkeypatch.setattr(mcproute, "HANGUP_CHECK", 0.05)
     s = session()
-    events = mcproute.McpRoute(lambda name: None)._events(s, s.open_get())
+    events = mcproute.McpRoute(lambda name: None)._events(s, s.open_get(), None)
     with gevent.Timeout(2):
         assert next(events) == b": keep-alive\n\n"
         s.put(b'{"jsonrpc":"2.0","method":"notifications/message"}\n')
@@ -29,6 +30,6 @@ def test_a_post_stream_primes_newer_clients_and_ends_with_its_answer():
     stream = s.open_post([key])
     s.put(b'{"jsonrpc":"2.0","id":1,"result":{}}\n', key, final=True)
     with gevent.Timeout(2):
-        written = list(mcproute.McpRoute(lambda name: None)._events(s, stream))
+        written = list(mcproute.McpRoute(lambda name: None)._events(s, stream, None))
     assert written == [b"id: boot-p1\nretry: 1000\ndata: \n\n",
                        b'id: boot-1\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n']

@@ -16,6 +16,7 @@ from loguru import logger
 from agentdeck import __version__, config as configuration
 from agentdeck.daemon import malloc
 from agentdeck.logs import logsetup
+from agentdeck.daemon.hubstats import greenlet_count
 from agentdeck.daemon.rss import RssHistory, rss_bytes
 from agentdeck.daemon.sessionfeed import SessionFeed
 from agentdeck.errors import ConfigError, UserError
@@ -58,7 +59,7 @@ class Daemon:
         sessions, sessions_error = self.sessions.sessions()
         return {
             "daemon": {"pid": os.getpid(), "version": __version__, "uptime": round(time.time() - self.started, 1),
-                       "started": self.started, "rss_bytes": rss_bytes(), "config": self.config.path,
+                       "started": self.started, "rss_bytes": rss_bytes(), "greenlets": greenlet_count(), "config": self.config.path,
                        "home": str(self.home.root), "log_lines_lost": logsetup.lines_lost()},
             "servers": self.pool.status(),
             "sessions": sessions,

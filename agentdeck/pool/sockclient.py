@@ -1,15 +1,9 @@
 """A client on a pooled server's Unix socket: the socket implementation of the client port."""
-import select
-
 import gevent
-from gevent.monkey import get_original
 
 from agentdeck.pool.peer import Peer
-from agentdeck.wire.fdread import FdReader
+from agentdeck.wire.fdread import FdReader, hung_up as fd_hung_up
 from agentdeck.wire.outbox import Outbox
-
-_poll = get_original("select", "poll")  # the C poll: with timeout 0 it never waits
-_GONE = select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 class SocketClient(Peer):
@@ -36,10 +30,7 @@ class SocketClient(Peer):
         self.outbox.flush()
 
     def hung_up(self):
-        # The reader ends a client at EOF anyway; a peer that shut down its side is leaving.
-        poller = _poll()
-        poller.register(self.fd, select.POLLRDHUP)
-        return any(events & _GONE for _, events in poller.poll(0))
+        return fd_hung_up(self.fd)  # the reader ends a client at EOF anyway: one that shut down is leaving
 
     def close(self):
         """Drop unsent output, stop the reader and close the socket (watchers before the fd,

@@ -28,6 +28,7 @@ from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
 from agentdeck.pool.children import Refused
 from agentdeck.wire import jsonrpc
+from agentdeck.wire.fdread import hung_up
 from agentdeck.wire.hello import project_of_key
 from agentdeck.wire.jsonrpc import REQUEST, classify, id_key
 
@@ -39,6 +40,8 @@ PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE 
 RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
 BODY_TIMEOUT = 30.0            # seconds for a POST body to arrive
 HEARTBEAT = 20.0               # seconds of silence on an SSE stream before a keep-alive comment
+HANGUP_CHECK = 1.0             # seconds between two looks at a waiting stream's connection
+CONNECTION_FD = "agentdeck.connection_fd"  # environ key: the request's socket fd (status.BoundedHandler)
 JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 
@@ -216,7 +219,8 @@ class McpRoute:
         stream = session.open_post(keys)
         unit.router.from_client(session, lines)
         headers = [("Mcp-Session-Id", session.sid)] if initialize is not None else []
-        return self._answer(session, stream, start_response, headers, single=not batch)
+        return self._answer(session, stream, start_response, headers, single=not batch,
+                            fd=environ.get(CONNECTION_FD))
 
     @staticmethod
     def _initialize_version(message):
@@ -224,7 +228,7 @@ class McpRoute:
         version = params.get("protocolVersion") if params.__class__ is dict else None
         return version if version in VERSIONS else LEGACY_VERSION
 
-    def _answer(self, session, stream, start_response, headers, single):
+    def _answer(self, session, stream, start_response, headers, single, fd=None):
         """The response to a POST: JSON when the first message for the call is its
         answer, else an SSE stream until every answer it owes is written."""
         try:
@@ -240,7 +244,7 @@ class McpRoute:
                 yield line  # a large one after its head, uncopied (BoundedHandler._write_with_headers)
                 return
             start_response("200 OK", SSE_HEADERS + headers)(b"")  # the headers now: the client sees a stream
-            yield from self._events(session, stream)
+            yield from self._events(session, stream, fd)
         finally:
             session.stream_ended(stream)
 
@@ -255,16 +259,16 @@ class McpRoute:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
                             "that Last-Event-ID is no longer known: open the stream without it")
         write = start_response("200 OK", SSE_HEADERS)
-        return self._stream(session, stream, write)
+        return self._stream(session, stream, write, environ.get(CONNECTION_FD))
 
-    def _stream(self, session, stream, write):
+    def _stream(self, session, stream, write, fd):
         try:
             write(b"")  # the head now, not at the first event: clients wait for it before they listen
-            yield from self._events(session, stream)
+            yield from self._events(session, stream, fd)
         finally:
             session.stream_ended(stream)
 
-    def _events(self, session, stream):
+    def _events(self, session, stream, fd):
         if session.protocol >= PRIMING_FROM:
             yield b"id: %s\nretry: %d\ndata: \n\n" % (session.priming_id(stream.tag).encode(), RETRY_MS)
         while not stream.closed:
@@ -272,10 +276,20 @@ class McpRoute:
                 yield b"id: " + event_id.encode() + b"\nevent: message\ndata: " + line.rstrip(b"\n") + b"\n\n"
             if stream.done:
                 return
-            if not stream.pending and not stream.closed and not stream.wake.wait(HEARTBEAT):
-                # A comment now and then: clients read a quiet stream as alive (the Python SDK
-                # gives a GET stream up after two silent read timeouts), and a gone one is noticed.
-                yield b": keep-alive\n\n"
+            quiet = 0.0
+            while not stream.pending and not stream.closed and not stream.wake.wait(HANGUP_CHECK):
+                # Nothing to write, so no write would fail: look for the client's hang-up
+                # (a killed client only sends FIN), else its stream, greenlet and session
+                # stay until the server next sends it something.
+                if fd is not None and hung_up(fd):
+                    logger.debug("http: stream {} of session {}: the client hung up", stream.tag, session.cid)
+                    return
+                quiet += HANGUP_CHECK
+                if quiet >= HEARTBEAT:
+                    # Clients read a quiet stream as alive (the Python SDK gives a GET stream
+                    # up after two silent read timeouts).
+                    yield b": keep-alive\n\n"
+                    quiet = 0.0
         if stream.tag != GET_TAG:
             logger.debug("http: server stream {} of session {} closed before its answers", stream.tag, session.cid)
 

@@ -106,6 +106,11 @@ class BoundedHandler(WSGIHandler):
         finally:
             self._deadline.close()
 
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[mcproute.CONNECTION_FD] = self.socket.fileno()  # an MCP stream watches it for a hang-up
+        return environ
+
     def read_requestline(self):
         try:
             return super().read_requestline()

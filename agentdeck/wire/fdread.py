@@ -6,10 +6,22 @@ start/stop per message. Here a short read is taken to mean "drained": the next r
 waits for the hub to report the descriptor readable first.
 """
 import os
+import select
 
 from gevent import get_hub
+from gevent.monkey import get_original
 
 CHUNK_SIZE = 65536  # bytes per read
+_poll = get_original("select", "poll")  # the C poll: with timeout 0 it never waits
+_GONE = select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
+
+
+def hung_up(fd):
+    """True when the peer on socket ``fd`` has shut its side, reset or closed; never waits.
+    (Our clients send nothing more once they leave, so a peer that shut down is gone.)"""
+    poller = _poll()
+    poller.register(fd, select.POLLRDHUP)
+    return any(events & _GONE for _, events in poller.poll(0))
 
 
 class FdReader:

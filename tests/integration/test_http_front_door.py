@@ -254,3 +254,26 @@ def test_older_and_newer_clients(start_daemon, version):
         _, message = stream.next_event()
         assert message["params"]["data"] == "hi"
         assert "-p" in stream.ids[0] and "-p" not in stream.ids[-1]  # the priming event came first
+
+
+def daemon_tcp_states(daemon):
+    """TCP states (hex, as /proc/net/tcp writes them) of the daemon's connected sockets."""
+    inodes = {os.readlink(f"/proc/{daemon.proc.pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{daemon.proc.pid}/fd")
+              if os.readlink(f"/proc/{daemon.proc.pid}/fd/{fd}").startswith("socket:")}
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sorted(row[3] for row in rows if row[9] in inodes and row[3] != "0A")  # 0A: LISTEN
+
+
+def test_a_get_stream_whose_client_vanished_is_closed_and_its_session_can_idle_out(start_daemon):
+    # Regression (soak): the GET stream's writer slept until a message came for it, so a
+    # client killed with its stream open left the daemon a CLOSE-WAIT connection, a greenlet
+    # and a session that never idled out (a session with a stream open is not idle).
+    daemon = start_daemon({"s": scripted()}, pool={"http_session_idle": 1})
+    client = session(daemon)
+    stream = client.open_stream("GET")
+    assert stream.status == 200
+    stream.hang_up()  # what the kernel does for a killed client: FIN, and nothing more
+    wait_for(lambda: daemon.server("s")["http_sessions"] == 0, 10, message="the session to idle out")
+    wait_for(lambda: "08" not in daemon_tcp_states(daemon), 5,  # 08: CLOSE_WAIT
+             message=f"no CLOSE-WAIT connection left (states {daemon_tcp_states(daemon)})")

@@ -113,6 +113,7 @@ def test_status_metrics_page_and_cli_show_servers_clients_and_sessions(start_dae
     doc = daemon.status()
     info = doc["daemon"]
     assert info["pid"] == daemon.proc.pid and info["rss_bytes"] > 1 << 20 and info["uptime"] >= 0
+    assert info["greenlets"] >= 2  # the hub and the main greenlet at least
     assert info["config"] == str(daemon.config_path) and info["version"]
     [server] = doc["servers"]
     assert server["state"] == "running" and server["clients"] == 1 and server["pid"] > 0
@@ -353,6 +354,24 @@ def test_sighup_starts_added_stops_removed_restarts_changed_and_keeps_untouched_
     wait_for(lambda: not children_of(daemon.proc.pid, "scripted_server") or gone_pid not in
              children_of(daemon.proc.pid, "scripted_server"), 10, message="the removed server's child to exit")
     assert {s["name"] for s in daemon.status()["servers"]} == {"keep", "change", "added"}
+
+
+def test_a_reload_that_changes_a_limit_while_an_http_session_is_open_keeps_the_daemon_up(start_daemon):
+    # Regression (soak): apply_settings set `splitter.limit` on every client, and an HTTP
+    # session has no splitter: the AttributeError ended the main greenlet, the daemon died.
+    from tests.mcphttp import McpHttp
+    daemon = start_daemon({"s": scripted()})
+    http = McpHttp(daemon.info()["status_url"] + "/mcp/s")
+    http.initialize()
+    sock = client_of(daemon, "s")
+    daemon.config_path.write_text(toml_config(daemon.home, servers={"s": scripted()},
+                                              pool={"max_request_bytes": 2 * 1048576}))
+    daemon.signal(signal.SIGHUP)
+    daemon.expect(r"config reloaded: 0 added, 0 removed, 0 restarted, 1 unchanged")
+    assert echo(sock, 1, "x" * 1500000) == "x" * 1500000  # the raised limit, in force on the open connection
+    reply = http.call(2, "echo", {"text": "y" * 1500000})
+    assert reply.status == 200 and reply.json()["result"]["content"][0]["text"] == "y" * 1500000
+    assert daemon.proc.poll() is None
 
 
 @pytest.mark.parametrize("broken", [

@@ -1,0 +1,107 @@
+"""The invariants of the soak, each a row (name, passed, detail) computed from what the
+run recorded. Violations seen while running are in ``run.failures`` (by name); the rest
+is computed here at the end from the samples, the log and the stop."""
+import re
+import statistics
+
+from soak.common import MiB
+from soak.faults import LOG_LINES
+
+RSS_SLACK = 4 * MiB  # RSS after minute 1 stays within this of its minute-1 level
+STOP_LIMIT = 10.0    # seconds
+
+
+def per_minute(samples, key, t_key="t"):
+    """minute (1-based) -> list of values."""
+    minutes = {}
+    for s in samples:
+        minutes.setdefault(int(s[t_key] // 60) + 1, []).append(s[key])
+    return minutes
+
+
+def rss_levels(samples):
+    """minute -> median RSS of that minute (the level; a 5 MiB answer in flight is a blip)."""
+    return {m: statistics.median(v) for m, v in per_minute(samples, "rss").items()}
+
+
+def minute1_level(samples):
+    """RSS at the 1-minute mark: the median of the samples between 50 and 70 s (the first
+    minute's own median would include the ramp up from the idle daemon)."""
+    around = [s["rss"] for s in samples if 50 <= s["t"] < 70]
+    return statistics.median(around) if around else None
+
+
+def failures_of(run, *names):
+    found = []
+    for name in names:
+        found += [f for f in run.failures.get(name, []) if f]
+    more = sum(1 for name in names for f in run.failures.get(name, []) if f is None)
+    return found, more
+
+
+def row(run, name, names, ok_detail):
+    found, more = failures_of(run, *names)
+    if found:
+        detail = f"{len(found) + more} violations; first: " + " | ".join(found[:3])
+        return (name, False, detail)
+    return (name, True, ok_detail)
+
+
+def evaluate(run, ledger, watch, waves, faults, sessions, stop, log_text, reloads):
+    counts = ledger.snapshot()
+    rows = []
+    answered = counts.get("server_answers", 0) + sum(v for k, v in counts.items() if k.startswith("proxy_error:"))
+    rows.append(row(run, "every request got exactly one answer (its own)",
+                    ("missing_answers", "duplicate_answers", "foreign_answers", "wrong_content", "garbage_to_client",
+                     "misrouted_notifications", "http_status", "resume", "http_client_error", "sdk_clients",
+                     "bridge_exit", "fault_answers"),
+                    f"{counts.get('requests', 0)} requests: {counts.get('server_answers', 0)} server answers, "
+                    f"{answered - counts.get('server_answers', 0)} proxy errors, {counts.get('abandoned', 0)} "
+                    f"abandoned by a client that left on purpose, 0 missing, 0 duplicate, 0 foreign, 0 wrong"))
+    rows.append(row(run, "the daemon stayed up until SIGTERM", ("daemon_alive",), "up all along"))
+    rows.append(row(run, "no zombie processes at any time", ("zombies",),
+                    f"{len(watch.samples)} process-tree samples, none with a zombie older than 2 s"))
+    code, took, left = stop
+    ok = code == 0 and took <= STOP_LIMIT and not left
+    rows.append(("SIGTERM: exit 0 within 10 s, no child/socket/temp file left", ok,
+                 f"exit {code} after {took:.2f} s" + ("; " + "; ".join(left[:5]) if left else "; nothing left")))
+    bad = [w for w in waves if not w["ok"]]
+    rows.append(("fds, greenlets, children back to baseline after each wave", not bad and bool(waves),
+                 "; ".join(f"wave {w['wave']}: fds {w['fds']}/{w['base']['fds']} greenlets {w['greenlets']}/"
+                           f"{w['base']['greenlets']} children {w['children']}/{w['base']['children']}"
+                           f"{'' if w['ok'] else ' NOT BACK'}" for w in waves)))
+    levels = rss_levels(watch.samples)
+    reference = minute1_level(watch.samples)
+    if reference is not None and len(levels) > 1:
+        worst = max((abs(v - reference), m) for m, v in levels.items() if m > 1)
+        rows.append(("RSS after minute 1 within 4 MiB of its minute-1 level", worst[0] <= RSS_SLACK,
+                     f"level at 1 min {reference / MiB:.1f} MiB; largest difference of a later minute's median "
+                     f"{worst[0] / MiB:.2f} MiB (minute {worst[1]})"))
+    else:
+        rows.append(("RSS after minute 1 within 4 MiB of its minute-1 level", False, "the run was under 2 minutes"))
+    rows.append(row(run, "sessions: final status = last hook; one event-file update per transition",
+                    ("session_status", "event_updates", "sessions"),
+                    f"{sessions.stats['added']} sessions, {sessions.stats['hooks']} hooks, {sessions.stats['waits']} "
+                    f"waits; {sessions.stats['status_ok']} statuses, {sessions.stats['event_counts_ok']} event "
+                    f"counts and {sessions.stats['consumers_ok']} dead-consumers right"))
+    tracebacks = log_text.count("Traceback")  # daemon.log and the daemon's stderr
+    missing = [k for k in faults.classes_seen() if not re.search(LOG_LINES[k], log_text)]
+    not_injected = sorted(set(LOG_LINES) - set(faults.classes_seen()))
+    rows.append(("daemon log: no traceback; every fault class as one readable line",
+                 not tracebacks and not missing and not not_injected,
+                 f"{tracebacks} tracebacks; {len(faults.done)} faults injected "
+                 f"({', '.join(f'{k} {sum(1 for f in faults.done if f[1] == k)}' for k in sorted(LOG_LINES))})"
+                 + (f"; no log line for {missing}" if missing else "")
+                 + (f"; never injected {not_injected}" if not_injected else "")))
+    probe_max = max((p for _, p in watch.probes), default=None)
+    found, _ = failures_of(run, "stalls")
+    rows.append(("event loop never stalls (probe every 100 ms, none over 1 s)", not found and probe_max is not None,
+                 f"{len(watch.probes)} probes, max {probe_max * 1000:.0f} ms" if probe_max is not None else "no probe"
+                 + (f"; {found[:2]}" if found else "")))
+    rows.append(row(run, "/status, /metrics and / answer every second", ("scrapes",),
+                    f"{sum(len(v) for v in watch.scrapes.values())} scrapes, all 200"))
+    rows.append(("SIGHUP reloads applied (server added, one removed, limit raised)",
+                 all(r["ok"] for r in reloads) and len(reloads) == 2,
+                 "; ".join(r["detail"] for r in reloads) or "no reload"))
+    rows.append(row(run, "the soak itself ran without errors", ("soak_errors",), "no errors"))
+    return rows

@@ -1,0 +1,121 @@
+"""What an operator does to the daemon while it works, and what the soak watches:
+
+- a scraper GETs /status, /metrics and / every second (each must answer 200);
+- a sampler reads, every second, the daemon's RSS, open fds, greenlets (/status) and its
+  process tree (children, zombies);
+- a probe sends a tiny call every PROBE_INTERVAL to the idle `probe` server over its own
+  socket and records the round trip: the hub's responsiveness;
+- reloads (SIGHUP with a changed config) and the slow-stderr stretch are called by the
+  orchestrator at their times."""
+import json
+import socket
+import threading
+import time
+
+from soak.common import descendants, fd_count, http_get, process_table, rss_bytes
+
+PROBE_INTERVAL = 0.1  # seconds between two probe calls
+PROBE_TIMEOUT = 5.0   # seconds before a probe call counts as lost (and the socket is reopened)
+STALL = 1.0           # seconds: a probe slower than this is a stall, an invariant failure
+
+
+class Watch:
+    def __init__(self, run, daemon):
+        self.run, self.daemon = run, daemon
+        self.samples = []  # dicts: t, rss, fds, greenlets, children, zombies, clients
+        self.probes = []   # (t, seconds)
+        self.jitter = []   # (t, seconds): how late the soak's own 100 ms sleep woke (the machine's share)
+        self.scrapes = {"/status": [], "/metrics": [], "/": []}  # (t, seconds) of answered scrapes
+        self.scrape_failures = 0
+        self.zombies_seen = {}  # pid -> first time seen as a zombie
+        self.last_status = None
+        self.clients = lambda: 0
+
+    def start(self):
+        for target in (self._scrape, self._sample, self._probe, self._jitter):
+            threading.Thread(target=target, daemon=True).start()
+
+    def _scrape(self):
+        while not self.run.stopping.is_set():
+            started = time.monotonic()
+            for path in self.scrapes:
+                code, body, seconds = http_get(self.daemon.url + path)
+                if code != 200:
+                    self.scrape_failures += 1
+                    self.run.fail("scrapes", f"GET {path}: {code} {body[:120]!r}")
+                    continue
+                self.scrapes[path].append((self.run.now(), seconds))
+                if path == "/status":
+                    self.last_status = json.loads(body)
+            self.run.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    def _sample(self):
+        pid = self.daemon.pid
+        while not self.run.stopping.is_set():
+            if self.daemon.proc.poll() is not None:
+                self.run.fail("daemon_alive", f"the daemon exited {self.daemon.proc.returncode} during the run; "
+                              f"stderr tail: {self.daemon.stderr_text()[-600:]!r}")
+                self.run.active.clear()
+                self.run.stopping.set()
+                return
+            try:
+                tree = descendants(pid, process_table())
+                sample = {"t": round(self.run.now(), 1), "rss": rss_bytes(pid), "fds": fd_count(pid),
+                          "children": sum(1 for state, _ in tree.values() if state != "Z"),
+                          "zombies": sum(1 for state, _ in tree.values() if state == "Z"),
+                          "greenlets": (self.last_status or {}).get("daemon", {}).get("greenlets"),
+                          "clients": self.clients()}
+            except OSError:
+                return  # the daemon is gone
+            now = time.monotonic()
+            zombies = {p for p, (state, _) in tree.items() if state == "Z"}
+            for p in zombies:
+                first = self.zombies_seen.setdefault(p, now)
+                if now - first > 2.0:  # reaped "at once" means well within a sampling period
+                    self.run.fail("zombies", f"pid {p} ({tree[p][1][:60]}) a zombie for {now - first:.1f} s")
+                    self.zombies_seen[p] = float("inf")
+            for p in set(self.zombies_seen) - zombies:
+                del self.zombies_seen[p]
+            self.samples.append(sample)
+            self.run.sleep(1.0)
+
+    def _probe(self):
+        n = 0
+        while not self.run.stopping.is_set():
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(self.daemon.socket("probe")))
+                    f = s.makefile("rwb")
+                    s.settimeout(PROBE_TIMEOUT)
+                    f.write(b'{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":'
+                            b'"2025-06-18","capabilities":{},"clientInfo":{"name":"probe","version":"1"}}}\n')
+                    f.flush()
+                    f.readline()
+                    while not self.run.stopping.is_set():
+                        n += 1
+                        started = time.monotonic()
+                        f.write(b'{"jsonrpc":"2.0","id":%d,"method":"ping"}\n' % n)
+                        f.flush()
+                        while json.loads(f.readline()).get("id") != n:
+                            pass
+                        took = time.monotonic() - started
+                        self.probes.append((self.run.now(), took))
+                        if took > STALL:
+                            self.run.fail("stalls", f"probe took {took:.2f} s")
+                        self.run.sleep(max(0.0, PROBE_INTERVAL - took))
+            except (OSError, ValueError) as exc:
+                if not self.run.stopping.is_set():
+                    self.probes.append((self.run.now(), PROBE_TIMEOUT))
+                    self.run.fail("stalls", f"probe lost: {type(exc).__name__}: {exc}")
+                    self.run.sleep(0.5)
+
+    def _jitter(self):
+        """A control for the probe: a stall seen here too is the machine's (CPU), not the hub's."""
+        while not self.run.stopping.is_set():
+            started = time.monotonic()
+            time.sleep(PROBE_INTERVAL)
+            self.jitter.append((self.run.now(), time.monotonic() - started - PROBE_INTERVAL))
+
+    def baseline(self):
+        """The latest fds, greenlets and children (the last sample)."""
+        return {k: self.samples[-1][k] for k in ("fds", "greenlets", "children")} if self.samples else None
