@@ -96,6 +96,12 @@ class Ledger:
                 self.answered.add(rid)
                 self.counts["cancelled_answered_late"] += 1
                 return None
+            if entry is None and rid is None and message.get("error", {}).get("code") == -32003:
+                # The proxy refused the connection (max_children, or every reject slot busy)
+                # before it saw a request: null is the only id it can answer; the requests
+                # in flight are answered by the bridge when the connection closes.
+                self.counts["refused_connections"] += 1
+                return None
             if entry is None:
                 if rid in self.answered:
                     self.counts["duplicates"] += 1

@@ -25,6 +25,9 @@ RAISED_MAX_REQUEST_BYTES = 8 * MiB
 MAX_RESPONSE_BYTES = 6 * MiB
 
 
+PROJECT_IDLE_STOP = 3  # seconds: a project child without clients stops before the next wave settles
+
+
 def share_supported():
     """True once the config takes ``share = "all" | "project" | "session"`` per server."""
     from agentdeck.config import SERVER_SETTINGS
@@ -48,6 +51,12 @@ def servers(stage):
     return table
 
 
+def standing_children(stage):
+    """How many children run with no client at all: one per server shared by all (project
+    children stop after PROJECT_IDLE_STOP, session children with their client)."""
+    return sum(1 for _, share in servers(stage).values() if share in (None, "all"))
+
+
 def client_servers():
     """The servers clients load and faults hit (scripted ones speak our test tools)."""
     return [name for name in ("shared", "project", "session") if name in servers(0)]
@@ -65,6 +74,8 @@ def config_text(home, stage):
         lines += [f"[mcp.{name}]", f"command = {_toml_value(command[0])}", f"args = {_toml_value(command[1:])}"]
         if share:
             lines.append(f"share = {_toml_value(share)}")
+        if share == "project":
+            lines.append(f"idle_stop = {PROJECT_IDLE_STOP}")  # its children leave between waves
         lines.append("")
     return "\n".join(lines)
 

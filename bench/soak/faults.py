@@ -13,6 +13,8 @@ import signal
 import socket
 import time
 
+from agentdeck.wire.hello import hello_line
+
 from soak.common import status_of
 from soak.daemon import MAX_RESPONSE_BYTES, client_servers
 
@@ -61,9 +63,13 @@ class FaultInjector:
             status = status_of(self.daemon.url)
             running = {s["name"]: s for s in (status or {}).get("servers", []) if s.get("state") == "running"}
             now = time.monotonic()
+            # A restarting fault needs a standing child: a project or session server may have none.
             choices = [(kind, server) for kind in RESTARTING for server in self.targets()
-                       if server in running and self.allowed(server, now) and (kind == "kill" or server != "time")]
-            choices += [(kind, server) for kind in HARMLESS for server in client_servers() if server in running]
+                       if server in running and running[server].get("pid") and self.allowed(server, now)
+                       and (kind == "kill" or server != "time")]
+            # Not on the session server: a connection of our own may find it at max_children.
+            choices += [(kind, server) for kind in HARMLESS for server in client_servers()
+                        if server in running and server != "session"]
             if first:
                 wanted = [c for c in choices if c[0] == first[0]]
                 if not wanted:
@@ -103,6 +109,9 @@ class FaultInjector:
             s.settimeout(timeout)
             s.connect(str(self.daemon.socket(server)))
             f = s.makefile("rwb")
+            project = self.daemon.home / "projects" / "faults"  # a project server's faults hit a child of their own
+            project.mkdir(parents=True, exist_ok=True)
+            f.write(hello_line(str(project.resolve())))  # as the bridge does; a server shared by all ignores it
             for message in ({"jsonrpc": "2.0", "id": "fault-init", "method": "initialize",
                              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                                         "clientInfo": {"name": "soak-faults", "version": "1"}}},

@@ -6,7 +6,7 @@ import time
 
 from soak.clients import Fleet
 from soak.common import Ledger, Run, status_of
-from soak.daemon import SoakDaemon, servers
+from soak.daemon import SoakDaemon, servers, standing_children
 from soak.faults import FaultInjector
 from soak.invariants import evaluate
 from soak.operations import Watch
@@ -20,14 +20,14 @@ def settle(run, daemon, watch, base, stage):
     """Wait until the daemon's fds, greenlets and children are back at ``base`` (and every
     server of ``stage`` is running); returns the wave's record."""
     started = time.monotonic()
-    want_children = len(servers(stage))
+    want_children = standing_children(stage)
     while True:
         time.sleep(1.0)
         last = watch.samples[-1]
         st = watch.last_status or {}
         running = sum(1 for s in st.get("servers", []) if s.get("state") == "running")
         ok = (last["fds"] <= base["fds"] and (last["greenlets"] or 0) <= base["greenlets"]
-              and last["children"] == base["children"] == want_children and running == want_children)
+              and last["children"] == base["children"] == want_children and running == len(servers(stage)))
         if not ok and time.monotonic() - started > SETTLE_TIMEOUT:
             run.note(f"not back at baseline: {diagnose(daemon, st)}")
         if ok or time.monotonic() - started > SETTLE_TIMEOUT:
@@ -121,7 +121,7 @@ def soak(args):
         if base is None:  # the quiet state after the first wave is the baseline of the others
             time.sleep(5.0)
             base = settle(run, daemon, watch, {"fds": 10 ** 6, "greenlets": 10 ** 6,
-                                               "children": len(servers(stage))}, stage)
+                                               "children": standing_children(stage)}, stage)
             base = {"fds": base["fds"], "greenlets": base["greenlets"], "children": base["children"]}
             run.note(f"baseline after wave 1: {base}")
             continue

@@ -107,7 +107,9 @@ class SessionWaves:
         added = self.cli("session", "add", str(workdir), "--title", f"soak {wave}.{i}", "--cmd", "sleep 86400",
                          "--profile", profile)
         if added.returncode != 0:
-            self.run.fail("sessions", f"session add failed: {added.stderr.strip()[:200]}")
+            self.run.fail("sessions", f"session add failed: {added.stderr.strip()[-300:]}")
+            with open(self.daemon.home / "cli-failures.log", "a") as f:  # the whole stderr
+                f.write(f"--- session add {workdir}: exit {added.returncode}\n{added.stderr}\n")
             return
         sid = added.stdout.strip().split()[-1]
         self.bump("added")
