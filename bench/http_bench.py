@@ -36,7 +36,6 @@ import os
 import resource
 import selectors
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -47,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pool_bench import (ECHO, INIT, REPO, KiB, MiB, Conn, Pipe, call_line, cpu_seconds, fmt_us,  # noqa: E402
-                        churn, percentile, proc_status, reset_peak, settle, source_tree)
+                        churn, percentile, proc_status, reset_peak, settle, source_tree, stop_daemon)
 
 BIG = ECHO  # a large answer: tools/call with {"bytes": N}
 FLOOR = [sys.executable, str(REPO / "bench" / "http_floor.py")]
@@ -219,12 +218,7 @@ class HttpDaemon:
             conn.close()
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        shutil.rmtree(self.home, ignore_errors=True)
+        stop_daemon(self.proc, self.home)
 
 
 @contextlib.contextmanager

@@ -92,6 +92,17 @@ def source_tree(rev):
         shutil.rmtree(path, ignore_errors=True)
 
 
+def stop_daemon(proc, home, timeout=15):
+    """SIGTERM a benchmark's daemon (its process group SIGKILLed if it takes longer than
+    ``timeout`` seconds) and remove its home."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    shutil.rmtree(home, ignore_errors=True)
+
+
 class Daemon:
     def __init__(self, repo=REPO, **pool):
         self.home = Path(tempfile.mkdtemp(prefix="adb-", dir="/tmp"))
@@ -117,12 +128,7 @@ class Daemon:
         self.pid = self.proc.pid
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        shutil.rmtree(self.home, ignore_errors=True)
+        stop_daemon(self.proc, self.home)
 
 
 class Conn:

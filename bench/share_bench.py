@@ -30,13 +30,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from pool_bench import stop_daemon  # bench/ is the script's own directory
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -94,12 +95,7 @@ class Daemon:
         return str(self.home / "sockets" / f"mcp-{name}.sock")
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        shutil.rmtree(self.home, ignore_errors=True)
+        stop_daemon(self.proc, self.home, timeout=30)
 
 
 def session(path, project):
