@@ -227,3 +227,26 @@ def test_a_lock_held_by_another_process_is_waited_out_without_blocking_the_hub(r
     holder.wait(timeout=10)
     assert waited >= 0.5  # it did wait for the other process
     assert max(gaps) < 0.25  # and the hub went on meanwhile
+
+
+def test_a_new_registry_whose_first_commit_meets_a_reader_waits_instead_of_crashing(registry, home):
+    """Regression (the soak: `session add` tracebacks when several made one profile at once):
+    creating the tables commits; a reader's shared lock made that commit fail with Pony's
+    CommitException, which the lock retry did not know, so the command crashed."""
+    db_path = home.profile_db("fresh")
+    db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db_path.touch(mode=0o600)  # what a concurrent first `session add` leaves before its tables exist
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, time\n"
+        f"con = sqlite3.connect({str(db_path)!r}, isolation_level=None)\n"
+        "con.execute('BEGIN'); con.execute('SELECT count(*) FROM sqlite_master').fetchone()\n"
+        "print('reading', flush=True); time.sleep(1.0); con.execute('COMMIT')\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        with gevent.Timeout(15):
+            assert holder.stdout.readline().strip() == "reading"
+            record = add(registry.store("fresh"), "read0001")
+    finally:
+        holder.wait(timeout=10)
+    assert record.id == "read0001"
+    assert [r.id for r in registry.store("fresh").list_instances()] == ["read0001"]

@@ -33,8 +33,9 @@ SQLITE_BUSY_TIMEOUT = 5.0  # seconds a call waits, in all, for another process's
 SQLITE_BUSY_SLICE = 0.01  # seconds SQLite itself may wait (in C, blocking the hub) per attempt
 LOCK_RETRY_MAX = 0.1  # seconds between attempts at most (the wait between them is cooperative)
 SQLITE_CACHE_KIB = 512  # page cache per connection: bounds memory as the registry grows
-# What a damaged or locked database raises (Pony wraps most sqlite3 errors, not all).
-DATABASE_ERRORS = (orm.dbapiprovider.DBException, orm.core.MappingError, sqlite3.Error)
+# What a damaged or locked database raises (Pony wraps most sqlite3 errors, not all; a
+# commit that meets a reader's lock raises CommitException, a TransactionError).
+DATABASE_ERRORS = (orm.dbapiprovider.DBException, orm.core.MappingError, orm.core.TransactionError, sqlite3.Error)
 ID_BYTES = 4  # random bytes in an instance id (8 hex digits)
 ID_ATTEMPTS = 20  # fresh ids tried before giving up (a collision is one in 4 billion per try)
 PROC_FDS = "/proc/self/fd"  # Linux: one symlink per open file descriptor
