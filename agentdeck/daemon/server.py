@@ -92,6 +92,7 @@ class Daemon:
                                      token=self.config.daemon.status_token, mcp=McpRoute(self.pool.server))
             self.http.start()
         self.spawn_loop(self.rss.run, "RSS sampler")
+        self.spawn_loop(malloc.trim_every, "heap trimmer")
         handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),
                     gevent.signal_handler(signal.SIGINT, self.handle_int),
                     gevent.signal_handler(signal.SIGHUP, self.handle_hup)]
