@@ -315,7 +315,9 @@ class SocketProxy:
     def _reject(self, sock, reply, head=b""):
         """A client that cannot be served: answer its first request (read here for its id
         unless ``head`` holds it; null when it sends none) with ``reply(raw_id)``, close.
-        With every reject slot busy it is answered null at once, unread."""
+        With every reject slot busy it is answered null at once, unread. A line not read
+        whole is answered null too: its sender may send it again on its next connection
+        (the bridge does), and that one will be answered."""
         if b"\n" not in head and self.rejecting.acquire(blocking=False):
             sock.settimeout(REJECT_READ_TIMEOUT)
             try:
@@ -329,7 +331,8 @@ class SocketProxy:
             finally:
                 self.rejecting.release()
         try:
-            sock.send(reply(jsonrpc.guess_id(head.split(b"\n", 1)[0])), socket.MSG_DONTWAIT)
+            line, whole, _ = head.partition(b"\n")
+            sock.send(reply(jsonrpc.guess_id(line) if whole else jsonrpc.NULL_ID), socket.MSG_DONTWAIT)
         except OSError:
             pass
         sock.close()

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -417,3 +418,24 @@ def test_connections_that_have_not_said_who_they_are_count_toward_max_clients(st
         except (KeyError, ConnectionError):  # the proxy has not yet seen the silent ones leave
             return None
     assert wait_for(served, 10, message="a client served once the silent ones left")
+
+
+
+def test_a_refusal_names_no_request_it_did_not_read_whole(start_daemon, projects):
+    """Regression (the soak: a bridge got "a second answer", -32003 and then the server's
+    result): the refusal took the id from the first 4 KiB of a request still being written;
+    the bridge, which had not finished writing it, sent it whole on its next connection."""
+    alpha, _, _ = projects
+    daemon = start_daemon({"solo": {**scripted(), "share": "session", "max_children": 1}})
+    keeper = client_in(daemon, alpha, "solo")  # holds the only child
+    pid = whoami(keeper)["pid"]
+    over = LineClient(daemon.socket_path("solo"))
+    over.send_raw(hello_line(alpha))
+    time.sleep(0.3)  # the hello is read (and the refusal decided) before the next bytes come
+    big = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "x" * (1 << 20)}}}).encode()
+    over.send_raw(big[:65536])  # the head of the line, as far as a socket buffer takes it
+    reply = over.read()
+    assert reply["id"] is None and reply["error"]["code"] == -32003, reply
+    assert over.closed(timeout=5)
+    assert whoami(keeper, 91)["pid"] == pid  # the child's own client is served on
