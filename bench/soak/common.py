@@ -52,6 +52,14 @@ class Run:
         return not self.stopping.wait(seconds)
 
 
+def _summary(message):
+    """An answer in a few words: which error, or that it was a result."""
+    error = message.get("error")
+    if isinstance(error, dict):
+        return f"error {error.get('code')} {str(error.get('message'))[:120]!r}"
+    return "a result"
+
+
 class Ledger:
     """Every request of every client: sent, answered, how. Ids are globally unique strings
     ``<client>:<n>`` so an answer that reaches the wrong client is recognised.
@@ -65,7 +73,8 @@ class Ledger:
         self.lock = threading.Lock()
         self.counts = collections.Counter()
         self.open = {}  # id -> (client, kind, sent at)
-        self.answered = set()  # ids answered once (kept for duplicate detection; ~1e6 strings at most)
+        self.answered = {}  # id -> what answered it, in short (for duplicate detection; ~1e6 at most)
+        self.troubled = set()  # clients that met a duplicate or foreign answer (their bridge's stderr is kept)
         self.cancelled = set()
         self.closed_cancelled = set()  # cancelled ids whose client closed before any answer
 
@@ -93,7 +102,7 @@ class Ledger:
                 # Cancelled, given up on by its client, answered after all (the bridge answers
                 # what was in flight when its stdin closed): one late answer is allowed.
                 self.closed_cancelled.discard(rid)
-                self.answered.add(rid)
+                self.answered[rid] = _summary(message)
                 self.counts["cancelled_answered_late"] += 1
                 return None
             if entry is None and rid is None and message.get("error", {}).get("code") == -32003:
@@ -105,7 +114,8 @@ class Ledger:
             if entry is None:
                 if rid in self.answered:
                     self.counts["duplicates"] += 1
-                    problem = ("duplicate_answers", f"{client} got a second answer to {rid!r}")
+                    problem = ("duplicate_answers", f"{client} got a second answer to {rid!r}: "
+                               f"{_summary(message)}; the first: {self.answered[rid]}")
                 else:
                     self.counts["foreign"] += 1
                     problem = ("foreign_answers", f"{client} got an answer to {rid!r}, never asked by anyone: "
@@ -115,7 +125,7 @@ class Ledger:
                 problem = ("foreign_answers", f"{client} got {entry[0]}'s answer to {rid!r}")
             else:
                 problem = None
-                self.answered.add(rid)
+                self.answered[rid] = _summary(message)
                 if "error" in message:
                     self.counts[f"proxy_error:{message['error'].get('code')}"] += 1
                 else:
@@ -123,6 +133,7 @@ class Ledger:
                 latency = time.monotonic() - entry[2]
                 self.counts["latency_max_ms"] = max(self.counts["latency_max_ms"], int(latency * 1000))
         if problem:
+            self.troubled.add(client)
             self.run.fail(*problem)
             return None
         if check and "error" not in message:

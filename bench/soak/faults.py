@@ -22,6 +22,7 @@ RESTARTING = ("kill", "hang", "stop_reading")
 HARMLESS = ("garbage", "oversize")
 SPACING = 25.0   # seconds between two restarting faults on one server
 BURST = 3        # restarting faults per server before a rest
+FIRST_ROUND_INTERVAL = (2.0, 4.0)  # seconds between attempts until every class was injected once
 REST = 330.0     # seconds of rest after a burst (> the policy's HEALTHY_RESET of 300 s)
 # The one readable log line each class must produce (a regex on daemon.log).
 LOG_LINES = {
@@ -53,10 +54,15 @@ class FaultInjector:
         return not times or now - times[-1] >= SPACING
 
     def loop(self):
-        first = list(RESTARTING + HARMLESS)  # every class early, so a short run sees all of them
-        self.rng.shuffle(first)
+        # Every class early, so a short run sees all of them: the restarting ones first (one
+        # server takes one only every SPACING seconds), the harmless ones after, close together.
+        restarting, harmless = list(RESTARTING), list(HARMLESS)
+        self.rng.shuffle(restarting)
+        self.rng.shuffle(harmless)
+        first = restarting + harmless
         while not self.run.stopping.is_set():
-            if not self.run.active.wait(1.0) or not self.run.sleep(self.rng.uniform(*self.interval)):
+            pause = FIRST_ROUND_INTERVAL if first else self.interval
+            if not self.run.active.wait(1.0) or not self.run.sleep(self.rng.uniform(*pause)):
                 continue
             if not self.run.active.is_set():
                 continue

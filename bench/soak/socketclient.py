@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -84,9 +85,10 @@ class BridgeClient:
     def life(self, seconds):
         """Connect, initialize, act for ``seconds``, then close one way or another."""
         self.checks = {}
+        notes = tempfile.TemporaryFile()  # the bridge's stderr, kept if this life meets a wrong answer
         self.proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", self.server], cwd=REPO,
                                      env=self.fleet.daemon.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=notes, start_new_session=True)
         reader = threading.Thread(target=self._read, daemon=True)
         reader.start()
         try:
@@ -95,6 +97,11 @@ class BridgeClient:
             self.run.note(f"{self.cid}: bridge pipe broke ({exc})")
             self._kill("broken pipe")
         reader.join(timeout=30)
+        if self.cid in self.ledger.troubled:
+            notes.seek(0)
+            with open(self.fleet.daemon.home / "cli-failures.log", "a") as f:
+                f.write(f"--- bridge {self.cid} ({self.server}), its stderr:\n{notes.read().decode(errors='replace')}\n")
+        notes.close()
 
     def _act(self, seconds):
         rng = self.rng
@@ -114,7 +121,7 @@ class BridgeClient:
         if pick < 0.6 or not self.run.active.is_set():
             self._close()
         elif pick < 0.85:
-            rid = self.send(*payloads.slow(self.rid(), 2.0), kind="slow")  # mid-request
+            self.send(*payloads.slow(self.rid(), 2.0), kind="slow")  # mid-request
             time.sleep(rng.uniform(0.05, 0.5))
             self._kill("mid-request")
         else:
