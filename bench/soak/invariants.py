@@ -73,12 +73,15 @@ def evaluate(run, ledger, watch, waves, faults, sessions, stop, log_text, reload
     levels = rss_levels(watch.samples)
     reference = minute1_level(watch.samples)
     if reference is not None and len(levels) > 1:
-        worst = max((abs(v - reference), m) for m, v in levels.items() if m > 1)
-        rows.append(("RSS after minute 1 within 4 MiB of its minute-1 level", worst[0] <= RSS_SLACK,
-                     f"level at 1 min {reference / MiB:.1f} MiB; largest difference of a later minute's median "
-                     f"{worst[0] / MiB:.2f} MiB (minute {worst[1]})"))
+        # Growth is what must not happen; a later level below minute 1's is memory the daemon
+        # gave back (its heap trim), reported but not a failure.
+        later = {m: v - reference for m, v in levels.items() if m > 1}
+        high, low = max(later.items(), key=lambda kv: kv[1]), min(later.items(), key=lambda kv: kv[1])
+        rows.append(("RSS after minute 1 at most 4 MiB above its minute-1 level", high[1] <= RSS_SLACK,
+                     f"level at 1 min {reference / MiB:.1f} MiB; later minutes' medians from {low[1] / MiB:+.2f} "
+                     f"(minute {low[0]}) to {high[1] / MiB:+.2f} MiB (minute {high[0]})"))
     else:
-        rows.append(("RSS after minute 1 within 4 MiB of its minute-1 level", False, "the run was under 2 minutes"))
+        rows.append(("RSS after minute 1 at most 4 MiB above its minute-1 level", False, "the run was under 2 minutes"))
     rows.append(row(run, "sessions: final status = last hook; one event-file update per transition",
                     ("session_status", "event_updates", "sessions"),
                     f"{sessions.stats['added']} sessions, {sessions.stats['hooks']} hooks, {sessions.stats['waits']} "
