@@ -35,6 +35,7 @@ FREE_LINE_BYTES = 65536    # of an unfinished request line a client holds withou
 IDLE_SWEEP_MAX = 10.0      # seconds between idle sweeps at most
 REJECT_SLOTS = 8           # connections over max_clients being answered -32003 at once; more are closed
 REJECT_READ_TIMEOUT = 2.0  # seconds to wait for a rejected client's first request (for its id)
+REJECT_HEAD_BYTES = 4096   # of that request kept to find its id (the rest is read and dropped)
 
 
 class SocketProxy:
@@ -213,12 +214,12 @@ class SocketProxy:
                 unit = self.children.unit_for(project, cid)
             except Refused as refusal:
                 client.input.close()
-                self._reject(sock, refusal.line, _first_request(first))
+                self._reject(sock, refusal.line, _refused_head(first, client.splitter))
                 logger.warning("server {}: refused a client: {}", self.name, refusal.message)
                 return
             if not unit.router.admit(client):
                 client.input.close()
-                self._reject_over_max_clients(sock, _first_request(first))
+                self._reject_over_max_clients(sock, _refused_head(first, client.splitter))
                 return
         router = unit.router
         # DEBUG: a record built here would give this greenlet a thread object for its lifetime.
@@ -313,26 +314,32 @@ class SocketProxy:
         logger.warning("server {}: refused a client: {} clients already (max_clients)", self.name, limit)
 
     def _reject(self, sock, reply, head=b""):
-        """A client that cannot be served: answer its first request (read here for its id
-        unless ``head`` holds it; null when it sends none) with ``reply(raw_id)``, close.
-        With every reject slot busy it is answered null at once, unread. A line not read
-        whole is answered null too: its sender may send it again on its next connection
-        (the bridge does), and that one will be answered."""
-        if b"\n" not in head and self.rejecting.acquire(blocking=False):
-            sock.settimeout(REJECT_READ_TIMEOUT)
+        """A client that cannot be served: answer its first request with ``reply(raw_id)``
+        and close. ``head`` is what has come of that request line so far; the rest is read
+        here, and dropped past REJECT_HEAD_BYTES (at most max_request_bytes, for at most
+        REJECT_READ_TIMEOUT), for its id. A line not read to its end is answered null: its
+        sender, which did not finish writing it, sends it again on its next connection (the
+        bridge does). With every reject slot busy the client is answered null at once, unread."""
+        whole = b"\n" in head
+        if not whole and self.rejecting.acquire(blocking=False):
+            seen, limit = len(head), self.settings.max_request_bytes
             try:
-                while b"\n" not in head and len(head) < 4096:
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        break
-                    head += chunk
-            except (socket.timeout, OSError):
+                with gevent.Timeout(REJECT_READ_TIMEOUT, False):
+                    while not whole and seen <= limit:
+                        chunk = sock.recv(CHUNK_SIZE)
+                        if not chunk:
+                            break
+                        seen += len(chunk)
+                        whole = b"\n" in chunk
+                        if len(head) < REJECT_HEAD_BYTES:
+                            head += chunk[:REJECT_HEAD_BYTES - len(head)]
+            except OSError:
                 pass
             finally:
                 self.rejecting.release()
+        raw_id = jsonrpc.guess_id(head.partition(b"\n")[0]) if whole else jsonrpc.NULL_ID
         try:
-            line, whole, _ = head.partition(b"\n")
-            sock.send(reply(jsonrpc.guess_id(line) if whole else jsonrpc.NULL_ID), socket.MSG_DONTWAIT)
+            sock.send(reply(raw_id), socket.MSG_DONTWAIT)
         except OSError:
             pass
         sock.close()
@@ -345,9 +352,10 @@ class SocketProxy:
                 **({"last_error": self.listen_error} if self.listen_error else {})}
 
 
-def _first_request(items):
-    """The first line among ``items`` that carries an id (for the id of a refusal), or b""."""
+def _refused_head(items, splitter):
+    """What has come of a refused client's first request: the first line among ``items``
+    that carries an id, else the start of the line ``splitter`` holds unfinished."""
     for item in items:
         if item.__class__ is bytes and b'"id"' in item:
             return item + b"\n"
-    return b""
+    return splitter.start(REJECT_HEAD_BYTES)

@@ -40,6 +40,10 @@ class LineSplitter:
         """Bytes of an incomplete line received so far (0 between lines)."""
         return self.size
 
+    def start(self, size):
+        """The first ``size`` bytes of the incomplete line, as far as they have come."""
+        return self.head[:size] if self.skipping else b"".join(self.parts)[:size]
+
     @property
     def held(self):
         """Bytes of an incomplete line kept in memory (0 while skipping an oversize one)."""

@@ -421,21 +421,44 @@ def test_connections_that_have_not_said_who_they_are_count_toward_max_clients(st
 
 
 
-def test_a_refusal_names_no_request_it_did_not_read_whole(start_daemon, projects):
-    """Regression (the soak: a bridge got "a second answer", -32003 and then the server's
-    result): the refusal took the id from the first 4 KiB of a request still being written;
-    the bridge, which had not finished writing it, sent it whole on its next connection."""
-    alpha, _, _ = projects
-    daemon = start_daemon({"solo": {**scripted(), "share": "session", "max_children": 1}})
+def _refused(daemon, alpha, send):
+    """The answer of a client refused by a session server whose only child is taken, after
+    it said hello and then ``send(sock)``; the keeper's child is served on meanwhile."""
     keeper = client_in(daemon, alpha, "solo")  # holds the only child
     pid = whoami(keeper)["pid"]
     over = LineClient(daemon.socket_path("solo"))
     over.send_raw(hello_line(alpha))
-    time.sleep(0.3)  # the hello is read (and the refusal decided) before the next bytes come
-    big = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                      "params": {"name": "echo", "arguments": {"text": "x" * (1 << 20)}}}).encode()
-    over.send_raw(big[:65536])  # the head of the line, as far as a socket buffer takes it
+    time.sleep(0.3)  # the hello is read (and the refusal decided) before the request comes
+    send(over)
     reply = over.read()
-    assert reply["id"] is None and reply["error"]["code"] == -32003, reply
     assert over.closed(timeout=5)
-    assert whoami(keeper, 91)["pid"] == pid  # the child's own client is served on
+    assert whoami(keeper, 91)["pid"] == pid
+    keeper.sock.close()
+    return reply
+
+
+BIG_CALL = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"text": "x" * (1 << 20)}}}).encode() + b"\n"
+
+
+def test_a_refusal_names_no_request_it_did_not_read_whole(start_daemon, projects):
+    """Regression (the soak: a bridge got "a second answer", -32003 and then the server's
+    result): the refusal took the id from the first 4 KiB of a request still being written;
+    the bridge, which had not finished writing it, sent it whole on its next connection."""
+    daemon = start_daemon({"solo": {**scripted(), "share": "session", "max_children": 1}})
+    reply = _refused(daemon, projects[0], lambda over: over.send_raw(BIG_CALL[:65536]))  # never finished
+    assert reply["id"] is None and reply["error"]["code"] == -32003, reply
+
+
+def test_a_big_request_on_a_refused_connection_is_answered_by_its_id(start_daemon, projects):
+    """Regression (the soak: bridge requests "unanswered after 90 s"): a request too big to
+    be written at once was answered null, so the bridge sent it again on every connection,
+    each refused the same way while the server stayed at max_children."""
+    daemon = start_daemon({"solo": {**scripted(), "share": "session", "max_children": 1}})
+
+    def in_pieces(over):
+        for at in range(0, len(BIG_CALL), 65536):
+            over.send_raw(BIG_CALL[at:at + 65536])
+            time.sleep(0.01)
+    reply = _refused(daemon, projects[0], in_pieces)
+    assert reply["id"] == 7 and reply["error"]["code"] == -32003, reply
