@@ -27,6 +27,7 @@ from agentdeck.netaddr import is_loopback_host
 from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
 from agentdeck.pool.children import Refused
+from agentdeck.web.httpserver import CONNECTION_FD
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.fdread import hung_up
 from agentdeck.wire.hello import project_of_key
@@ -41,7 +42,6 @@ RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
 BODY_TIMEOUT = 30.0            # seconds for a POST body to arrive
 HEARTBEAT = 20.0               # seconds of silence on an SSE stream before a keep-alive comment
 HANGUP_CHECK = 1.0             # seconds between two looks at a waiting stream's connection
-CONNECTION_FD = "agentdeck.connection_fd"  # environ key: the request's socket fd (status.BoundedHandler)
 JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 
@@ -241,7 +241,7 @@ class McpRoute:
             if single and first[2] and len(stream.pending) == 1:
                 _, line, _ = stream.take()[0]
                 start_response("200 OK", JSON_HEADERS + headers + [("Content-Length", str(len(line)))])
-                yield line  # a large one after its head, uncopied (BoundedHandler._write_with_headers)
+                yield line  # a large one after its head, uncopied (httpserver.Response)
                 return
             start_response("200 OK", SSE_HEADERS + headers)(b"")  # the headers now: the client sees a stream
             yield from self._events(session, stream, fd)

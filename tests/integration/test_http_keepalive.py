@@ -29,7 +29,7 @@ def _post(sock, host, body, sid=None):
 
 
 def test_answers_on_a_keepalive_connection_are_not_held_by_nagle(home):
-    """pywsgi sends a response's head and body in two writes; without TCP_NODELAY the body
+    """A response's head and body in two writes (pywsgi's way): without TCP_NODELAY the body
     waited for the client's delayed ACK, 40 ms on every request after the first."""
     daemon = DaemonProcess(home, toml_config(home, {"s": scripted()}))
     try:
