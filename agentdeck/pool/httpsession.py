@@ -8,8 +8,9 @@ stream gets what it missed with ``GET`` and ``Last-Event-ID``; a POST stream tha
 closes early is not a cancel, its answer waits there. A stream whose reader stops is
 closed once it holds ``client_queue_bytes`` undelivered; the session survives it.
 
-Memory per session: the ring, what live streams have not written yet (each bounded),
-and a few small dicts; an idle session holds no stream and no greenlet.
+Memory per session: the ring (events sent on SSE streams or still owed; an answer that
+went out as a JSON body leaves it), what live streams have not written yet (each
+bounded), and a few small dicts; an idle session holds no stream and no greenlet.
 """
 import collections
 import time
@@ -169,6 +170,19 @@ class HttpSession(Peer):
         if self.get is stream:
             self.get = None
         self.last_active = time.monotonic()
+
+    def sent_as_json(self, event_id):
+        """The message of ``event_id`` went out as a whole JSON body, which names no event:
+        no client can ask for it again, so the ring lets go of it (it is the newest entry,
+        or nearly: the search runs from that end)."""
+        eid = int(event_id.rpartition("-")[2])
+        ring = self.ring
+        for i in range(len(ring) - 1, -1, -1):
+            if ring[i][0] <= eid:
+                if ring[i][0] == eid:
+                    self.ring_bytes -= len(ring[i][2])
+                    del ring[i]
+                return
 
     # -- events
 

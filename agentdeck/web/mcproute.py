@@ -239,7 +239,8 @@ class McpRoute:
                 return
             first = stream.pending[0]
             if single and first[2] and len(stream.pending) == 1:
-                _, line, _ = stream.take()[0]
+                event_id, line, _ = stream.take()[0]
+                session.sent_as_json(event_id)
                 start_response("200 OK", JSON_HEADERS + headers + [("Content-Length", str(len(line)))])
                 yield line  # a large one after its head, uncopied (httpserver.Response)
                 return
