@@ -6,7 +6,7 @@ page fault per 4 KiB (on these VMs that made a 100-KiB splice 15x slower). Keepi
 MiB is a fixed, configuration-independent cost, so memory stays bounded.
 
 Free memory below the top (holes between live objects, left by a burst of messages) is
-never given back by free() itself: `trim_every` returns it once a minute, so the
+never given back by free() itself: `trim_every` returns it every few seconds, so the
 resident size follows what is live rather than the largest burst so far.
 """
 import ctypes
@@ -23,7 +23,7 @@ M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 TRIM_THRESHOLD = 4 * 1024 * 1024  # bytes of free heap top kept instead of returned
 TOP_PAD = 1024 * 1024             # bytes the heap grows by beyond each request
-TRIM_INTERVAL = 60.0              # seconds between two trims
+TRIM_INTERVAL = 10.0              # seconds between two trims
 
 
 @functools.cache
