@@ -69,7 +69,7 @@ class Fleet:
 
     def _sdk_life(self, rng, cid, seconds):
         server = rng.choice([*client_servers(), "time"])
-        proc = subprocess.Popen([sys.executable, str(SDK_WORKER), f"{self.daemon.url}/mcp/{server}", str(seconds),
+        proc = subprocess.Popen([sys.executable, str(SDK_WORKER), self.daemon.mcp_url(server, rng), str(seconds),
                                  str(rng.randint(0, 10 ** 9))], env=self.daemon.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         kill_at = time.monotonic() + rng.uniform(2, seconds) if rng.random() < 0.25 else None

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from agentdeck.wire.hello import project_key
+
 from soak.common import MiB, descendants, process_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +27,7 @@ RAISED_MAX_REQUEST_BYTES = 8 * MiB
 MAX_RESPONSE_BYTES = 6 * MiB
 
 
+HTTP_PROJECTS = ("http-a", "http-b")  # project directories HTTP clients name on the project server
 PROJECT_IDLE_STOP = 3  # seconds: a project child without clients stops before the next wave settles
 
 
@@ -124,6 +127,15 @@ class SoakDaemon:
         import json
         self.url = json.loads(info.read_text())["status_url"]
         self.pid = self.proc.pid
+
+    def mcp_url(self, server, rng):
+        """The URL of ``server`` for an HTTP client; a project server's names one of
+        HTTP_PROJECTS (the bridges run in the repository, a project of its own)."""
+        if server != "project":
+            return f"{self.url}/mcp/{server}"
+        project = self.home / "projects" / rng.choice(HTTP_PROJECTS)
+        project.mkdir(parents=True, exist_ok=True)
+        return f"{self.url}/mcp/project/p/{project_key(str(project.resolve()))}"
 
     def _read_stderr(self):
         """Read the daemon's stderr; while ``slow_until`` is ahead, 512 bytes a second."""

@@ -32,7 +32,7 @@ class HttpClient:
         self.fleet, self.run, self.ledger = fleet, fleet.run, fleet.ledger
         self.cid, self.server = cid, server
         self.rng = fleet.run.random.__class__(fleet.run.random.random())
-        parts = urllib.parse.urlsplit(fleet.daemon.url + f"/mcp/{server}")
+        parts = urllib.parse.urlsplit(fleet.daemon.mcp_url(server, self.rng))
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
         self.sid = None
         self.n = 0

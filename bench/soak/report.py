@@ -33,7 +33,7 @@ def series_rows(samples, probes, jitter):
     return rows
 
 
-def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves, notes, args):
+def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves, run, args):
     out = [f"# agentdeck soak: {args}", "", "## Invariants", "", "| invariant | result | detail |", "|---|---|---|"]
     out += [f"| {name} | {'PASS' if ok else 'FAIL'} | {detail} |" for name, ok, detail in rows]
     out += ["", "## Per minute", "",
@@ -53,7 +53,12 @@ def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves
         f"- client lives: {fleet.lives}; SDK: {fleet.sdk_counts}",
         f"- sessions: {dict(sessions.stats)}",
         f"- faults ({len(faults.done)}): " + ", ".join(f"{t:.0f}s {kind}@{server}" for t, kind, server, _ in faults.done)]
-    out += ["", "## What the soak did", ""] + [f"- {t:.0f} s: {text}" for t, text in notes]
+    if run.failures:
+        out += ["", "## Violations (each invariant's first 50)", ""]
+        for name, found in sorted(run.failures.items()):
+            kept = [f for f in found if f is not None]
+            out += [f"- {name} ({len(found)}):"] + [f"  - {f}" for f in kept]
+    out += ["", "## What the soak did", ""] + [f"- {t:.0f} s: {text}" for t, text in run.notes]
     return "\n".join(out) + "\n"
 
 
