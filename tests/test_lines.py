@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from agentdeck.wire import lines as line_module
 from agentdeck.wire.lines import HEAD_BYTES, TAIL_BYTES, LineSplitter, Oversize
 
 BIG_LIMIT = 6000  # >= HEAD_BYTES + TAIL_BYTES, so everything held stays under the limit
@@ -29,7 +30,7 @@ def reference(stream, limit):
 
 def held_bytes(splitter):
     """Everything the splitter keeps between feeds."""
-    return sum(len(p) for p in splitter.parts) + len(splitter.head) + len(splitter.tail)
+    return sum(len(p) for p in splitter.parts) + len(splitter.big or b"") + len(splitter.head) + len(splitter.tail)
 
 
 PARTS_COUNTED = 64  # summing more parts after every one-byte feed would make the tests quadratic
@@ -110,8 +111,15 @@ def random_chunks(rng, stream, biggest):
     return chunks
 
 
+@pytest.fixture(params=["chunk list", "one buffer past 100 bytes"])
+def big_lines(request, monkeypatch):
+    """Each test twice: as lines of the sizes here are held, and as held past BIG_LINE_BYTES."""
+    if request.param != "chunk list":
+        monkeypatch.setattr(line_module, "BIG_LINE_BYTES", 100)
+
+
 @pytest.mark.parametrize("limit", [BIG_LIMIT, 1024])
-def test_byte_by_byte_equals_reference(limit):
+def test_byte_by_byte_equals_reference(limit, big_lines):
     stream = random_stream(random.Random(7), limit, count=16)
     splitter = LineSplitter(limit)
     assert feed_all(splitter, byte_by_byte(stream), invariants(limit)) == reference(stream, limit)
@@ -120,7 +128,7 @@ def test_byte_by_byte_equals_reference(limit):
 
 @pytest.mark.parametrize("biggest", [3, 700, 5000, 70000])
 @pytest.mark.parametrize("limit", [BIG_LIMIT, 1024])
-def test_random_chunkings_equal_reference(limit, biggest):
+def test_random_chunkings_equal_reference(limit, biggest, big_lines):
     rng = random.Random(1000 + biggest + limit)
     stream = random_stream(rng, limit)
     expected = reference(stream, limit)
@@ -129,7 +137,7 @@ def test_random_chunkings_equal_reference(limit, biggest):
         assert feed_all(splitter, random_chunks(rng, stream, biggest), invariants(limit)) == expected
 
 
-def test_every_single_cut_of_a_stream():
+def test_every_single_cut_of_a_stream(big_lines):
     """Two chunks, split at every possible boundary of a stream with lines around the limit."""
     limit = 16
     stream = b"a\n" + b"b" * 16 + b"\n" + b"c" * 17 + b"\n\r\n" + b"d" * 40 + b"\ne"
@@ -139,7 +147,7 @@ def test_every_single_cut_of_a_stream():
         assert feed_all(splitter, [stream[:cut], stream[cut:]], invariants(limit)) == expected, cut
 
 
-def test_oversize_line_over_many_chunks_keeps_memory_under_the_limit():
+def test_oversize_line_over_many_chunks_keeps_memory_under_the_limit(big_lines):
     rng = random.Random(3)
     line = bytes(rng.randrange(256) for _ in range(300_000)).replace(b"\n", b"N")
     splitter = LineSplitter(BIG_LIMIT)

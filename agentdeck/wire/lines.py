@@ -7,6 +7,10 @@ its first and last bytes are kept, so the reader can still name the request it a
 
 HEAD_BYTES = 4096  # kept from the start of an oversize line (its id is usually here)
 TAIL_BYTES = 512   # kept from its end (where some SDKs put the id)
+# A line held past this grows in one buffer instead of a list of read chunks: the chunks'
+# heap pages stay resident once freed, so a 5 MiB line would cost its chunks, the joined
+# line and the copy with the id spliced in, three times its size; this way twice.
+BIG_LINE_BYTES = 1 << 20
 
 
 class Oversize:
@@ -25,11 +29,12 @@ class LineSplitter:
     `Oversize` markers, in stream order. Memory held: at most ``limit`` bytes (or
     HEAD_BYTES + TAIL_BYTES of an oversize line, if the limit is smaller)."""
 
-    __slots__ = ("limit", "parts", "size", "skipping", "head", "tail")
+    __slots__ = ("limit", "parts", "big", "size", "skipping", "head", "tail")
 
     def __init__(self, limit):
         self.limit = limit
         self.parts = []        # pieces of the current incomplete line
+        self.big = None        # or, past BIG_LINE_BYTES, all of it in one bytearray
         self.size = 0          # their total length, or the bytes skipped so far when skipping
         self.skipping = False  # inside an oversize line, discarding up to its newline
         self.head = b""
@@ -42,7 +47,9 @@ class LineSplitter:
 
     def start(self, size):
         """The first ``size`` bytes of the incomplete line, as far as they have come."""
-        return self.head[:size] if self.skipping else b"".join(self.parts)[:size]
+        if self.skipping:
+            return self.head[:size]
+        return bytes(self.big[:size]) if self.big is not None else b"".join(self.parts)[:size]
 
     @property
     def held(self):
@@ -50,7 +57,7 @@ class LineSplitter:
         return 0 if self.skipping else self.size
 
     def feed(self, data):
-        if not self.parts and not self.skipping:
+        if not self.parts and self.big is None and not self.skipping:
             lines = data.split(b"\n")
             rest = lines.pop()
             if len(data) > self.limit:
@@ -80,23 +87,30 @@ class LineSplitter:
                 self.head += piece[:HEAD_BYTES - len(self.head)]
             self.tail = (self.tail + piece[-TAIL_BYTES:])[-TAIL_BYTES:]
         elif self.size + len(piece) > self.limit:
+            held = self.parts if self.big is None else [self.big]
             head = b""
-            for part in (*self.parts, piece):
+            for part in (*held, piece):
                 head += part[:HEAD_BYTES - len(head)]
                 if len(head) == HEAD_BYTES:
                     break
             tail = piece[-TAIL_BYTES:]
-            for part in reversed(self.parts):  # a short piece: the tail goes back into earlier parts
+            for part in reversed(held):  # a short piece: the tail goes back into earlier parts
                 if len(tail) >= TAIL_BYTES:
                     break
                 tail = part[len(tail) - TAIL_BYTES:] + tail
-            self.head, self.tail = head, tail
+            self.head, self.tail = bytes(head), bytes(tail)
             self.size += len(piece)
-            self.parts = []
+            self.parts, self.big = [], None
             self.skipping = True
+        elif self.big is not None:
+            self.big += piece
+            self.size += len(piece)
         else:
             self.parts.append(piece)
             self.size += len(piece)
+            if self.size > BIG_LINE_BYTES:
+                self.big = bytearray().join(self.parts)
+                self.parts = []
 
     def _finish(self):
         """The line that just ended."""
@@ -104,6 +118,9 @@ class LineSplitter:
             line = Oversize(self.head, self.tail, self.size)
             self.skipping = False
             self.head = self.tail = b""
+        elif self.big is not None:
+            line = bytes(self.big)
+            self.big = None
         else:
             line = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
             self.parts = []
