@@ -43,11 +43,28 @@ def tune():
         logger.debug("malloc tuning not applied (the C library is not glibc)")
 
 
-def trim():
-    """Return the heap's free pages to the kernel, keeping TRIM_THRESHOLD at the top.
-    Returns the bytes of resident memory this gave back (0 where it cannot trim)."""
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def free_below_top():
+    """Bytes of free heap between live objects (all arenas; the releasable top not counted)."""
     libc = _glibc()
-    if libc is None:
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return 0
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return info.fordblks - info.keepcost
+
+
+def trim():
+    """Return the heap's free pages to the kernel, keeping TRIM_THRESHOLD at the top, once
+    more than TRIM_THRESHOLD lies free between live objects (less is kept, like the top,
+    for the next messages to reuse without page faults). Returns the bytes of resident
+    memory this gave back (0 where it did not or cannot trim)."""
+    libc = _glibc()
+    if libc is None or free_below_top() <= TRIM_THRESHOLD:
         return 0
     before, started = rss_bytes(), time.perf_counter()
     libc.malloc_trim(TRIM_THRESHOLD)
