@@ -21,6 +21,7 @@ from soak.daemon import MAX_RESPONSE_BYTES, client_servers
 RESTARTING = ("kill", "hang", "stop_reading")
 HARMLESS = ("garbage", "oversize")
 SPACING = 25.0   # seconds between two restarting faults on one server
+SETTLE = 15.0    # seconds after a restarting fault before a harmless one on that server
 BURST = 3        # restarting faults per server before a rest
 FIRST_ROUND_INTERVAL = (2.0, 4.0)  # seconds between attempts until every class was injected once
 REST = 330.0     # seconds of rest after a burst (> the policy's HEALTHY_RESET of 300 s)
@@ -73,9 +74,11 @@ class FaultInjector:
             choices = [(kind, server) for kind in RESTARTING for server in self.targets()
                        if server in running and running[server].get("pid") and self.allowed(server, now)
                        and (kind == "kill" or server != "time")]
-            # Not on the session server: a connection of our own may find it at max_children.
+            # Not on the session server: a connection of our own may find it at max_children;
+            # nor on one whose child a restarting fault hit lately: it answers -32001 then.
             choices += [(kind, server) for kind in HARMLESS for server in client_servers()
-                        if server in running and server != "session"]
+                        if server in running and server != "session"
+                        and now - max(self.budget.get(server) or [-SETTLE]) >= SETTLE]
             if first:
                 wanted = [c for c in choices if c[0] == first[0]]
                 if not wanted:
