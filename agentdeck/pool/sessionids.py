@@ -5,10 +5,12 @@ nonce under a key kept in the home (0600, made on first use), both base64url: vi
 ASCII, as Mcp-Session-Id requires. After a restart the daemon knows no session, but an
 id that verifies was issued by this home for this server, so the session is taken up
 again instead of answered 404. Ids ended by DELETE or by idling are remembered (the
-newest ENDED_KEPT of them) and refused with 404.
+newest ENDED_KEPT of them, as 64-bit digests in a ring allocated once: 32 KiB from the
+start, however many sessions end) and refused with 404. Only an id the daemon does not
+know as live is looked up there, so a scan of the ring is cheap enough.
 """
+import array
 import base64
-import collections
 import hashlib
 import hmac
 import os
@@ -50,7 +52,8 @@ def load_key(path):
 class SessionIds:
     def __init__(self, key):
         self.key = key
-        self.ended = collections.OrderedDict()  # ended ids, oldest first
+        self.ended = array.array("Q", bytes(8 * ENDED_KEPT))  # digests of ended ids (0: none)
+        self.next_end = 0  # the ring slot the next ended id takes
 
     def _mac(self, server, nonce):
         return _b64(hmac.new(self.key, f"{server}/{nonce}".encode(), hashlib.sha256).digest())[:MAC_CHARS]
@@ -62,9 +65,14 @@ class SessionIds:
     def valid(self, server, sid):
         """True for an id this home issued for ``server`` that has not ended."""
         nonce, _, mac = sid.partition(".")
-        return bool(nonce) and hmac.compare_digest(mac, self._mac(server, nonce)) and sid not in self.ended
+        return bool(nonce) and hmac.compare_digest(mac, self._mac(server, nonce)) and _digest(sid) not in self.ended
 
     def end(self, sid):
-        self.ended[sid] = None
-        while len(self.ended) > ENDED_KEPT:
-            self.ended.popitem(last=False)
+        self.ended[self.next_end] = _digest(sid)
+        self.next_end = (self.next_end + 1) % ENDED_KEPT
+
+
+def _digest(sid):
+    """64 bits of ``sid``'s hash, never 0 (an empty slot); a live id meets an ended one's
+    digest with odds of ~2**-52."""
+    return int.from_bytes(hashlib.blake2b(sid.encode(), digest_size=8).digest()) or 1
