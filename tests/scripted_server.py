@@ -22,7 +22,8 @@ server never would. Tools (``tools/call`` with ``name`` and ``arguments``):
 Options: ``--id-last`` writes responses with the id as the last member (as the
 TypeScript SDK does); ``--exit-at-start N`` exits with code N before reading anything;
 ``--no-ping`` answers ping with method-not-found; ``--ignore-term`` ignores SIGTERM (its
-stop takes the whole grace period).
+stop takes the whole grace period); ``--slow-start S`` sleeps S seconds before reading
+anything (an interpreter with heavy imports on a busy machine).
 """
 import json
 import os
@@ -172,6 +173,8 @@ def main():
     if "--exit-at-start" in sys.argv:
         sys.stderr.write("scripted server: exiting at start\n")
         sys.exit(int(sys.argv[sys.argv.index("--exit-at-start") + 1]))
+    if "--slow-start" in sys.argv:
+        time.sleep(float(sys.argv[sys.argv.index("--slow-start") + 1]))
     for line in sys.stdin.buffer:
         if state["stop_reading"]:
             while True:

@@ -20,6 +20,9 @@ from agentdeck.wire.lines import LineSplitter
 from agentdeck.wire.outbox import Outbox
 
 EOF_TIMEOUT = 2.0  # seconds to read a dead child's last output before giving up on it
+# Seconds a new child has to write its first line: an interpreter's imports on a busy
+# machine, or npx fetching a package, take far longer than answering a ping.
+START_TIMEOUT = 30.0
 
 
 class ChildSupervisor:
@@ -38,6 +41,8 @@ class ChildSupervisor:
         self.child = None               # MCPChild while one runs
         self.stdout = None              # LineSplitter of the running child's stdout
         self.last_error = None          # why the child last failed, for status
+        self.heard = False              # the running child has written a line: it is up
+        self.started_at = 0.0           # monotonic time the running child was started
         self.hung_reason = None         # set when we stop a child that stopped answering pings
         self.stopping = Event()         # set by stop(): no more restarts, back-offs end at once
         self.loop = None                # the greenlet running the child through its states
@@ -114,6 +119,7 @@ class ChildSupervisor:
     def _run(self, child):
         """Serve through ``child`` until it exits; answers what it left unanswered."""
         outbox = Outbox(child.stdin_fd, lambda exc: None, f"{self.name}/stdin")
+        self.heard, self.started_at = False, time.monotonic()
         self.router.attach_child(outbox)
         reader = self.greenlets.spawn(self._read_child, child)
         logger.info("server {}: started pid {} ({})", self.name, child.pid,
@@ -146,9 +152,17 @@ class ChildSupervisor:
         done = AsyncResult()
         self.router.replay_handshake(done.set)
         try:
-            return done.get(timeout=self.router.settings.ping_timeout)
+            return done.get(timeout=self._answer_timeout())
         except gevent.Timeout:
             return False
+
+    def _answer_timeout(self):
+        """Seconds the child has to answer: ping_timeout once it has written a line, and
+        until then what is left of START_TIMEOUT since it started (if that is longer)."""
+        ping_timeout = self.router.settings.ping_timeout
+        if self.heard:
+            return ping_timeout
+        return max(ping_timeout, self.started_at + START_TIMEOUT - time.monotonic())
 
     def _read_child(self, child):
         self.stdout = splitter = LineSplitter(self.router.settings.max_response_bytes)
@@ -159,6 +173,7 @@ class ChildSupervisor:
                 data = stdout.read()
                 if not data:
                     return
+                self.heard = True
                 router.from_child(splitter.feed(data))
         except OSError as exc:
             logger.debug("server {}: stdout closed: {}", self.name, exc)
@@ -181,14 +196,14 @@ class ChildSupervisor:
             return True
         reply = AsyncResult()
         self.router.call_child("ping", on_reply=reply.set)
-        timeout = self.router.settings.ping_timeout
+        timeout = self._answer_timeout()
         try:
             answered = reply.get(timeout=timeout) is not None
         except gevent.Timeout:
             answered = False
         if answered or child is not self.child or child.returncode is not None or self.stopping.is_set():
             return True
-        self.hung_reason = f"hung: no answer to ping within {timeout:g} s"
+        self.hung_reason = f"hung: no answer to ping within {timeout:.3g} s"
         logger.warning("server {}: pid {} {}; restarting it", self.name, child.pid, self.hung_reason)
         child.stop()
         return False

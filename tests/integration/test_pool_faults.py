@@ -73,3 +73,17 @@ def test_stop_interrupts_a_restart_back_off():
     finally:
         daemon.stop()
         rmtree(home)
+
+
+def test_a_restarted_child_slower_to_start_than_ping_timeout_is_waited_for(start_daemon):
+    """The soak: mcp-server-time, restarted after a kill on a loaded machine, took over
+    ping_timeout (3 s) to answer the replayed initialize, was stopped as not answering,
+    restarted, stopped again, and given up on after 10 such failures (state fatal). A first
+    start slower than ping_timeout (npx fetching a package) was stopped as hung the same way."""
+    daemon = start_daemon({"s": scripted("--slow-start", "2")}, pool={"ping_interval": 0.3, "ping_timeout": 0.5})
+    client = client_of(daemon)
+    call(client, 1, "crash", {"code": 1}, timeout=10)
+    wait_for(lambda: daemon.output.count("server s: started pid") == 2, 15, message="the child started again")
+    reply = call(client, 2, "echo", {"text": "back"}, timeout=20)
+    assert "result" in reply and text_of(reply) == "back", reply
+    assert "did not answer the replayed initialize" not in daemon.output
