@@ -4,16 +4,19 @@ their times; SIGTERM; evaluate and report."""
 import threading
 import time
 
+from agentdeck.daemon.malloc import TRIM_INTERVAL
+
 from soak.clients import Fleet
 from soak.common import Ledger, Run, status_of
 from soak.daemon import SoakDaemon, servers, standing_children
 from soak.faults import FaultInjector
-from soak.invariants import evaluate
+from soak.invariants import evaluate, floor
 from soak.operations import Watch
 from soak.report import data, render
 from soak.sessions import SessionWaves
 
 SETTLE_TIMEOUT = 45.0  # seconds a drained daemon has to come back to its baseline
+RAMP = 20.0  # seconds of a wave before its load is steady (clients starting on 2 cores)
 
 
 def settle(run, daemon, watch, base, stage):
@@ -31,8 +34,17 @@ def settle(run, daemon, watch, base, stage):
         if not ok and time.monotonic() - started > SETTLE_TIMEOUT:
             run.note(f"not back at baseline: {diagnose(daemon, st)}")
         if ok or time.monotonic() - started > SETTLE_TIMEOUT:
+            settled = time.monotonic() - started
             return {"fds": last["fds"], "greenlets": last["greenlets"], "children": last["children"],
-                    "base": base, "ok": ok, "settle": time.monotonic() - started}
+                    "base": base, "ok": ok, "settle": settled, "rss": quiet_rss(watch)}
+
+
+def quiet_rss(watch):
+    """The daemon's RSS at rest: the lowest sample over the next heap trim's interval (what
+    a burst left free is given back by then)."""
+    since = len(watch.samples)
+    time.sleep(TRIM_INTERVAL + 1.0)
+    return min(s["rss"] for s in watch.samples[since - 1:])
 
 
 def diagnose(daemon, status):
@@ -94,7 +106,7 @@ def soak(args):
     for wave in range(1, n_waves + 1):
         if run.stopping.is_set():
             break
-        wave_end = run.now() + wave_seconds - args.drain
+        wave_start, wave_end = run.now(), run.now() + wave_seconds - args.drain
         run.note(f"wave {wave} starts ({sessions.per_wave} sessions)")
         run.wave = wave
         run.active.set()
@@ -118,14 +130,16 @@ def soak(args):
         sessions.end_wave()
         if not idle:
             run.fail("soak_errors", f"wave {wave}: {fleet.clients()} clients still busy after 90 s")
+        load_rss = floor([s["rss"] for s in watch.samples if wave_start + RAMP <= s["t"] < wave_end] or [0])
         if base is None:  # the quiet state after the first wave is the baseline of the others
             time.sleep(5.0)
             base = settle(run, daemon, watch, {"fds": 10 ** 6, "greenlets": 10 ** 6,
                                                "children": standing_children(stage)}, stage)
-            base = {"fds": base["fds"], "greenlets": base["greenlets"], "children": base["children"]}
+            base = {"fds": base["fds"], "greenlets": base["greenlets"], "children": base["children"],
+                    "rss": base["rss"], "load_rss": load_rss}
             run.note(f"baseline after wave 1: {base}")
             continue
-        waves.append(dict(settle(run, daemon, watch, base, stage), wave=wave))
+        waves.append(dict(settle(run, daemon, watch, base, stage), wave=wave, load_rss=load_rss))
         run.note(f"wave {wave} quiet: {waves[-1]}")
     run.stopping.set()
     time.sleep(1.5)
@@ -137,4 +151,4 @@ def soak(args):
                   f"{args.duration:.0f} s, {args.bridges} bridge + {args.https} HTTP + {args.sdks} SDK client slots, "
                   f"{args.sessions} sessions, seed {args.seed}")
     daemon.cleanup(keep=args.keep or not all(ok for _, ok, _ in rows))
-    return rows, text, data(watch.samples, watch.probes, watch.jitter, rows), daemon.home
+    return rows, text, data(watch.samples, watch.probes, watch.jitter, rows, waves), daemon.home

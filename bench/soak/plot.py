@@ -2,6 +2,8 @@
 panel each, as a PNG (matplotlib, needed only here)."""
 import json
 
+from soak.invariants import rss_levels
+
 
 def plot(data_path, png_path):
     import matplotlib
@@ -13,11 +15,15 @@ def plot(data_path, png_path):
     t = [s["t"] / 60 for s in samples]
     fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
     axes[0].plot(t, [s["rss"] / 2 ** 20 for s in samples], color="tab:blue")
-    minute1 = sorted(s["rss"] for s in samples if 50 <= s["t"] < 70)  # as invariants.minute1_level
-    if minute1 and t[-1] > 1:  # the band the invariant allows: minute 1's level +- 4 MiB
-        level = minute1[len(minute1) // 2] / 2 ** 20
-        axes[0].axhspan(level - 4, level + 4, xmin=0, color="tab:blue", alpha=0.1, label="RSS at 1 min +- 4 MiB")
-        axes[0].legend(loc="lower right")
+    reference = data.get("rss_reference")
+    if reference:  # what the invariant allows: up to 4 MiB above wave 1's levels
+        levels = sorted(rss_levels(samples).items())
+        axes[0].step([m - 1 for m, _ in levels], [v / 2 ** 20 for _, v in levels], where="post",
+                     color="tab:purple", lw=1.2, label="level per minute (p10)")
+        for key, color, what in (("load_rss", "tab:blue", "under load"), ("rss", "tab:green", "at rest")):
+            level = reference[key] / 2 ** 20
+            axes[0].axhspan(level, level + 4, color=color, alpha=0.1, label=f"wave 1 {what} + 4 MiB")
+        axes[0].legend(loc="lower right", fontsize="small")
     axes[0].set_ylabel("RSS (MiB)")
     axes[1].plot(t, [s["fds"] for s in samples], color="tab:orange", label="open fds")
     axes[1].plot(t, [s["clients"] for s in samples], color="tab:gray", lw=0.8, label="soak clients")

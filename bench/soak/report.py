@@ -1,6 +1,7 @@
 """The soak's report: the invariants table, the per-minute series (RSS, fds, greenlets,
 children, clients, probe latency), the counts, and the run's data as JSON for --plot."""
 import json
+import statistics
 
 from soak.common import MiB
 from soak.invariants import per_minute, rss_levels
@@ -26,7 +27,7 @@ def series_rows(samples, probes, jitter):
         late.setdefault(int(t // 60) + 1, []).append(seconds * 1000)
     rows = []
     for m in sorted(rss):
-        rows.append((m, levels[m] / MiB, max(rss[m]) / MiB, min(fds[m]), max(fds[m]),
+        rows.append((m, levels[m] / MiB, statistics.median(rss[m]) / MiB, max(rss[m]) / MiB, min(fds[m]), max(fds[m]),
                      min(greenlets.get(m, [0])), max(greenlets.get(m, [0])), max(children[m]),
                      max(clients.get(m, [0])), percentile(probe.get(m, []), 99), max(probe.get(m, [0])),
                      max(late.get(m, [0]))))
@@ -37,14 +38,19 @@ def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves
     out = [f"# agentdeck soak: {args}", "", "## Invariants", "", "| invariant | result | detail |", "|---|---|---|"]
     out += [f"| {name} | {'PASS' if ok else 'FAIL'} | {detail} |" for name, ok, detail in rows]
     out += ["", "## Per minute", "",
-            "| min | RSS MiB (median) | RSS max | fds min | fds max | greenlets min | greenlets max | children max "
-            "| clients max | probe p99 ms | probe max ms | soak's own oversleep max ms |", "|" + "---|" * 12]
-    out += ["| {} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |".format(*r)
+            "| min | RSS MiB (level: p10) | RSS median | RSS max | fds min | fds max | greenlets min | greenlets max | children max "
+            "| clients max | probe p99 ms | probe max ms | soak's own oversleep max ms |", "|" + "---|" * 13]
+    out += ["| {} | {:.1f} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |".format(*r)
             for r in series_rows(samples, probes, jitter)]
     out += ["", "## Waves (quiet state after each, against the baseline)", ""]
+    if waves:
+        base = waves[0]["base"]
+        out += [f"- wave 1 (the baseline): fds {base['fds']}, greenlets {base['greenlets']}, children "
+                f"{base['children']}, RSS under load {base['load_rss'] / MiB:.1f} MiB, at rest {base['rss'] / MiB:.1f} MiB"]
     out += [f"- wave {w['wave']}: settled in {w['settle']:.1f} s: fds {w['fds']} (baseline {w['base']['fds']}), "
             f"greenlets {w['greenlets']} ({w['base']['greenlets']}), children {w['children']} "
-            f"({w['base']['children']}){'' if w['ok'] else '  <-- NOT BACK'}" for w in waves]
+            f"({w['base']['children']}), RSS under load {w['load_rss'] / MiB:.1f} MiB, at rest {w['rss'] / MiB:.1f} MiB{'' if w['ok'] else '  <-- NOT BACK'}"
+            for w in waves]
     counts = ledger.snapshot()
     out += ["", "## Counts", "", "- requests by kind: " + ", ".join(
         f"{k.split(':', 1)[1]} {v}" for k, v in sorted(counts.items()) if k.startswith("requests:")),
@@ -62,7 +68,8 @@ def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves
     return "\n".join(out) + "\n"
 
 
-def data(samples, probes, jitter, rows):
+def data(samples, probes, jitter, rows, waves):
     return json.dumps({"samples": samples, "probes": [(round(t, 2), round(s, 5)) for t, s in probes],
+                       "rss_reference": waves[0]["base"] if waves else None,
                        "jitter": [(round(t, 2), round(s, 5)) for t, s in jitter],
                        "invariants": [{"name": n, "ok": ok, "detail": d} for n, ok, d in rows]})
