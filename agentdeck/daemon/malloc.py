@@ -2,12 +2,16 @@
 
 By default glibc gives freed memory at the top of the heap back to the kernel as soon
 as more than 128 KiB is free, so every 100-KiB message allocates fresh pages and pays a
-page fault per 4 KiB (on these VMs that made a 100-KiB splice 15x slower). Keeping a few
-MiB is a fixed, configuration-independent cost, so memory stays bounded.
+page fault per 4 KiB (on these VMs that made a 100-KiB splice 15x slower). Between two
+trims up to TRIM_THRESHOLD stays at the top instead, for the next messages.
 
 Free memory below the top (holes between live objects, left by a burst of messages) is
-never given back by free() itself: `trim_every` returns it every few seconds, so the
-resident size follows what is live rather than the largest burst so far.
+never given back by free() itself. `trim_every` returns all free pages, holes and top,
+every TRIM_INTERVAL: the resident size follows what is live rather than the largest
+burst so far, to within what the last TRIM_INTERVAL freed. Any threshold on what lies
+free would add its size to the resident size at rest, differently from one quiet
+stretch to the next; a trim that finds little costs a walk of the heap (about a
+millisecond) and the next messages a page fault per 4 KiB they reuse.
 """
 import ctypes
 import ctypes.util
@@ -21,7 +25,7 @@ from agentdeck.daemon.rss import rss_bytes
 
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
-TRIM_THRESHOLD = 4 * 1024 * 1024  # bytes of free heap top kept instead of returned
+TRIM_THRESHOLD = 4 * 1024 * 1024  # bytes of free heap top kept between two trims
 TOP_PAD = 1024 * 1024             # bytes the heap grows by beyond each request
 TRIM_INTERVAL = 10.0              # seconds between two trims
 
@@ -43,34 +47,18 @@ def tune():
         logger.debug("malloc tuning not applied (the C library is not glibc)")
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
-def free_below_top():
-    """Bytes of free heap between live objects (all arenas; the releasable top not counted)."""
-    libc = _glibc()
-    if libc is None or not hasattr(libc, "mallinfo2"):
-        return 0
-    libc.mallinfo2.restype = _MallInfo2
-    info = libc.mallinfo2()
-    return info.fordblks - info.keepcost
-
-
 def trim():
-    """Return the heap's free pages to the kernel, keeping TRIM_THRESHOLD at the top, once
-    more than TRIM_THRESHOLD lies free between live objects (less is kept, like the top,
-    for the next messages to reuse without page faults). Returns the bytes of resident
-    memory this gave back (0 where it did not or cannot trim)."""
+    """Return every free page of the heap to the kernel. Returns the bytes of resident
+    memory this gave back (0 where the C library is not glibc)."""
     libc = _glibc()
-    if libc is None or free_below_top() <= TRIM_THRESHOLD:
+    if libc is None:
         return 0
     before, started = rss_bytes(), time.perf_counter()
-    libc.malloc_trim(TRIM_THRESHOLD)
+    libc.malloc_trim(0)
     freed = before - rss_bytes()
-    logger.debug("heap trimmed: {:.1f} MiB returned in {:.1f} ms", freed / 2**20,
-                 (time.perf_counter() - started) * 1000)
+    if freed > 0:
+        logger.debug("heap trimmed: {:.1f} MiB returned in {:.1f} ms", freed / 2**20,
+                     (time.perf_counter() - started) * 1000)
     return freed
 
 
