@@ -3,17 +3,21 @@
 - a scraper GETs /status, /metrics and / every second (each must answer 200);
 - a sampler reads, every second, the daemon's RSS, open fds, greenlets (/status) and its
   process tree (children, zombies);
-- a probe sends a tiny call every PROBE_INTERVAL to the idle `probe` server over its own
-  socket and records the round trip: the hub's responsiveness;
+- a probe (a process of its own, prober.py) sends a tiny call every PROBE_INTERVAL to the
+  idle `probe` server over its own socket and records the round trip: the hub's
+  responsiveness;
 - reloads (SIGHUP with a changed config) and the slow-stderr stretch are called by the
   orchestrator at their times."""
 import json
-import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from soak.common import descendants, fd_count, http_get, process_table, rss_bytes
 
+PROBER = Path(__file__).with_name("prober.py")
 PROBE_INTERVAL = 0.1  # seconds between two probe calls
 PROBE_TIMEOUT = 5.0   # seconds before a probe call counts as lost (and the socket is reopened)
 STALL = 1.0           # seconds: a probe slower than this is a stall, an invariant failure
@@ -24,7 +28,7 @@ class Watch:
         self.run, self.daemon = run, daemon
         self.samples = []  # dicts: t, rss, fds, greenlets, children, zombies, clients
         self.probes = []   # (t, seconds)
-        self.jitter = []   # (t, seconds): how late the soak's own 100 ms sleep woke (the machine's share)
+        self.jitter = []   # (t, seconds): how late the prober's own sleep woke (the machine's share)
         self.scrapes = {"/status": [], "/metrics": [], "/": []}  # (t, seconds) of answered scrapes
         self.scrape_failures = 0
         self.zombies_seen = {}  # pid -> first time seen as a zombie
@@ -32,7 +36,7 @@ class Watch:
         self.clients = lambda: 0
 
     def start(self):
-        for target in (self._scrape, self._sample, self._probe, self._jitter):
+        for target in (self._scrape, self._sample, self._probe):
             threading.Thread(target=target, daemon=True).start()
 
     def _scrape(self):
@@ -80,41 +84,27 @@ class Watch:
             self.run.sleep(1.0)
 
     def _probe(self):
-        n = 0
-        while not self.run.stopping.is_set():
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(str(self.daemon.socket("probe")))
-                    f = s.makefile("rwb")
-                    s.settimeout(PROBE_TIMEOUT)
-                    f.write(b'{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":'
-                            b'"2025-06-18","capabilities":{},"clientInfo":{"name":"probe","version":"1"}}}\n')
-                    f.flush()
-                    f.readline()
-                    while not self.run.stopping.is_set():
-                        n += 1
-                        started = time.monotonic()
-                        f.write(b'{"jsonrpc":"2.0","id":%d,"method":"ping"}\n' % n)
-                        f.flush()
-                        while json.loads(f.readline()).get("id") != n:
-                            pass
-                        took = time.monotonic() - started
-                        self.probes.append((self.run.now(), took))
-                        if took > STALL:
-                            self.run.fail("stalls", f"probe took {took:.2f} s")
-                        self.run.sleep(max(0.0, PROBE_INTERVAL - took))
-            except (OSError, ValueError) as exc:
-                if not self.run.stopping.is_set():
-                    self.probes.append((self.run.now(), PROBE_TIMEOUT))
-                    self.run.fail("stalls", f"probe lost: {type(exc).__name__}: {exc}")
-                    self.run.sleep(0.5)
-
-    def _jitter(self):
-        """A control for the probe: a stall seen here too is the machine's (CPU), not the hub's."""
-        while not self.run.stopping.is_set():
-            started = time.monotonic()
-            time.sleep(PROBE_INTERVAL)
-            self.jitter.append((self.run.now(), time.monotonic() - started - PROBE_INTERVAL))
+        """Run the prober (prober.py) and record what it measures."""
+        prober = subprocess.Popen([sys.executable, str(PROBER), str(self.daemon.socket("probe")),
+                                   str(PROBE_INTERVAL), str(PROBE_TIMEOUT)], stdout=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True)
+        try:
+            for line in prober.stdout:
+                if self.run.stopping.is_set():
+                    break
+                at, took, rest = line.split(" ", 2)
+                t = float(at) - self.run.t0  # the same monotonic clock: the run's time
+                if took == "lost":
+                    self.probes.append((t, PROBE_TIMEOUT))
+                    self.run.fail("stalls", f"probe lost: {rest.strip()}")
+                    continue
+                self.probes.append((t, float(took)))
+                self.jitter.append((t, float(rest)))
+                if float(took) > STALL:
+                    self.run.fail("stalls", f"probe took {float(took):.2f} s")
+        finally:
+            prober.kill()
+            prober.wait()
 
     def baseline(self):
         """The latest fds, greenlets and children (the last sample)."""

@@ -39,7 +39,7 @@ def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves
     out += [f"| {name} | {'PASS' if ok else 'FAIL'} | {detail} |" for name, ok, detail in rows]
     out += ["", "## Per minute", "",
             "| min | RSS MiB (level: p10) | RSS median | RSS max | fds min | fds max | greenlets min | greenlets max | children max "
-            "| clients max | probe p99 ms | probe max ms | soak's own oversleep max ms |", "|" + "---|" * 13]
+            "| clients max | probe p99 ms | probe max ms | prober's own oversleep max ms |", "|" + "---|" * 13]
     out += ["| {} | {:.1f} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |".format(*r)
             for r in series_rows(samples, probes, jitter)]
     out += ["", "## Waves (quiet state after each, against the baseline)", ""]

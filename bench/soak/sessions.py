@@ -44,6 +44,7 @@ GEMINI = [({"hook_event_name": "SessionStart"}, "waiting"),
           ({"hook_event_name": "AfterAgent"}, "waiting")]
 SCRIPTS = {"claude": CLAUDE, "codex": CODEX, "gemini": GEMINI}
 WAIT_TIMEOUT = 30  # seconds `agentdeck wait` may take for a status the hook just wrote
+STATUS_LAG = 5.0  # seconds /status may take to show the status the event files already show
 PROFILES = ("default", "soak-b")
 
 
@@ -144,8 +145,16 @@ class SessionWaves:
 
     def end_wave(self):
         """Check final statuses and event counts, then kill and remove every session."""
-        status = status_of(self.daemon.url) or {}
-        reported = {s["id"]: s["status"] for s in status.get("sessions", [])}
+        # `agentdeck wait` follows the event files; /status serves a list up to a second old
+        # (daemon/sessionfeed.py MAX_AGE), so it is read again until it agrees or STATUS_LAG passes.
+        deadline = time.monotonic() + STATUS_LAG
+        while True:
+            status = status_of(self.daemon.url) or {}
+            reported = {s["id"]: s["status"] for s in status.get("sessions", [])}
+            if all(reported.get(sid) == expected for sid, _, expected, _ in self.sessions) \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         for sid, tool, expected, _ in self.sessions:
             if reported.get(sid) != expected:
                 self.run.fail("session_status", f"{sid} ({tool}): daemon reports {reported.get(sid)!r}, "

@@ -89,14 +89,14 @@ class BridgeClient:
         self.proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", self.server], cwd=REPO,
                                      env=self.fleet.daemon.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=notes, start_new_session=True)
-        reader = threading.Thread(target=self._read, daemon=True)
-        reader.start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         try:
             self._act(seconds)
         except (BrokenPipeError, OSError) as exc:
             self.run.note(f"{self.cid}: bridge pipe broke ({exc})")
             self._kill("broken pipe")
-        reader.join(timeout=30)
+        self.reader.join(timeout=30)
         if self.cid in self.ledger.troubled:
             notes.seek(0)
             with open(self.fleet.daemon.home / "cli-failures.log", "a") as f:
@@ -176,4 +176,7 @@ class BridgeClient:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        # What the bridge wrote before it died is still in the pipe: read it all before
+        # what is left open counts as abandoned, or its late answers look foreign.
+        self.reader.join(timeout=30)
         self.ledger.abandon(self.cid, why)
