@@ -38,18 +38,22 @@ def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves
     out = [f"# agentdeck soak: {args}", "", "## Invariants", "", "| invariant | result | detail |", "|---|---|---|"]
     out += [f"| {name} | {'PASS' if ok else 'FAIL'} | {detail} |" for name, ok, detail in rows]
     out += ["", "## Per minute", "",
-            "| min | RSS MiB (level: p10) | RSS median | RSS max | fds min | fds max | greenlets min | greenlets max | children max "
-            "| clients max | probe p99 ms | probe max ms | prober's own oversleep max ms |", "|" + "---|" * 13]
+            "| min | RSS MiB (level: p10) | RSS median | RSS max | fds min | fds max | greenlets min | greenlets max "
+            "| children max | clients max | probe p99 ms | probe max ms | prober's own oversleep max ms |",
+            "|" + "---|" * 13]
     out += ["| {} | {:.1f} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |".format(*r)
             for r in series_rows(samples, probes, jitter)]
     out += ["", "## Waves (quiet state after each, against the baseline)", ""]
+
+    def rss(w):
+        return f"RSS under load {w['load_rss'] / MiB:.1f} MiB, at rest {w['rss'] / MiB:.1f} MiB"
     if waves:
         base = waves[0]["base"]
         out += [f"- wave 1 (the baseline): fds {base['fds']}, greenlets {base['greenlets']}, children "
-                f"{base['children']}, RSS under load {base['load_rss'] / MiB:.1f} MiB, at rest {base['rss'] / MiB:.1f} MiB"]
+                f"{base['children']}, {rss(base)}"]
     out += [f"- wave {w['wave']}: settled in {w['settle']:.1f} s: fds {w['fds']} (baseline {w['base']['fds']}), "
             f"greenlets {w['greenlets']} ({w['base']['greenlets']}), children {w['children']} "
-            f"({w['base']['children']}), RSS under load {w['load_rss'] / MiB:.1f} MiB, at rest {w['rss'] / MiB:.1f} MiB{'' if w['ok'] else '  <-- NOT BACK'}"
+            f"({w['base']['children']}), {rss(w)}{'' if w['ok'] else '  <-- NOT BACK'}"
             for w in waves]
     counts = ledger.snapshot()
     out += ["", "## Counts", "", "- requests by kind: " + ", ".join(
