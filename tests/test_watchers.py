@@ -289,11 +289,9 @@ def test_a_flood_of_10000_hook_writes_across_200_instances_loses_no_final_status
         final[instance_id] = status
         if n % 100 == 99:
             gevent.sleep(0.001)  # let the watch run meanwhile, as it would against real agents
-    written = time.monotonic() - started
     wait_for(lambda: {i: hook_status(watcher, i) for i in final} == final, SEEN_TIMEOUT,
              message="every instance's last status")
     assert len(final) == 200 and len(watcher) == 200
-    assert written < 10, f"10,000 hook writes took {written:.1f} s"
     # Coalesced: far fewer deliveries than writes.
     assert watcher.watch.deliveries <= (time.monotonic() - started) / DEBOUNCE + 3
 

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import time
 
+import gevent
 from loguru import logger
 
 from agentdeck.sessions.states import DEAD, WAITING
@@ -33,6 +34,16 @@ ENV_PREFIX = "AGENTDECK_EVENT_"
 def event_environment(event):
     """The ``AGENTDECK_EVENT_*`` variables describing ``event``."""
     return {ENV_PREFIX + key.upper(): str(value) for key, value in event.to_dict().items()}
+
+
+def _start(command, event):
+    """The command started in its own session, or the OSError that stopped it."""
+    try:
+        return subprocess.Popen([SHELL, "-c", command], stdin=subprocess.PIPE, bufsize=0,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, **event_environment(event)}, start_new_session=True)
+    except OSError as exc:
+        return exc
 
 
 def _feed(proc, data):
@@ -119,13 +130,20 @@ class Notifier:
 
     def _execute(self, settings, event):
         started = time.monotonic()
+        # Popen waits (cooperatively) to hear the shell exec'd: a kill landing there would
+        # leave a running shell that nobody holds, so Popen runs in a greenlet of its own
+        # and a kill waits for it, then kills what it started.
+        starting = gevent.spawn(_start, settings.command, event)
         try:
-            proc = subprocess.Popen([SHELL, "-c", settings.command], stdin=subprocess.PIPE, bufsize=0,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env={**os.environ, **event_environment(event)}, start_new_session=True)
-        except OSError as exc:
+            proc = starting.get()
+        except BaseException:
+            proc = starting.get()
+            if not isinstance(proc, OSError):
+                _kill_group(proc)
+            raise
+        if isinstance(proc, OSError):
             self.failed += 1
-            logger.error("notify: session {}: cannot run the notify command: {}", event.instance, exc)
+            logger.error("notify: session {}: cannot run the notify command: {}", event.instance, proc)
             return
         try:
             _feed(proc, json.dumps(event.to_dict()).encode())

@@ -566,14 +566,34 @@ def test_wait_refuses_an_unknown_session_or_status_with_one_line(home, env, cont
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", message + "\n")
 
 
-def test_killing_the_transition_greenlets_kills_a_running_notify_command(home):
-    """What a second SIGINT relies on: `kill_now` leaves no notify command behind."""
+def _spin_until(predicate, timeout):
+    """Yield until the notifier forked the shell, then poll without yielding to the hub,
+    so the notifier stays inside Popen (waiting to hear the exec) meanwhile."""
+    deadline = time.monotonic() + timeout
+    children = f"/proc/self/task/{os.getpid()}/children"
+    while not open(children).read().split():
+        assert time.monotonic() < deadline, "timed out waiting for the fork"
+        gevent.sleep(0)
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the notify command"
+
+
+def _yield_until(predicate, timeout):
+    wait_for(predicate, timeout, message="the notify command running")
+    gevent.sleep(0.05)  # the notifier is back from starting it, and waits for its exit
+
+
+@pytest.mark.parametrize("until", [_yield_until, _spin_until], ids=["while-it-runs", "while-it-starts"])
+def test_killing_the_transition_greenlets_kills_a_running_notify_command(home, until):
+    """What a second SIGINT relies on: `kill_now` leaves no notify command behind, also
+    when it lands while the notifier is still inside Popen (the shell already runs, but
+    the notifier has no `proc` yet: CI once found the sleeper alive)."""
     pids = home / "pids"
     daemon = TransitionDaemon(Home(home).ensure(), NotifySettings(
         command=f"sleep 60 & echo $! > {shlex.quote(str(pids))}; wait", timeout=60.0, min_interval=60.0))
     running = daemon.group.spawn(daemon.notifier.handle, TransitionEvent(
         instance="abc", title="t", profile="p", from_status=RUNNING, to_status=WAITING, time=1.0))
-    wait_for(lambda: pids.exists() and pids.read_text().strip(), 5, message="the notify command running")
+    until(lambda: pids.exists() and pids.read_text().strip(), 5)
     sleeper = int(pids.read_text())
     daemon.kill_now()
     assert running.dead
