@@ -12,7 +12,7 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
 
 
-def series_rows(samples, probes, jitter):
+def series_rows(samples, probes, cpu_waits):
     levels = rss_levels(samples)
     rss = per_minute(samples, "rss")
     fds = per_minute(samples, "fds")
@@ -22,27 +22,27 @@ def series_rows(samples, probes, jitter):
     probe = {}
     for t, seconds in probes:
         probe.setdefault(int(t // 60) + 1, []).append(seconds * 1000)
-    late = {}
-    for t, seconds in jitter:
-        late.setdefault(int(t // 60) + 1, []).append(seconds * 1000)
+    own = {}  # the hub's own share: the round trip less its CPU waits
+    for (t, seconds), (_, waited) in zip(probes, cpu_waits):
+        own.setdefault(int(t // 60) + 1, []).append((seconds - waited) * 1000)
     rows = []
     for m in sorted(rss):
         rows.append((m, levels[m] / MiB, statistics.median(rss[m]) / MiB, max(rss[m]) / MiB, min(fds[m]), max(fds[m]),
                      min(greenlets.get(m, [0])), max(greenlets.get(m, [0])), max(children[m]),
                      max(clients.get(m, [0])), percentile(probe.get(m, []), 99), max(probe.get(m, [0])),
-                     max(late.get(m, [0]))))
+                     max(own.get(m, [0]))))
     return rows
 
 
-def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves, run, args):
+def render(rows, samples, probes, cpu_waits, ledger, fleet, sessions, faults, waves, run, args):
     out = [f"# agentdeck soak: {args}", "", "## Invariants", "", "| invariant | result | detail |", "|---|---|---|"]
     out += [f"| {name} | {'PASS' if ok else 'FAIL'} | {detail} |" for name, ok, detail in rows]
     out += ["", "## Per minute", "",
             "| min | RSS MiB (level: p10) | RSS median | RSS max | fds min | fds max | greenlets min | greenlets max "
-            "| children max | clients max | probe p99 ms | probe max ms | prober's own oversleep max ms |",
+            "| children max | clients max | probe p99 ms | probe max ms | probe max less CPU waits ms |",
             "|" + "---|" * 13]
     out += ["| {} | {:.1f} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |".format(*r)
-            for r in series_rows(samples, probes, jitter)]
+            for r in series_rows(samples, probes, cpu_waits)]
     out += ["", "## Waves (quiet state after each, against the baseline)", ""]
 
     def rss(w):
@@ -72,8 +72,8 @@ def render(rows, samples, probes, jitter, ledger, fleet, sessions, faults, waves
     return "\n".join(out) + "\n"
 
 
-def data(samples, probes, jitter, rows, waves):
+def data(samples, probes, cpu_waits, rows, waves):
     return json.dumps({"samples": samples, "probes": [(round(t, 2), round(s, 5)) for t, s in probes],
                        "rss_reference": waves[0]["base"] if waves else None,
-                       "jitter": [(round(t, 2), round(s, 5)) for t, s in jitter],
+                       "cpu_waits": [(round(t, 2), round(s, 5)) for t, s in cpu_waits],
                        "invariants": [{"name": n, "ok": ok, "detail": d} for n, ok, d in rows]})
