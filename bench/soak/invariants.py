@@ -105,8 +105,8 @@ def evaluate(run, ledger, watch, waves, faults, sessions, stop, log_text, reload
                  f"({', '.join(f'{k} {sum(1 for f in faults.done if f[1] == k)}' for k in sorted(LOG_LINES))})"
                  + (f"; no log line for {missing}" if missing else "")
                  + (f"; never injected {not_injected}" if not_injected else "")))
-    probe_max = max((p for _, p in watch.probes), default=None)
-    own_max = max((p - w for (_, p), (_, w) in zip(watch.probes, watch.cpu_waits)), default=0.0)
+    probe_max = max((p for _, p, _ in watch.probes), default=None)
+    own_max = max((p - w for _, p, w in watch.probes), default=0.0)
     found, _ = failures_of(run, "stalls")
     rows.append(("event loop never stalls (probe every 100 ms, none over 1 s less its waits for a CPU)",
                  not found and probe_max is not None,

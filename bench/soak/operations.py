@@ -30,8 +30,7 @@ class Watch:
     def __init__(self, run, daemon):
         self.run, self.daemon = run, daemon
         self.samples = []  # dicts: t, rss, fds, greenlets, children, zombies, clients
-        self.probes = []   # (t, seconds)
-        self.cpu_waits = []  # (t, seconds) per probe: its hub and server runnable but off CPU (the machine's share)
+        self.probes = []   # (t, seconds, of them waiting for a CPU: the machine's share, not the hub's)
         self.scrapes = {"/status": [], "/metrics": [], "/": []}  # (t, seconds) of answered scrapes
         self.scrape_failures = 0
         self.zombies_seen = {}  # pid -> first time seen as a zombie
@@ -102,12 +101,11 @@ class Watch:
                 at, took, rest = line.split(" ", 2)
                 t = float(at) - self.run.t0  # the same monotonic clock: the run's time
                 if took == "lost":
-                    self.probes.append((t, PROBE_TIMEOUT))
+                    self.probes.append((t, PROBE_TIMEOUT, 0.0))
                     self.run.fail("stalls", f"probe lost: {rest.strip()}")
                     continue
                 took, waited = float(took), float(rest)
-                self.probes.append((t, took))
-                self.cpu_waits.append((t, waited))
+                self.probes.append((t, took, waited))
                 if took - waited > STALL:
                     self.run.fail("stalls", f"probe took {took:.2f} s, {waited:.2f} s of it waiting for a CPU")
         finally:

@@ -147,8 +147,8 @@ def soak(args):
     stop = daemon.stop()
     run.note(f"stopped: exit {stop[0]} in {stop[1]:.2f} s")
     rows = evaluate(run, ledger, watch, waves, faults, sessions, stop, daemon.daemon_log() + daemon.stderr_text(), reloads)
-    text = render(rows, watch.samples, watch.probes, watch.cpu_waits, ledger, fleet, sessions, faults, waves, run,
+    text = render(rows, watch.samples, watch.probes, ledger, fleet, sessions, faults, waves, run,
                   f"{args.duration:.0f} s, {args.bridges} bridge + {args.https} HTTP + {args.sdks} SDK client slots, "
                   f"{args.sessions} sessions, seed {args.seed}")
     daemon.cleanup(keep=args.keep or not all(ok for _, ok, _ in rows))
-    return rows, text, data(watch.samples, watch.probes, watch.cpu_waits, rows, waves), daemon.home
+    return rows, text, data(watch.samples, watch.probes, rows, waves), daemon.home

@@ -12,18 +12,16 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
 
 
-def series_rows(samples, probes, cpu_waits):
+def series_rows(samples, probes):
     levels = rss_levels(samples)
     rss = per_minute(samples, "rss")
     fds = per_minute(samples, "fds")
     greenlets = per_minute([s for s in samples if s["greenlets"] is not None], "greenlets")
     children = per_minute(samples, "children")
     clients = per_minute(samples, "clients")
-    probe = {}
-    for t, seconds in probes:
+    probe, own = {}, {}  # own: the hub's share, the round trip less its CPU waits
+    for t, seconds, waited in probes:
         probe.setdefault(int(t // 60) + 1, []).append(seconds * 1000)
-    own = {}  # the hub's own share: the round trip less its CPU waits
-    for (t, seconds), (_, waited) in zip(probes, cpu_waits):
         own.setdefault(int(t // 60) + 1, []).append((seconds - waited) * 1000)
     rows = []
     for m in sorted(rss):
@@ -34,7 +32,7 @@ def series_rows(samples, probes, cpu_waits):
     return rows
 
 
-def render(rows, samples, probes, cpu_waits, ledger, fleet, sessions, faults, waves, run, args):
+def render(rows, samples, probes, ledger, fleet, sessions, faults, waves, run, args):
     out = [f"# agentdeck soak: {args}", "", "## Invariants", "", "| invariant | result | detail |", "|---|---|---|"]
     out += [f"| {name} | {'PASS' if ok else 'FAIL'} | {detail} |" for name, ok, detail in rows]
     out += ["", "## Per minute", "",
@@ -42,7 +40,7 @@ def render(rows, samples, probes, cpu_waits, ledger, fleet, sessions, faults, wa
             "| children max | clients max | probe p99 ms | probe max ms | probe max less CPU waits ms |",
             "|" + "---|" * 13]
     out += ["| {} | {:.1f} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |".format(*r)
-            for r in series_rows(samples, probes, cpu_waits)]
+            for r in series_rows(samples, probes)]
     out += ["", "## Waves (quiet state after each, against the baseline)", ""]
 
     def rss(w):
@@ -72,8 +70,7 @@ def render(rows, samples, probes, cpu_waits, ledger, fleet, sessions, faults, wa
     return "\n".join(out) + "\n"
 
 
-def data(samples, probes, cpu_waits, rows, waves):
-    return json.dumps({"samples": samples, "probes": [(round(t, 2), round(s, 5)) for t, s in probes],
+def data(samples, probes, rows, waves):
+    return json.dumps({"samples": samples, "probes": [(round(t, 2), round(s, 5), round(w, 5)) for t, s, w in probes],
                        "rss_reference": waves[0]["base"] if waves else None,
-                       "cpu_waits": [(round(t, 2), round(s, 5)) for t, s in cpu_waits],
                        "invariants": [{"name": n, "ok": ok, "detail": d} for n, ok, d in rows]})
