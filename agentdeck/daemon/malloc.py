@@ -10,12 +10,13 @@ never given back by free() itself. `trim_every` returns all free pages, holes an
 every TRIM_INTERVAL: the resident size follows what is live rather than the largest
 burst so far, to within what the last TRIM_INTERVAL freed. Any threshold on what lies
 free would add its size to the resident size at rest, differently from one quiet
-stretch to the next; a trim that finds little costs a walk of the heap (about a
-millisecond) and the next messages a page fault per 4 KiB they reuse.
+stretch to the next; a trim that finds little costs a full garbage collection and a walk
+of the heap (a few milliseconds) and the next messages a page fault per 4 KiB they reuse.
 """
 import ctypes
 import ctypes.util
 import functools
+import gc
 import time
 
 import gevent
@@ -48,13 +49,19 @@ def tune():
 
 
 def trim():
-    """Return every free page of the heap to the kernel. Returns the bytes of resident
-    memory this gave back (0 where the C library is not glibc)."""
-    libc = _glibc()
-    if libc is None:
-        return 0
+    """Free the garbage in reference cycles, then return every free page of the heap to
+    the kernel (where the C library is glibc). Returns the bytes of resident memory this
+    gave back.
+
+    Cycles that outlive the young generations (a dropped client's greenlet, frames and
+    buffers; an exception and its traceback) wait for CPython's next full collection,
+    which comes only once a quarter more objects have grown old: until then they hold
+    their memory, and the pages around it, as if live."""
     before, started = rss_bytes(), time.perf_counter()
-    libc.malloc_trim(0)
+    gc.collect()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
     freed = before - rss_bytes()
     if freed > 0:
         logger.debug("heap trimmed: {:.1f} MiB returned in {:.1f} ms", freed / 2**20,
