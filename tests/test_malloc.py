@@ -42,22 +42,23 @@ print(held >> 10, malloc.trim() >> 10, (rss_bytes() - base) >> 10)
 """
 
 
+def assert_given_back(script, messages):
+    """Run ``script`` over ``messages`` 1-KiB messages: what it held before the trim was
+    resident, and is not after it. Returns the script's further figures (KiB)."""
+    out = subprocess.run([sys.executable, "-c", script, str(messages)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    held, freed, after, *more = map(int, out.stdout.split())  # KiB
+    burst = messages * 1040 >> 10
+    assert held >= burst * 2 // 3
+    assert freed >= held - burst // 5 and after <= burst // 5
+    return more
+
+
 @pytest.mark.parametrize("messages", [60000, 3000], ids=["60 MiB", "3 MiB, under the old 4 MiB threshold"])
 def test_a_burst_of_freed_messages_is_given_back_although_live_ones_sit_between(messages):
-    out = subprocess.run([sys.executable, "-c", FRAGMENTED_HEAP, str(messages)], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    held, freed, after, again = map(int, out.stdout.split())  # KiB
-    burst = messages * 1040 >> 10
-    assert held >= burst * 2 // 3  # the holes were resident before the trim
-    assert freed >= held - burst // 5 and after <= burst // 5  # and are not after it
+    again, = assert_given_back(FRAGMENTED_HEAP, messages)
     assert again <= 256  # nothing more to give back
 
 
 def test_messages_held_only_by_old_reference_cycles_are_given_back():
-    out = subprocess.run([sys.executable, "-c", OLD_CYCLES, "30000"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    held, freed, after = map(int, out.stdout.split())  # KiB
-    burst = 30000 * 1040 >> 10
-    assert held >= burst * 2 // 3
-    assert freed >= held - burst // 5 and after <= burst // 5
+    assert_given_back(OLD_CYCLES, 30000)
