@@ -21,6 +21,10 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 ENV_CONFIG = "AGENTDECK_CONFIG"
 MIN_TOKEN_CHARS = 16  # a status token shorter than this is guessable
 REPO_DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "agentdeck.toml"
+# Not 8420: agent-deck's web mode listens there, and people run both. 7420 is outside the
+# 8000-8999 band where dev servers gather, below Linux's ephemeral ports (32768 and up),
+# and not a registered service in /etc/services.
+DEFAULT_STATUS_LISTEN = "127.0.0.1:7420"
 
 
 # -- validators: take the raw TOML value, return the clean one or raise ValueError
@@ -128,7 +132,7 @@ class Setting:
 SETTINGS = (
     Setting("daemon", "home", DEFAULT_HOME, _string,
             "where sockets, hook/event files, registries and logs live (AGENTDECK_HOME overrides)"),
-    Setting("daemon", "status_listen", "127.0.0.1:8420", _listen,
+    Setting("daemon", "status_listen", DEFAULT_STATUS_LISTEN, _listen,
             'HTTP status address; loopback only unless status_token is set; "" turns it off'),
     Setting("daemon", "status_token", "", _token,
             "secret every HTTP status request must carry (Authorization: Bearer, or ?token=); "
@@ -296,7 +300,7 @@ def build(data, path=""):
     servers = tuple(_build_server(where, name, raw) for name, raw in mcp.items())
     listen = daemon["status_listen"]
     if listen and not daemon["status_token"] and not is_loopback_listen(listen):
-        _fail(where, "[daemon] status_listen", listen, "a loopback address such as 127.0.0.1:8420, or set "
+        _fail(where, "[daemon] status_listen", listen, f"a loopback address such as {DEFAULT_STATUS_LISTEN}, or set "
               "[daemon] status_token so that every request to this address must carry it")
     config = Config(path=path, daemon=DaemonSettings(**daemon), pool=PoolSettings(**pool),
                     notify=NotifySettings(**notify), servers=servers)

@@ -480,3 +480,16 @@ def test_a_change_of_bounds_alone_is_not_a_change_that_restarts_children():
     assert not spec().bounds_only_differ(spec())
     assert not spec().bounds_only_differ(spec(cwd="/srv", max_children=3))
     assert not spec().bounds_only_differ(spec(share="session"))
+
+
+AGENT_DECK_WEB_PORT = 8420  # agent-deck's `web` mode listens here by default
+
+
+def test_the_default_status_port_is_not_agent_decks_web_port():
+    """Regression (issue 20, friction 15): a user running agent-deck's web mode and agentdeck
+    side by side had to change one of them; neither the built-in default nor the checkout's
+    config may use its port."""
+    from agentdeck.netaddr import split_host_port
+
+    for cfg in (config.build({}), config.load(REPO_CONF)):
+        assert split_host_port(cfg.daemon.status_listen)[1] != AGENT_DECK_WEB_PORT, cfg.path

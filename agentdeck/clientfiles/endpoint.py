@@ -60,5 +60,5 @@ def mcp_base_url(cfg):
     why = "turns HTTP off" if not listen else "leaves the port to the daemon"
     raise UserError(f"{cfg.path or 'the built-in defaults'}: [daemon] status_listen = {listen!r} {why} and no "
                     f"daemon running on {cfg.home} serves HTTP, so there is no URL for the entries: set "
-                    "status_listen to an address such as \"127.0.0.1:8420\", or use --transport stdio; nothing "
+                    "status_listen to an address such as \"127.0.0.1:7420\", or use --transport stdio; nothing "
                     "was written")

@@ -157,7 +157,7 @@ def test_non_loopback_status_listen_without_a_token_is_refused_at_start(home):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"agentdeck: {config}: [daemon] status_listen = '0.0.0.0:0': expected a loopback address such as "
-        "127.0.0.1:8420, or set [daemon] status_token so that every request to this address must carry it"]
+        "127.0.0.1:7420, or set [daemon] status_token so that every request to this address must carry it"]
 
 
 def test_with_a_token_any_address_serves_and_every_request_needs_it(start_daemon):
