@@ -10,8 +10,8 @@ A case folder holds:
 - ``after.json`` / ``after.toml``: the file expected after it, byte for byte; or
   ``error``: a text the one error line must contain, the file being left as it was.
 
-``{home}``, ``{config}`` and ``{command}`` (the agentdeck command a stdio entry runs) are
-filled in every file.
+``{home}``, ``{config}``, ``{command}`` (the agentdeck command a stdio entry runs) and
+``{project_key}`` (the URL key of ``json``'s project) are filled in every file.
 """
 import os
 import stat
@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from agentdeck.cli.main import main
+from agentdeck.clientfiles.clients import CLIENTS
 from agentdeck.clientfiles import stdio
+from agentdeck.wire.hello import project_key
 
 CASES = Path(__file__).parent / "data" / "client_files"
 DEFAULT_CONFIG = """[daemon]
@@ -56,7 +58,8 @@ class Case:
         self.config = home / "agentdeck.toml"
         command, *prefix = stdio.agentdeck_command()
         assert not prefix, "the tests run from a venv with the agentdeck console script"
-        self.fields = {"home": str(home), "config": str(self.config), "command": command}
+        self.fields = {"home": str(home), "config": str(self.config), "command": command,
+                       "project_key": project_key(home / "proj")}
         config_file = self.folder / "agentdeck.toml"
         self.config.write_text(self.fill(config_file.read_text() if config_file.exists() else DEFAULT_CONFIG))
         self.before = one(self.folder, "before")
@@ -180,3 +183,38 @@ def test_a_symlinked_file_is_written_where_it_points(home, capsys):
     case.target.symlink_to(real)
     assert case.run(capsys)[0] == 0
     assert case.target.is_symlink() and real.read_text() == case.expected()
+
+
+# -- a server that runs one child per project
+
+SHARED_PER_PROJECT = DEFAULT_CONFIG + """
+[mcp.serena]
+command = "serena"
+share = "project"
+"""
+
+
+@pytest.mark.parametrize("client", ["claude", "codex", "gemini"])
+def test_a_per_project_server_is_left_out_of_a_user_file_with_a_note(client, home, capsys):
+    """Its URL without a project is one the daemon always refuses (Claude showed it failed,
+    Codex dropped its tools silently): no entry, and one line saying where it belongs."""
+    config_file = home / "agentdeck.toml"
+    config_file.write_text(SHARED_PER_PROJECT.replace("{home}", str(home)))
+    code = main(["mcp", "config", "--client", client, "--config", str(config_file)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "/servers/time/mcp" in out and "/servers/github/mcp" in out and "serena" not in out
+    assert err.splitlines() == [
+        "agentdeck: note: skipped serena: it runs one child per project, and "
+        f"{CLIENTS[client].title}'s own file names no project; `agentdeck mcp json --dir DIR` writes its URL into "
+        "that project's .mcp.json (or use --transport stdio)"]
+
+
+def test_a_per_project_server_has_a_bridge_entry_anywhere(home, capsys):
+    """The bridge tells the daemon its cwd, so a stdio entry needs no project."""
+    config_file = home / "agentdeck.toml"
+    config_file.write_text(SHARED_PER_PROJECT.replace("{home}", str(home)))
+    code = main(["mcp", "config", "--client", "codex", "--transport", "stdio", "--config", str(config_file)])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    assert "[mcp_servers.serena]" in out

@@ -26,7 +26,8 @@ def test_local_base_url(listen, url):
 
 
 def test_server_url_and_headers():
-    assert endpoint.server_url("http://127.0.0.1:8420/", "my.server-1") == "http://127.0.0.1:8420/mcp/my.server-1"
+    assert endpoint.server_url("http://127.0.0.1:8420/", "my.server-1") == \
+        "http://127.0.0.1:8420/servers/my.server-1/mcp"
     assert endpoint.auth_headers("") == {}
     assert endpoint.auth_headers("t" * 16) == {"Authorization": "Bearer " + "t" * 16}
 

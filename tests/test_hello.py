@@ -51,6 +51,6 @@ def test_a_bad_key_is_a_value_error(key):
 
 
 def test_server_url_with_a_project_names_it():
-    assert server_url("http://127.0.0.1:8420", "serena") == "http://127.0.0.1:8420/mcp/serena"
+    assert server_url("http://127.0.0.1:8420", "serena") == "http://127.0.0.1:8420/servers/serena/mcp"
     url = server_url("http://127.0.0.1:8420/", "serena", "/home/me/proj")
-    assert url == "http://127.0.0.1:8420/mcp/serena/p/" + project_key("/home/me/proj")
+    assert url == "http://127.0.0.1:8420/servers/serena/p/" + project_key("/home/me/proj") + "/mcp"

@@ -146,7 +146,7 @@ def test_json_prints_http_entries_by_default_from_a_running_daemons_port(home, c
     result = run_cli(home, "mcp", "json", config=cfg)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"mcpServers": {"time": {"type": "http",
-                                                                 "url": "http://127.0.0.1:43210/mcp/time"}}}
+                                                                 "url": "http://127.0.0.1:43210/servers/time/mcp"}}}
 
 
 def test_json_without_an_address_for_the_entries_says_what_to_set(home, cfg):
@@ -168,7 +168,7 @@ def test_config_codex_writes_its_file_once(home):
     result = run_cli(home, "mcp", "config", "--client", "codex", "--file", str(target), "--write", config=cfg)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote 1 server to {target}: time\n"
-    assert target.read_text() == '# mine\nmodel = "o3"\n\n[mcp_servers.time]\nurl = "http://127.0.0.1:8420/mcp/time"\n'
+    assert target.read_text() == '# mine\nmodel = "o3"\n\n[mcp_servers.time]\nurl = "http://127.0.0.1:8420/servers/time/mcp"\n'
     again = run_cli(home, "mcp", "config", "--client", "codex", "--file", str(target), "--write", config=cfg)
     assert again.returncode == 0, again.stderr
     assert again.stdout == f"{target} already points Codex CLI at 1 server: time; nothing was written\n"
@@ -196,7 +196,7 @@ def test_config_writes_the_clients_own_file(home, client, overrides, path):
     assert result.returncode == 0, result.stderr
     target = fake / path
     assert f"wrote 1 server to {target}: time" in result.stdout
-    assert "http://127.0.0.1:8420/mcp/time" in target.read_text()
+    assert "http://127.0.0.1:8420/servers/time/mcp" in target.read_text()
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     if target.parent != fake:
         assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
@@ -300,7 +300,7 @@ command = "off-server"
 enabled = false
 
 [mcp_servers.time]   # agentdeck's own entry
-url = "http://127.0.0.1:8420/mcp/time"
+url = "http://127.0.0.1:8420/servers/time/mcp"
 """
 GEMINI_FILE = {
     "theme": "GitHub",
@@ -465,8 +465,8 @@ def test_json_dir_points_a_per_project_server_at_that_projects_url(home, tmp_pat
     result = run_cli(home, "mcp", "json", "--dir", str(tmp_path / "link"), config=cfg)
     assert result.returncode == 0, result.stderr
     servers = json.loads(result.stdout)["mcpServers"]
-    assert servers["time"]["url"] == "http://127.0.0.1:8420/mcp/time"
-    assert servers["serena"]["url"] == f"http://127.0.0.1:8420/mcp/serena/p/{project_key(project)}"
+    assert servers["time"]["url"] == "http://127.0.0.1:8420/servers/time/mcp"
+    assert servers["serena"]["url"] == f"http://127.0.0.1:8420/servers/serena/p/{project_key(project)}/mcp"
     stdio = json.loads(run_cli(home, "mcp", "json", "--dir", str(project), "--transport", "stdio",
                                config=cfg).stdout)["mcpServers"]
     assert "serena" in stdio["serena"]["args"] and not any("/p/" in a for a in stdio["serena"]["args"])

@@ -1,12 +1,50 @@
-"""The front door's SSE writer in-process: a quiet stream gets keep-alive comments, an
-answer ends a POST stream."""
+"""The front door in-process: which server and project a path names, and its SSE
+writer (a quiet stream gets keep-alive comments, an answer ends a POST stream)."""
 import gevent
+import pytest
 
 from agentdeck.pool.httpsession import HttpSession
 from agentdeck.pool.stats import Stats
+from agentdeck.clientfiles.endpoint import server_url
 from agentdeck.web import mcproute
+from agentdeck.wire.hello import project_key
 from agentdeck.wire.jsonrpc import id_key
 from tests.test_httpsession import SETTINGS
+
+
+# path -> (server name, project key or None), or None when it names no server
+PATHS = [
+    ("/servers/time/mcp", ("time", None)),
+    ("/servers/time/mcp/", ("time", None)),
+    ("/servers/time/mcp?x=1", ("time", None)),
+    ("/servers/my.srv-1/p/L2hvbWUvbWU/mcp", ("my.srv-1", "L2hvbWUvbWU")),
+    ("/servers/mcp/mcp", ("mcp", None)),            # a server named mcp
+    ("/servers/time", None),                        # the /servers/ spelling always ends in /mcp
+    ("/servers/time/p/L2hvbWUvbWU", None),
+    ("/servers/mcp", None),
+    ("/servers/", None),
+    ("/mcp/time", ("time", None)),                  # the first spelling, still served
+    ("/mcp/time/", ("time", None)),
+    ("/mcp/my.srv-1/p/L2hvbWUvbWU", ("my.srv-1", "L2hvbWUvbWU")),
+    ("/mcp/time/mcp", ("time/mcp", None)),          # no such server: 404
+    ("/mcp/a%2Fb", ("a/b", None)),
+    ("/status", None),
+]
+
+
+@pytest.mark.parametrize("path, named", PATHS)
+def test_a_path_names_a_server_and_a_project(path, named):
+    assert mcproute.parse_path(path) == named
+    assert mcproute.serves(path) == path.startswith(("/servers/", "/mcp/"))
+
+
+@pytest.mark.parametrize("name, project", [("time", None), ("my.srv-1", "/home/me/proj"), ("mcp", "/")])
+def test_every_url_the_client_files_spell_is_routed_back(name, project):
+    """`clientfiles.endpoint` writes the URLs, this route reads them: they must agree."""
+    url = server_url("http://127.0.0.1:8420", name, project)
+    assert url.endswith("/mcp")  # what the MCP Inspector insists on
+    path = url.removeprefix("http://127.0.0.1:8420")
+    assert mcproute.parse_path(path) == (name, project_key(project) if project else None)
 
 
 def session(protocol="2025-06-18"):

@@ -138,13 +138,19 @@ def _point(args, client, path, create_parent, shared=False, project=None):
 
     cfg = config.load_default(args.config)
     names = [spec.name for spec in cfg.pooled()]
-    entries = clients.build_entries(client, args.transport, names, cfg, args.config, project)
+    entries, skipped = clients.build_entries(client, args.transport, names, cfg, args.config, project)
+    for name in skipped:
+        print(f"agentdeck: note: skipped {name}: it runs one child per project, and {client.title}'s own file "
+              "names no project; `agentdeck mcp json --dir DIR` writes its URL into that project's .mcp.json "
+              "(or use --transport stdio)", file=sys.stderr)
     if not args.write:
         print(clients.render(client, entries), end="")
         return 0
     if not entries:
-        raise UserError(f"no pooled MCP servers in {cfg.path or 'the built-in defaults'}: add an [mcp.NAME] "
-                        "table (or `agentdeck mcp import FILE`) and check [pool]; nothing was written")
+        why = "every pooled server needs a project" if skipped else \
+            f"no pooled MCP servers in {cfg.path or 'the built-in defaults'}: add an [mcp.NAME] table (or " \
+            "`agentdeck mcp import FILE`) and check [pool]"
+        raise UserError(f"{why}; nothing was written")
     secret = args.transport == clients.HTTP and bool(cfg.daemon.status_token)
     default_mode = PROJECT_FILE_MODE if shared and not secret else clients.CLIENT_FILE_MODE
     merged = clients.merge(client, path, entries, default_mode, create_parent)

@@ -71,20 +71,26 @@ PROJECT_CLIENT = CLIENTS["claude"]  # a project's .mcp.json is Claude Code's for
 
 
 def build_entries(client, transport, names, cfg, config_path=None, project=None):
-    """``{NAME: entry}`` pointing ``client`` at each of ``names`` (pooled servers of
-    ``cfg``) over ``transport``. HTTP entries carry the ``[daemon] status_token`` as a
+    """``({NAME: entry}, skipped)`` pointing ``client`` at each of ``names`` (pooled servers
+    of ``cfg``) over ``transport``. HTTP entries carry the ``[daemon] status_token`` as a
     bearer header; a `UserError` when ``cfg`` gives no URL (see `endpoint.mcp_base_url`).
-    With ``project`` (a directory), a server that runs one child per project gets the
-    URL of that project's child (stdio entries need nothing: the bridge tells its cwd)."""
+    A server that needs its client's project (``share = "project"``) gets the URL of
+    ``project``'s child (a directory); without ``project`` it has no URL the daemon would
+    serve, and its name is in ``skipped`` instead (stdio entries need nothing: the
+    bridge tells its cwd)."""
     if not names:
-        return {}
+        return {}, ()
     if transport == STDIO:
-        return stdio.bridge_entries(names, config_path)
+        return stdio.bridge_entries(names, config_path), ()
+    per_project = {spec.name for spec in cfg.servers if spec.needs_project}
+    skipped = tuple(name for name in names if name in per_project) if project is None else ()
+    names = [name for name in names if name not in skipped]
+    if not names:
+        return {}, skipped
     base = endpoint.mcp_base_url(cfg)
     headers = endpoint.auth_headers(cfg.daemon.status_token)
-    per_project = {spec.name for spec in cfg.servers if spec.needs_project} if project is not None else set()
     return {name: client.http_entry(endpoint.server_url(base, name, project if name in per_project else None),
-                                    dict(headers)) for name in names}
+                                    dict(headers)) for name in names}, skipped
 
 
 def render(client, entries):

@@ -1,16 +1,20 @@
 """Where a client reaches a pooled server over MCP Streamable HTTP.
 
-The daemon serves every pooled server NAME at ``<base>/mcp/NAME``, where ``<base>`` is
-its status address (``[daemon] status_listen``). These are the only functions that spell
-that URL, for every file that points a client at it. Standard library only.
+The daemon serves every pooled server NAME at ``<base>/servers/NAME/mcp``, where
+``<base>`` is its status address (``[daemon] status_listen``); the path ends in ``/mcp``
+because some clients (the MCP Inspector) make any other path end so. ``<base>/mcp/NAME``,
+the first spelling, is still served. These are the only functions that spell the URL,
+for every file that points a client at it (`agentdeck.web.mcproute` reads it back).
+Standard library only.
 """
 import urllib.parse
 
 from agentdeck.errors import UserError
 from agentdeck.wire.hello import project_key
 
-MCP_PATH = "/mcp/"
+SERVERS_PATH = "/servers/"
 PROJECT_PATH = "/p/"
+ENDPOINT_PATH = "/mcp"
 # A bind to every address is reached by a local client through loopback of that family.
 WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
@@ -31,10 +35,12 @@ def local_base_url(listen):
 
 def server_url(base, name, project=None):
     """The Streamable HTTP URL of pooled server ``name`` under ``base``; with ``project``
-    (a directory) the URL of that project's child: ``/mcp/NAME/p/<key>``, the key being
-    `agentdeck.wire.hello.project_key` of its real path."""
-    url = base.rstrip("/") + MCP_PATH + urllib.parse.quote(name, safe="")
-    return url + PROJECT_PATH + project_key(project) if project is not None else url
+    (a directory) the URL of that project's child: ``/servers/NAME/p/<key>/mcp``, the key
+    being `agentdeck.wire.hello.project_key` of its real path."""
+    url = base.rstrip("/") + SERVERS_PATH + urllib.parse.quote(name, safe="")
+    if project is not None:
+        url += PROJECT_PATH + project_key(project)
+    return url + ENDPOINT_PATH
 
 
 def auth_headers(token):

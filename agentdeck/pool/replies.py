@@ -45,7 +45,7 @@ def too_many_clients(raw_id, server, limit):
 def no_project_message(server, share):
     return (f"server {server} runs one child per {'project' if share == 'project' else 'session'} and needs to know "
             "the project: run `agentdeck bridge " + server + "` in the project directory (it says so when it "
-            f"connects), or use the URL /mcp/{server}/p/<key> that `agentdeck mcp json --dir DIR` writes")
+            f"connects), or use the URL /servers/{server}/p/<key>/mcp that `agentdeck mcp json --dir DIR` writes")
 
 
 def too_many_children_message(server, share, limit):

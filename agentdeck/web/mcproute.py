@@ -1,4 +1,4 @@
-"""``/mcp/<name>``: every pooled server as MCP Streamable HTTP (2025-06-18; 2025-03-26
+"""``/mcp/<name>`` and ``/servers/<name>/mcp``: every pooled server as MCP Streamable HTTP (2025-06-18; 2025-03-26
 clients, with their batches, and 2025-11-25 ones, with the SSE priming event, accepted).
 
 - POST one message (or a 2025-03-26 batch). Requests get 200: ``application/json`` when
@@ -9,6 +9,9 @@ clients, with their batches, and 2025-11-25 ones, with the SSE priming event, ac
 - ``/mcp/<name>/p/<key>`` is the same server for the project whose directory the key
   names (`wire.hello.project_key`): a server shared per project (``share = "project"``)
   runs one child per project, and refuses a URL without one with 400.
+- ``/servers/<name>/mcp`` and ``/servers/<name>/p/<key>/mcp`` are the same two, at paths
+  ending in ``/mcp`` as some clients require (the MCP Inspector makes any other path end
+  so); `agentdeck.clientfiles.endpoint` writes these.
 - DELETE ends the session. ``Mcp-Session-Id`` is set on the initialize answer; any other
   request without it is 400, with an unknown or ended one 404.
 
@@ -33,8 +36,11 @@ from agentdeck.wire.fdread import hung_up
 from agentdeck.wire.hello import project_of_key
 from agentdeck.wire.jsonrpc import REQUEST, classify, id_key
 
-PREFIX = "/mcp/"
-PROJECT_PART = "/p/"  # /mcp/NAME/p/<key>: the project of the client
+PREFIX = "/servers/"        # /servers/NAME[/p/<key>]/mcp
+ENDPOINT_PART = "/mcp"      # ... the end of every /servers/ path
+LEGACY_PREFIX = "/mcp/"     # /mcp/NAME[/p/<key>]: the first URLs, still served
+PREFIXES = (PREFIX, LEGACY_PREFIX)
+PROJECT_PART = "/p/"        # .../p/<key>: the project of the client
 LEGACY_VERSION = "2025-03-26"  # assumed when MCP-Protocol-Version is absent; allows batches
 VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
@@ -63,6 +69,28 @@ def loopback_origin(origin):
         return False
 
 
+def serves(path):
+    """True for a path under this route (the status server sends it here, not to its pages)."""
+    return path.startswith(PREFIXES)
+
+
+def parse_path(path):
+    """(server name, project key or None) named by a request path, None for a path that
+    names no server (a /servers/ one not ending in /mcp)."""
+    path = path.split("?", 1)[0]
+    if path.startswith(PREFIX):
+        rest = path[len(PREFIX):].rstrip("/")
+        if not rest.endswith(ENDPOINT_PART):
+            return None
+        rest = rest[:-len(ENDPOINT_PART)]
+    elif path.startswith(LEGACY_PREFIX):
+        rest = path[len(LEGACY_PREFIX):].rstrip("/")
+    else:
+        return None
+    name, part, key = urllib.parse.unquote(rest).partition(PROJECT_PART)
+    return (name, key) if part else (name, None)
+
+
 def _accepts(environ, *types):
     accept = environ.get("HTTP_ACCEPT", "")
     listed = {part.split(";")[0].strip().lower() for part in accept.split(",")}
@@ -78,10 +106,12 @@ class McpRoute:
 
     def _server(self, path):
         """(proxy or None, project directory or None) of a request path."""
-        rest = urllib.parse.unquote(path.split("?", 1)[0][len(PREFIX):]).rstrip("/")
-        name, part, key = rest.partition(PROJECT_PART)
-        if not part:
-            return self.server_of(rest), None
+        named = parse_path(path)
+        if named is None:
+            return None, None
+        name, key = named
+        if key is None:
+            return self.server_of(name), None
         try:
             project = project_of_key(key)
         except ValueError as exc:
@@ -117,7 +147,7 @@ class McpRoute:
         proxy, project = self._server(path)
         if proxy is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST, f"no pooled MCP server at {path!r}: "
-                            "`agentdeck mcp list` shows the servers")
+                            "`agentdeck mcp list` shows the servers, each at /servers/NAME/mcp")
         method = environ.get("REQUEST_METHOD")
         if method == "POST":
             return self._post(proxy, project, environ, start_response)

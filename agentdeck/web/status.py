@@ -64,7 +64,7 @@ class StatusServer:
         self.snapshot = snapshot
         self.rss_samples = rss_samples
         self.token = token.encode()  # b"" when every loopback request is let in
-        self.mcp = mcp               # mcproute.McpRoute serving /mcp/, or None
+        self.mcp = mcp               # mcproute.McpRoute serving /servers/ and /mcp/, or None
         self.pages = BoundedSemaphore(MAX_PAGE_REQUESTS)
         self.max_body = max_body
         self.refused = collections.Counter()  # reason -> requests refused since start
@@ -102,9 +102,9 @@ class StatusServer:
                         detail)
 
     def check_body(self, path, length, chunked):
-        """The 413 for a body refused from its announcement alone, or None. On /mcp/ a
+        """The 413 for a body refused from its announcement alone, or None. On MCP paths a
         chunked body is read, bounded, by the route itself."""
-        if path.startswith(mcproute.PREFIX) and self.mcp is not None:
+        if mcproute.serves(path) and self.mcp is not None:
             body = self.mcp.refuse_announced(path, length)
             if body is None:
                 return None
@@ -134,7 +134,7 @@ class StatusServer:
         refusal = self._allowed(environ)
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "/")
-        if refusal is None and self.mcp is not None and path.startswith(mcproute.PREFIX):
+        if refusal is None and self.mcp is not None and mcproute.serves(path):
             return self.mcp(environ, start_response)
         if refusal is None and method not in ("GET", "HEAD"):
             refusal = BAD_METHOD

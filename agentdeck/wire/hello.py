@@ -8,7 +8,7 @@ the proxy consumes and never forwards::
 
 It names the project (the bridge's working directory, a real path) for servers shared
 per project. A client that sends no hello (``nc -U``, an old bridge) is a share = "all"
-client. HTTP clients name the project in the URL instead: ``/mcp/NAME/p/<key>``, the
+client. HTTP clients name the project in the URL instead: ``/servers/NAME/p/<key>/mcp``, the
 key being the base64url of the real path's bytes, without padding (reversible, so the
 daemon knows the directory). Standard library only (the bridge uses it).
 """

@@ -17,6 +17,7 @@ from tests.mcphttp import McpHttp
 from tests.support import REPO, DaemonProcess, LineClient, children_of, clean_env, rmtree, scripted, short_tmpdir, toml_config, \
     wait_for
 
+from agentdeck.clientfiles.endpoint import server_url
 from agentdeck.pool.unit import file_tag
 from agentdeck.wire.hello import hello_line, project_key
 
@@ -114,7 +115,7 @@ def test_a_client_that_names_no_project_gets_a_clear_error_and_a_shared_server_t
     anonymous = LineClient(daemon.socket_path("s"))  # like `nc -U`: no hello
     reply = anonymous.request("first", "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}})
     assert reply["id"] == "first" and reply["error"]["code"] == -32600
-    assert "agentdeck bridge s" in reply["error"]["message"] and "/mcp/s/p/" in reply["error"]["message"]
+    assert "agentdeck bridge s" in reply["error"]["message"] and "/servers/s/p/<key>/mcp" in reply["error"]["message"]
     assert anonymous.closed(timeout=5)
     # share = "all": a client without a hello is served, and one with a hello has it consumed.
     plain, greeting = client_in(daemon, None, "all"), client_in(daemon, alpha, "all")
@@ -215,8 +216,8 @@ def test_reload_restarts_the_children_of_a_server_whose_cwd_changed_and_keeps_th
 # -- the HTTP front door --------------------------------------------------------------
 
 def http_in(daemon, project, name="s"):
-    url = daemon.info()["status_url"] + f"/mcp/{name}" + (f"/p/{project_key(project)}" if project else "")
-    client = McpHttp(url)
+    """A session at the URL `agentdeck mcp json --dir PROJECT` writes (/servers/NAME/p/KEY/mcp)."""
+    client = McpHttp(server_url(daemon.info()["status_url"], name, project))
     client.initialize()
     return client
 
@@ -236,6 +237,10 @@ def test_http_projects_get_their_own_children_and_sessions_of_a_project_share_on
     assert http_whoami(a2) == {**a, "memory": "alpha's"}
     socket_client = client_in(daemon, alpha)  # a bridge session of the same project joins it too
     assert whoami(socket_client)["pid"] == a["pid"]
+    # The first spelling of a project's URL reaches the same child.
+    legacy = McpHttp(daemon.info()["status_url"] + f"/mcp/s/p/{project_key(alpha)}")
+    legacy.initialize()
+    assert http_whoami(legacy)["pid"] == a["pid"]
     # No project in the URL: a clear 400. A third project: -32003 (max_children).
     reply = McpHttp(daemon.info()["status_url"] + "/mcp/s").post(
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
