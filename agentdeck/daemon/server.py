@@ -17,6 +17,7 @@ from agentdeck import __version__, config as configuration
 from agentdeck.daemon import malloc
 from agentdeck.logs import logsetup
 from agentdeck.daemon.hubstats import greenlet_count
+from agentdeck.daemon.eventfeed import EventFeed
 from agentdeck.daemon.rss import RssHistory, rss_bytes
 from agentdeck.daemon.sessionfeed import SessionFeed
 from agentdeck.errors import ConfigError, UserError
@@ -24,6 +25,7 @@ from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
 from agentdeck.pool.manager import ServerPool
 from agentdeck.sessions.transitions import TransitionDaemon
+from agentdeck.web.events import EventHub, EventsRoute
 from agentdeck.web.mcproute import McpRoute
 from agentdeck.web.status import StatusServer
 
@@ -42,7 +44,10 @@ class Daemon:
         self.requests = Queue()  # "stop", "reload" or "kill", put by signal handlers
         self.pool = ServerPool(home, config, lambda name: logsetup.add_server_log(home, name),
                                logsetup.remove_server_log)
-        self.transitions = TransitionDaemon(home, config.notify)
+        self.events = EventHub()  # the /events streams
+        self.feed = EventFeed(self.events, self._describe, self.pool.status)
+        self.transitions = TransitionDaemon(home, config.notify, on_change=self.feed.session_changed,
+                                            on_removed=self.feed.session_removed)
         self.sessions = SessionFeed(self.transitions.registry, self.transitions.statuses,
                                     self.transitions.hooks.get)  # the sessions part of /status
         self.rss = RssHistory()  # for the page's sparkline
@@ -54,9 +59,10 @@ class Daemon:
     def info_path(self):
         return self.home.root / "daemon.json"
 
-    def snapshot(self):
-        """The /status document (DESIGN.md, "Status and operations")."""
-        sessions, sessions_error = self.sessions.sessions()
+    def snapshot(self, fresh=False):
+        """The /status document (DESIGN.md, "Status and operations"); ``fresh``: its
+        sessions read now (an /events stream starts from it, and must miss nothing)."""
+        sessions, sessions_error = self.sessions.sessions(fresh)
         return {
             "daemon": {"pid": os.getpid(), "version": __version__, "uptime": round(time.time() - self.started, 1),
                        "started": self.started, "rss_bytes": rss_bytes(), "greenlets": greenlet_count(), "config": self.config.path,
@@ -66,7 +72,12 @@ class Daemon:
             "sessions_error": sessions_error,
             "transitions": self.transitions.stats(),
             "http": self.http.stats() if self.http else {},
+            "events": self.events.stats(),
         }
+
+    def _describe(self, record, status, since):
+        """One session's /status entry (for /events)."""
+        return self.sessions.entries([record], {record.id: (status, since)})[0]
 
     def spawn_loop(self, function, name):
         """Run ``function`` in the background until stop; a crash is logged, never silent."""
@@ -89,10 +100,12 @@ class Daemon:
         """Serve until SIGTERM/SIGINT; returns the exit code (EXIT_OK or EXIT_STOPPED_NOW)."""
         if self.config.daemon.status_listen:
             self.http = StatusServer(self.config.daemon.status_listen, self.snapshot, self.rss.samples,
-                                     token=self.config.daemon.status_token, mcp=McpRoute(self.pool.server))
+                                     token=self.config.daemon.status_token, mcp=McpRoute(self.pool.server),
+                                     events=EventsRoute(self.events, lambda: self.snapshot(fresh=True)))
             self.http.start()
         self.spawn_loop(self.rss.run, "RSS sampler")
         self.spawn_loop(malloc.trim_every, "heap trimmer")
+        self.spawn_loop(self.feed.watch_servers, "server event feed")
         handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),
                     gevent.signal_handler(signal.SIGINT, self.handle_int),
                     gevent.signal_handler(signal.SIGHUP, self.handle_hup)]
@@ -157,6 +170,7 @@ class Daemon:
         in-flight requests, its process group gets SIGTERM then SIGKILL, its socket is
         removed), end the background loops; the transition daemon closes the session databases."""
         logger.info("stopping: {} servers", len(self.pool.proxies))
+        self.events.close()
         if self.http is not None:
             self.http.stop()
         self.transitions.stop()

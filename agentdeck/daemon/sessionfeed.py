@@ -41,10 +41,11 @@ class SessionFeed:
         self._fetched = float("-inf")  # monotonic time of the last refresh
         self._refreshing = BoundedSemaphore(1)
 
-    def sessions(self):
-        """(entries, error): the session entries (dicts) and "" or what could not be read."""
+    def sessions(self, fresh=False):
+        """(entries, error): the session entries (dicts) and "" or what could not be read;
+        ``fresh``: read now, even if the last list is younger than max_age."""
         with self._refreshing:
-            if time.monotonic() - self._fetched >= self.max_age:
+            if fresh or time.monotonic() - self._fetched >= self.max_age:
                 self._refresh()
         return self._entries, self._error
 

@@ -75,10 +75,16 @@ class TransitionDaemon:
     ``notify_settings`` is a `config.NotifySettings`. ``registry`` and ``tmux`` default to
     a `Registry` of the home and a `Tmux` honouring AGENTDECK_TMUX_SOCKET; the daemon
     closes the registry on `stop` whoever made it. Use `start`/`stop` from one greenlet.
+
+    ``on_change(record, status, since)``, if given, is called in the pass for every
+    instance whose status, latest hook or title changed, or that appeared after the first
+    pass; ``on_removed(id)`` for every instance that left the registry. Neither may block.
     """
 
-    def __init__(self, home, notify_settings, registry=None, tmux=None):
+    def __init__(self, home, notify_settings, registry=None, tmux=None, on_change=None, on_removed=None):
         self.home = home
+        self.on_change = on_change
+        self.on_removed = on_removed
         self.registry = registry if registry is not None else Registry(home)
         self.tmux = tmux if tmux is not None else Tmux()
         self.hooks = StatusFileWatcher(home.hooks, on_change=self._hooks_changed)
@@ -93,6 +99,7 @@ class TransitionDaemon:
         self._last = {}  # instance id -> status at the latest pass (the stored one at first sight)
         self._since = {}  # instance id -> Unix time it entered that status, as far as we know
         self._hook_ts = {}  # instance id -> ts of the hook file the latest pass used (None: no file)
+        self._shown = {}  # instance id -> (status, hook ts, title) last given to on_change
         self._problems = {}  # what failed ("tmux", profile name) -> monotonic time it was last logged
 
     def start(self):
@@ -120,6 +127,7 @@ class TransitionDaemon:
         self._last.clear()
         self._since.clear()
         self._hook_ts.clear()
+        self._shown.clear()
         self._problems.clear()
         logger.info("transitions: stopped after {} passes and {} transitions; closed {} profile stores",
                     self.passes, self.transitions, len(closed))
@@ -134,7 +142,7 @@ class TransitionDaemon:
 
     def tracked(self):
         """Every instance id any of our maps holds (for tests: removed ones leave none)."""
-        return set(self._last) | set(self._since) | set(self._hook_ts) | self.notifier.tracked()
+        return set(self._last) | set(self._since) | set(self._hook_ts) | set(self._shown) | self.notifier.tracked()
 
     def stats(self):
         """Counters for the status page and metrics."""
@@ -225,18 +233,31 @@ class TransitionDaemon:
         self._last[instance_id] = status
         self._hook_ts[instance_id] = hook_ts
         if status == previous and not missed:
+            self._show(record, status, hook_ts)
             return 0
         event = TransitionEvent(instance=instance_id, title=record.title, profile=record.profile,
                                 from_status=RUNNING if missed else previous, to_status=status, time=now,
                                 hook_event=hook.event if hook is not None and hook.status == status else "")
         self._publish(event)
         self._since[instance_id] = now
+        self._show(record, status, hook_ts)
         self.transitions += 1
         self.missed_turns += missed
         logger.info("session {} ({}): {} -> {}{}", instance_id, record.profile, event.from_status, status,
                     f" (hook {event.hook_event}{', turn between passes' if missed else ''})"
                     if event.hook_event else "")
         return 1
+
+    def _show(self, record, status, hook_ts):
+        """Tell on_change about ``record`` if what a person sees of it changed. An instance
+        first seen in the first pass is not news: every listener starts from a listing."""
+        if self.on_change is None:
+            return
+        shown = (status, hook_ts, record.title)
+        previous = self._shown.get(record.id)
+        self._shown[record.id] = shown
+        if shown != previous and (previous is not None or self.passes):
+            self.on_change(record, status, self._since.get(record.id))
 
     def _publish(self, event):
         path = self.home.event_file(event.instance)
@@ -247,10 +268,12 @@ class TransitionDaemon:
             write_event(path, event)
 
     def _forget(self, instance_id):
-        for table in (self._last, self._since, self._hook_ts):
+        for table in (self._last, self._since, self._hook_ts, self._shown):
             table.pop(instance_id, None)
         self.hooks.forget(instance_id)
         self.notifier.forget(instance_id)
+        if self.on_removed is not None:
+            self.on_removed(instance_id)
 
     def _prune(self, present):
         """Drop everything kept for instances that no longer exist."""

@@ -1,5 +1,6 @@
 """HTTP status on ``[daemon] status_listen`` (`httpserver`): ``/status`` JSON,
-``/metrics`` Prometheus text, ``/`` the HTML page, and the MCP front door (`mcproute`).
+``/metrics`` Prometheus text, ``/`` the HTML page, ``/events`` the stream of changes
+(`events`), and the MCP front door (`mcproute`).
 
 Bounded so no client can hurt the daemon or the other clients:
 
@@ -33,6 +34,7 @@ from agentdeck.netaddr import host_of_authority, is_loopback_host, split_host_po
 from agentdeck.web import mcproute, metrics, page
 from agentdeck.web.httpserver import HttpServer, raw_response
 
+EVENTS_PATH = "/events"
 MAX_PAGE_REQUESTS = 16        # pages rendered at once; more wait for a turn
 MAX_CONNECTIONS = 1040        # connections served at once (pages and MCP streams); more wait in the backlog
 HEAD_TIMEOUT = 5.0            # seconds for a request line and its headers to arrive
@@ -60,11 +62,12 @@ class StatusServer:
     naming the address if it cannot); `stop` stops accepting and closes connections."""
 
     def __init__(self, listen, snapshot, rss_samples, token="", head_timeout=HEAD_TIMEOUT,
-                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES, mcp=None):
+                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES, mcp=None, events=None):
         self.snapshot = snapshot
         self.rss_samples = rss_samples
         self.token = token.encode()  # b"" when every loopback request is let in
         self.mcp = mcp               # mcproute.McpRoute serving /servers/ and /mcp/, or None
+        self.events = events         # events.EventsRoute serving /events, or None
         self.pages = BoundedSemaphore(MAX_PAGE_REQUESTS)
         self.max_body = max_body
         self.refused = collections.Counter()  # reason -> requests refused since start
@@ -141,6 +144,8 @@ class StatusServer:
         if refusal is not None:
             self.refuse(refusal, environ.get("REMOTE_ADDR"))
             return _respond(start_response, *REFUSALS[refusal])
+        if path == EVENTS_PATH and self.events is not None:
+            return self.events(environ, start_response)  # a stream: bounded by the hub, not the page slots
         with self.pages:
             return self._page_route(path, environ, start_response)
 

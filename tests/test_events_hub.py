@@ -1,0 +1,39 @@
+"""The /events hub's bounds: a reader that falls behind is dropped, never buffered without
+limit; publishing never waits for a reader; the number of streams is bounded."""
+from agentdeck.deck.sse import SseParser
+from agentdeck.web.events import EventHub, format_event
+
+
+def test_an_event_is_formatted_once_as_one_sse_event():
+    parser = SseParser()
+    assert parser.feed(format_event("session", {"id": "a", "prompt": "two\nlines"})) == [
+        ("session", '{"id":"a","prompt":"two\\nlines"}')]
+
+
+def test_a_reader_that_falls_behind_is_dropped_and_the_others_keep_their_events():
+    hub = EventHub(queue_bytes=1000)
+    slow, fast = hub.subscribe(), hub.subscribe()
+    for _ in range(100):
+        hub.publish("session", {"id": "x" * 80})
+        fast.take()
+    assert slow.dropped and not slow.queue and slow.wake.is_set()
+    assert not fast.dropped
+    assert hub.subscribers == {fast}
+    assert hub.stats()["dropped"] == 1
+
+
+def test_the_number_of_streams_is_bounded_and_a_leaving_one_frees_its_place():
+    hub = EventHub(max_subscribers=2)
+    first, second = hub.subscribe(), hub.subscribe()
+    assert hub.subscribe() is None and hub.refused == 1
+    hub.unsubscribe(first)
+    assert hub.subscribe() is not None
+
+
+def test_nothing_is_kept_when_nobody_listens_and_close_ends_every_stream():
+    hub = EventHub()
+    hub.publish("session", {"id": "a"})
+    assert hub.published == 0
+    streams = [hub.subscribe(), hub.subscribe()]
+    hub.close()
+    assert all(s.dropped and s.wake.is_set() for s in streams) and not hub
