@@ -14,17 +14,13 @@ from pathlib import Path
 
 from agentdeck.errors import ConfigError
 from agentdeck.netaddr import is_loopback_host, split_host_port
-from agentdeck.paths import DEFAULT_HOME, NAME_RE, home_path
-from agentdeck.paths import ENV_HOME  # noqa: F401  (config.ENV_HOME, as the CLI commands know it)
+from agentdeck.paths import DEFAULT_HOME, ENV_HOME, NAME_RE, home_path  # noqa: F401  (ENV_HOME: for the CLI)
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_CONFIG = "AGENTDECK_CONFIG"
 MIN_TOKEN_CHARS = 16  # a status token shorter than this is guessable
 REPO_DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "agentdeck.toml"
-# Not 8420: agent-deck's web mode listens there, and people run both. 7420 is outside the
-# 8000-8999 band where dev servers gather, below Linux's ephemeral ports (32768 and up),
-# and not a registered service in /etc/services.
-DEFAULT_STATUS_LISTEN = "127.0.0.1:7420"
+DEFAULT_STATUS_LISTEN = "127.0.0.1:7420"  # not 8420 (agent-deck's web mode), nor the 8000s of dev servers
 
 
 # -- validators: take the raw TOML value, return the clean one or raise ValueError
