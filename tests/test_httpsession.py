@@ -45,15 +45,23 @@ def test_a_post_stream_that_closed_early_is_resumed_with_what_it_missed():
     assert lines(again) == [b"first\n", b"answer a\n", b"answer b\n"]
 
 
-def test_ids_of_another_run_or_that_left_the_ring_are_unknown():
+def test_an_event_id_of_another_run_or_that_left_the_ring_opens_the_get_stream_with_nothing_replayed():
+    """Regression: after a daemon restart such a GET got 404, which tells a client its
+    session is gone, and the SDKs then gave the stream up for good."""
     s = session()
-    s.open_post([A])
+    post = s.open_post([A])
     s.put(b"x" * 3000 + b"\n", A, final=True)
     kept = s.event_id(1)
     s.put(b"y" * 3000 + b"\n")  # the ring holds 4096 bytes: the first event leaves it
-    assert s.open_get(kept) is None
-    assert s.open_get("otherboot-2") is None
-    assert s.open_get("boot-nonsense") is None
+    got = []
+    for unknown in (kept, "otherboot-2", "otherboot-p1", "boot-nonsense"):
+        get = s.open_get(unknown)
+        assert get is s.get and get.tag == 0 and not get.closed
+        got.append(lines(get))
+    assert got == [[b"y" * 3000 + b"\n"], [], [], []]  # what no stream was given yet, once; nothing replayed
+    assert post.tag != 0 and A not in s.calls
+    s.put(b"next\n")
+    assert lines(s.get) == [b"next\n"]
 
 
 def test_a_stream_whose_reader_stops_is_closed_and_the_session_keeps_the_events():

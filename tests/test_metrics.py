@@ -9,7 +9,8 @@ def server(name, **values):
     base = {"name": name, "state": server_states.RUNNING, "since": 1.0, "pid": 42, "clients": 0, "in_flight": 0,
             "restarts": 0, "failures": 0, "last_error": None, "stderr_tail": "", "bytes_in": 0, "bytes_out": 0,
             "requests": 0, "orphans": 0, "oversize_requests": 0, "oversize_responses": 0, "bad_child_lines": 0,
-            "idle_closed": 0, "slow_closed": 0, "slow_streams": 0, "rejected": 0, "socket_clients": 0,
+            "idle_closed": 0, "slow_closed": 0, "slow_streams": 0, "rejected": 0, "made_room": 0,
+            "socket_clients": 0,
             "http_sessions": 0}
     return base | values
 
@@ -18,7 +19,7 @@ SNAPSHOT = {
     "daemon": {"pid": 1, "version": "0.1.0", "uptime": 12.5, "rss_bytes": 41943040, "log_lines_lost": 3},
     "servers": [server("time", clients=3, socket_clients=1, http_sessions=2, slow_streams=10, in_flight=1, restarts=2, bytes_in=1000, bytes_out=2500, requests=7,
                        oversize_requests=1, oversize_responses=4, idle_closed=5, slow_closed=6, rejected=8,
-                       orphans=9),
+                       orphans=9, made_room=12),
                 server("git", state=server_states.FATAL)],
     "sessions": [{"id": "a", "status": "waiting"}, {"id": "b", "status": "waiting"}, {"id": "c", "status": "dead"}],
     "transitions": {"events_dropped": 11, "transitions": 4, "passes": 100, "last_pass_seconds": 0.002},
@@ -51,7 +52,8 @@ def test_metrics_parse_and_carry_the_numbers_of_the_snapshot():
     expected = {"clients": 3, "in_flight": 1, "restarts_total": 2, "bytes_in_total": 1000, "bytes_out_total": 2500,
                 "requests_total": 7, "oversize_requests_total": 1, "oversize_responses_total": 4,
                 "idle_disconnects_total": 5, "slow_disconnects_total": 6, "rejected_clients_total": 8,
-                "orphan_responses_total": 9, "socket_clients": 1, "http_sessions": 2, "slow_streams_total": 10}
+                "orphan_responses_total": 9, "socket_clients": 1, "http_sessions": 2, "slow_streams_total": 10,
+                "made_room_total": 12}
     for suffix, number in expected.items():
         assert value(samples, f"agentdeck_mcp_{suffix}", server="time") == number, suffix
     assert value(samples, "agentdeck_http_refused_total", reason="body_too_large") == 1

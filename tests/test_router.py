@@ -12,6 +12,7 @@ import json
 import pytest
 
 from agentdeck import config
+from agentdeck.pool.httpsession import HttpSession
 from agentdeck.pool.peer import Peer
 from agentdeck.pool.router import Router
 from agentdeck.wire.jsonrpc import id_key
@@ -365,3 +366,27 @@ def test_max_clients_counts_live_clients_only():
     second.gone = True  # the peer closed; its reader has not run yet
     assert router.admit(MemoryPeer(4))
     assert list(router.clients) == [first.cid, 4] and second.closed
+
+
+def test_at_max_clients_the_least_recently_used_abandoned_session_makes_room():
+    """Regression: HTTP sessions nobody ends (`claude mcp list` never sends DELETE) held
+    their slots for http_session_idle (24 h), and every new client was refused."""
+    harness = Harness()
+    router = harness.router
+    router.settings = config.build({"pool": {"max_clients": 3}}).pool
+    harness.peer("socket")  # a socket client is never abandoned: its connection is its life
+    forgotten = []
+    older, newer = (HttpSession(cid, f"sid{cid}", "2025-06-18", lambda: router.settings, "run", forgotten.append,
+                                router.stats) for cid in (10, 11))
+    assert router.admit(older) and router.admit(newer)
+    older.last_active -= 5
+    assert router.admit(MemoryPeer(12))
+    assert older.closed and forgotten == [older] and not newer.closed and router.stats.made_room == 1
+    newer.open_get()  # a session with a stream open is live: it keeps its slot
+    assert not router.admit(MemoryPeer(13))
+    assert router.stats.rejected == 1 and not newer.closed
+    router.drop_client(router.clients[12], "left")
+    waiting = HttpSession(14, "sid14", "2025-06-18", lambda: router.settings, "run", forgotten.append, router.stats)
+    assert router.admit(waiting)
+    router.from_client(waiting, [b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}'])
+    assert waiting.inflight and not router.admit(MemoryPeer(15))  # nor one with a request in flight

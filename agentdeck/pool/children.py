@@ -44,10 +44,10 @@ class ServerChildren:
     """``log`` is the server's stderr logger (``mcp-NAME.log``: its share = "all" child and
     its session children); ``open_log(label)`` / ``close_log(sink)`` make and remove the
     log of a project child (``mcp-NAME@<tag>.log``). ``handshakes`` is the directory of
-    the handshake caches; ``session_ids`` and ``boot`` are the pool's; ``next_cid`` gives
-    client ids unique within the server."""
+    the handshake caches; ``session_ids`` is the pool's; ``next_cid`` gives client ids
+    unique within the server."""
 
-    def __init__(self, spec, settings, log, open_log, close_log, handshakes, session_ids, boot, next_cid, crashed):
+    def __init__(self, spec, settings, log, open_log, close_log, handshakes, session_ids, next_cid, crashed):
         self.spec = spec
         self.settings = settings      # the PoolSettings in force; every unit's router has the same
         self.log = log
@@ -55,7 +55,6 @@ class ServerChildren:
         self.close_log = close_log
         self.handshakes = handshakes
         self.session_ids = session_ids
-        self.boot = boot
         self.next_cid = next_cid
         self.crashed = crashed        # link_exception callback of the server
         self.units = {}               # key -> ChildUnit serving now ("" for share = "all")
@@ -77,7 +76,7 @@ class ServerChildren:
 
     def _new_unit(self, key, project):
         spec = self.spec
-        log, handshake, scope = (self.log, None), None, None
+        log, handshake = (self.log, None), None
         if spec.share == "all":
             handshake = self.handshakes / f"{spec.name}.json"
         elif spec.share == "project":
@@ -85,9 +84,8 @@ class ServerChildren:
             log = self.open_log(tag)
             # A str, not a Path: pathlib interns every part, and each project's name is new.
             handshake = os.path.join(self.handshakes, f"{tag}.json")
-            scope = f"{spec.name}@{project}"  # its HTTP session ids are valid for this project only
-        return ChildUnit(key, project, spec, self.settings, log, self.close_log, handshake, self.session_ids, scope,
-                         self.boot, self.next_cid, self._unit_empty)
+        return ChildUnit(key, project, spec, self.settings, log, self.close_log, handshake, self.session_ids,
+                         self.next_cid, self._unit_empty)
 
     def unit_for(self, project, session=None):
         """The unit a client of ``project`` (a directory, or None) joins, started if new;
@@ -194,7 +192,7 @@ class ServerChildren:
             for unit in list(self.units.values()):
                 if sid in unit.http.live:
                     return unit, unit.http.find(sid, protocol)
-            if not self.session_ids.valid(self.name, sid):
+            if not self.session_ids.resumable(self.name, None, sid):
                 return None, None
             unit = self.unit_for(project, self.next_cid())
             session = unit.http.find(sid, protocol)
@@ -206,7 +204,7 @@ class ServerChildren:
         project = os.path.realpath(project)
         unit = self.units.get(project)
         if unit is None:
-            if not self.session_ids.valid(f"{self.name}@{project}", sid):
+            if not self.session_ids.resumable(self.name, project, sid):
                 return None, None
             unit = self.unit_for(project)
         return unit, unit.http.find(sid, protocol)

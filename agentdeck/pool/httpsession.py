@@ -64,7 +64,7 @@ class HttpSession(Peer):
         self.sid = sid              # the Mcp-Session-Id
         self.protocol = protocol    # MCP-Protocol-Version in use
         self.settings = settings    # callable: the PoolSettings in force
-        self.boot = boot            # prefix of event ids: ids of an earlier daemon are never mistaken
+        self.boot = boot            # prefix of event ids (the daemon run): an earlier run's are never mistaken
         self.forget = forget        # forget(session): its table lets go of it once the router has
         self.ring = ()              # [event id, tag, line, delivered] for replay, oldest first (a deque
                                     # once there is one: its first block alone is ~600 bytes)
@@ -120,9 +120,11 @@ class HttpSession(Peer):
         self.ring_bytes = 0
         self.forget(self)
 
+    def abandoned(self):
+        return not self.inflight and not self.calls and self.get is None
+
     def is_idle(self, now, settings):
-        return not self.inflight and not self.calls and self.get is None and \
-            now - self.last_active >= settings.http_session_idle
+        return self.abandoned() and now - self.last_active >= settings.http_session_idle
 
     # -- streams
 
@@ -138,14 +140,12 @@ class HttpSession(Peer):
     def open_get(self, last_event_id=None):
         """The stream a GET opens: with ``Last-Event-ID`` the stream that event was on,
         resumed with what it missed; else the session's GET stream, with what was sent
-        while none was open. None when that event is no longer known (the ring moved on)."""
+        while none was open. An event no longer known (the ring moved on, or an earlier
+        daemon run sent it) opens the GET stream too: the session lives, only its replay
+        position is lost, and a 404 would tell the client the session is gone."""
         self.last_active = time.monotonic()
-        tag, after = GET_TAG, None
-        if last_event_id is not None:
-            place = self._place_of(last_event_id)
-            if place is None:
-                return None
-            tag, after = place
+        place = self._place_of(last_event_id) if last_event_id is not None else None
+        tag, after = place if place is not None else (GET_TAG, None)
         if tag == GET_TAG:
             if self.get is not None:
                 self.get.close()  # the client reconnected: the old connection is gone

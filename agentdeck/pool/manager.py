@@ -1,7 +1,5 @@
 """ServerPool: the SocketProxy of every pooled server, started, reloaded and stopped
 together. Each server watches its own child's health (`supervisor`)."""
-import time
-
 import gevent
 from gevent.lock import BoundedSemaphore
 from loguru import logger
@@ -31,7 +29,6 @@ class ServerPool:
         self.sinks = {}     # name -> loguru sink id of its stderr log
         self.long_lines = BoundedSemaphore(LONG_LINE_SLOTS)
         self.session_ids = SessionIds(load_key(home.root / "http.key"))  # HTTP sessions outlive restarts
-        self.boot = f"{int(time.time()):x}"  # SSE event ids of this run differ from an earlier run's
 
     def start(self):
         for spec in self.config.pooled():
@@ -45,7 +42,7 @@ class ServerPool:
             logger.error("server {}: {}", spec.name, exc)
             path = self.home.sockets / socket_file_name(spec.name)
         proxy = SocketProxy(spec, self.config.pool, path, log, lambda label: self.open_log(label), self.close_log,
-                            self.long_lines, self.home.handshakes, self.session_ids, self.boot)
+                            self.long_lines, self.home.handshakes, self.session_ids)
         self.proxies[spec.name] = proxy
         proxy.start()
 

@@ -1,9 +1,9 @@
 """The client port: what the router needs of a connected client, whatever carries it.
 
 A Unix-socket connection (`sockclient.SocketClient`) and an HTTP session are two
-implementations. The router calls only `put`, `flush`, `queued`, `hung_up` and `close`
-(the idle sweep `is_idle`), and reads `cid`, `kind` and `last_active`; the bookkeeping attributes below them are the
-router's, and a transport never touches them.
+implementations. The router calls only `put`, `flush`, `queued`, `hung_up`, `abandoned`
+and `close` (the idle sweep `is_idle`), and reads `cid`, `kind` and `last_active`; the
+bookkeeping attributes below them are the router's, and a transport never touches them.
 """
 import time
 
@@ -45,6 +45,12 @@ class Peer:
     def close(self):
         """Drop queued output and end the transport. Called once, by the router."""
         raise NotImplementedError
+
+    def abandoned(self):
+        """True when ending it now loses nothing its client is waiting for (an HTTP session
+        with no stream open and nothing in flight: its client initializes again); the
+        router ends the least recently used such client rather than refuse a new one."""
+        return False
 
     def is_idle(self, now, settings):
         """Nothing sent, received or in flight for idle_timeout: the idle sweep closes it."""

@@ -23,7 +23,6 @@ from loguru import logger
 
 from agentdeck.pool import replies, states
 from agentdeck.pool.children import Refused, ServerChildren
-from agentdeck.pool.httpsession import HttpSession
 from agentdeck.pool.listener import SocketInUse, bind_unix
 from agentdeck.pool.sockclient import SocketClient
 from agentdeck.wire import jsonrpc
@@ -40,16 +39,14 @@ REJECT_HEAD_BYTES = 4096   # of that request kept to find its id (the rest is re
 
 class SocketProxy:
     """``log``, ``open_log``, ``close_log`` and ``handshakes`` are for the children (see
-    `children.ServerChildren`); ``session_ids`` and ``boot`` are the pool's
-    (`sessionids.SessionIds`, this run's SSE event id prefix)."""
+    `children.ServerChildren`); ``session_ids`` is the pool's `sessionids.SessionIds`."""
 
-    def __init__(self, spec, settings, socket_path, log, open_log, close_log, long_lines, handshakes, session_ids,
-                 boot):
+    def __init__(self, spec, settings, socket_path, log, open_log, close_log, long_lines, handshakes, session_ids):
         self.spec = spec
         self.path = str(socket_path)
         self.long_lines = long_lines  # pool-wide semaphore: clients assembling a line > FREE_LINE_BYTES
         self.next_cid = 1
-        self.children = ServerChildren(spec, settings, log, open_log, close_log, handshakes, session_ids, boot,
+        self.children = ServerChildren(spec, settings, log, open_log, close_log, handshakes, session_ids,
                                        self._new_cid, self._crashed)
         self.greenlets = Group()      # the idle sweeper
         self.connections = Group()    # one greenlet per accepted connection (admitted or being refused)
@@ -301,11 +298,7 @@ class SocketProxy:
                 router = unit.router
                 for client in [c for c in router.clients.values() if c.is_idle(now, self.settings)]:
                     router.stats.idle_closed += 1
-                    reason = f"idle for {now - client.last_active:.0f} s"
-                    if isinstance(client, HttpSession):
-                        unit.http.end(client, reason)
-                    else:
-                        router.drop_client(client, reason)
+                    router.drop_client(client, f"idle for {now - client.last_active:.0f} s")
             self.children.retire_idle(now)
 
     def _reject_over_max_clients(self, sock, head=b""):

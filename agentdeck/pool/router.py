@@ -22,6 +22,10 @@ _CANCELLED = b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"re
              b'"reason":"client disconnected"}}\n'
 
 
+def _last_active(peer):
+    return peer.last_active
+
+
 def _ignore(reply):
     """on_reply of a request whose answer nobody needs."""
 
@@ -80,14 +84,21 @@ class Router(Dispatcher):
     # -- membership ---------------------------------------------------------------------
 
     def admit(self, peer):
-        """Add a client unless max_clients are connected. Clients that hung up and were not
-        yet noticed by their reader are dropped first: only live ones count."""
+        """Add a client unless max_clients live ones are connected. When full, clients that
+        hung up unnoticed by their reader are dropped first, then the least recently used
+        abandoned one (`Peer.abandoned`) is ended: nobody is refused for a slot that only
+        a forgotten HTTP session holds."""
         if len(self.clients) >= self.settings.max_clients:
             for gone in [p for p in self.clients.values() if p.hung_up()]:
                 self.drop_client(gone, "disconnected")
-            if len(self.clients) >= self.settings.max_clients:
+        if len(self.clients) >= self.settings.max_clients:
+            oldest = min((p for p in self.clients.values() if p.abandoned()), key=_last_active, default=None)
+            if oldest is None:
                 self.stats.rejected += 1
                 return False
+            self.stats.made_room += 1
+            self.drop_client(oldest, f"ended to make room (max_clients), unused for "
+                                     f"{time.monotonic() - oldest.last_active:.0f} s")
         self.clients[peer.cid] = peer
         return True
 

@@ -3,7 +3,8 @@
 
 class Stats:
     __slots__ = ("bytes_in", "bytes_out", "requests", "orphans", "oversize_requests",
-                 "oversize_responses", "bad_child_lines", "idle_closed", "slow_closed", "slow_streams", "rejected")
+                 "oversize_responses", "bad_child_lines", "idle_closed", "slow_closed", "slow_streams", "rejected",
+                 "made_room")
 
     def __init__(self):
         for name in self.__slots__:

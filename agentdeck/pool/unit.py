@@ -49,15 +49,15 @@ class ChildUnit:
     kept (session children). ``on_empty(unit)`` is called when its last client leaves.
     Build it, `start()` it once, `stop()` it once (blocks up to the stop grace)."""
 
-    def __init__(self, key, project, spec, settings, log, close_log, handshake_path, session_ids, ids_scope, boot,
-                 next_cid, on_empty):
+    def __init__(self, key, project, spec, settings, log, close_log, handshake_path, session_ids, next_cid,
+                 on_empty):
         self.key = key                  # "" (share = "all"), the project's real path, or "session-<cid>"
         self.project = project          # the project directory, or None
         self.spec = child_spec(spec, project)
         self.stderr_log, self.sink = log
         self.close_log = close_log
         self.router = Router(spec.name, settings, gevent.get_hub().loop.run_callback)
-        self.http = HttpSessions(self.router, session_ids, boot, next_cid, ids_scope)
+        self.http = HttpSessions(self.router, session_ids, next_cid, project if spec.share == "project" else None)
         if handshake_path is not None:
             self._keep_handshake(handshake_path)
         self.greenlets = Group()        # supervisor, monitor, child reader: killed together on stop

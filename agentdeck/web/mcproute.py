@@ -5,7 +5,8 @@ clients, with their batches, and 2025-11-25 ones, with the SSE priming event, ac
   their answer is the only message for the call, else ``text/event-stream``; the headers
   wait for the first message of the call to choose. Only notifications or responses: 202.
 - GET opens the session's stream for what the server sends unprompted, or with
-  ``Last-Event-ID`` resumes a stream from the session's replay ring.
+  ``Last-Event-ID`` resumes a stream from the session's replay ring (one it no longer
+  knows, say from before a daemon restart, opens the session's stream: 200, not 404).
 - ``/mcp/<name>/p/<key>`` is the same server for the project whose directory the key
   names (`wire.hello.project_key`): a server shared per project (``share = "project"``)
   runs one child per project, and refuses a URL without one with 400.
@@ -155,7 +156,7 @@ class McpRoute:
             return self._get(proxy, project, environ, start_response)
         if method == "DELETE":
             unit, session = self._session(proxy, project, environ)
-            unit.http.end(session, "ended by the client (DELETE)")
+            unit.router.drop_client(session, "ended by the client (DELETE)")
             return _respond(start_response, "204 No Content", b"", [])
         raise HttpError("405 Method Not Allowed", jsonrpc.INVALID_REQUEST, "use POST, GET or DELETE")
 
@@ -286,9 +287,6 @@ class McpRoute:
             raise HttpError("406 Not Acceptable", jsonrpc.INVALID_REQUEST, "GET needs Accept: text/event-stream")
         _, session = self._session(proxy, project, environ)
         stream = session.open_get(environ.get("HTTP_LAST_EVENT_ID"))
-        if stream is None:
-            raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,
-                            "that Last-Event-ID is no longer known: open the stream without it")
         write = start_response("200 OK", SSE_HEADERS)
         return self._stream(session, stream, write, environ.get(CONNECTION_FD))
 

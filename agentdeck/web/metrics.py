@@ -38,6 +38,8 @@ SERVER_METRICS = (
      "HTTP streams closed because their unsent events passed client_queue_bytes (the session lived on)."),
     ("agentdeck_mcp_rejected_clients_total", COUNTER, "rejected",
      "Clients refused because max_clients (or max_children) was reached."),
+    ("agentdeck_mcp_made_room_total", COUNTER, "made_room",
+     "Unused HTTP sessions (no stream, nothing in flight) ended to let a new client in at max_clients."),
     ("agentdeck_mcp_children", GAUGE, "child_count",
      "Children running for the server: one for share = \"all\", one per project or session otherwise."),
 )

@@ -15,6 +15,8 @@ from tests.support import REPO, DaemonProcess, children_of, clean_env, rmtree, s
     wait_for
 
 SDK_HTTP_CLIENT = [sys.executable, str(REPO / "tests" / "sdk_http_client.py")]
+SDK_CLIENT = REPO / "tests" / "sdk_client.py"
+TIME_SERVER = os.path.join(os.path.dirname(sys.executable), "mcp-server-time")
 
 
 def url_of(daemon, name="s"):
@@ -23,6 +25,10 @@ def url_of(daemon, name="s"):
 
 def text_of(message):
     return message["result"]["content"][0]["text"]
+
+
+def utc_of(message):
+    return json.loads(text_of(message))["timezone"] == "UTC"
 
 
 def session(daemon, name="s", **kwargs):
@@ -53,8 +59,6 @@ BAD_REQUESTS = [
     ("GET without Accept: text/event-stream", ("GET", None, {"Accept": "application/json"}), 406, -32600),
     ("PUT", ("PUT", LIST, {}), 405, -32600),
     ("a server that is not pooled", ("POST", LIST, {"path": "/mcp/nosuch"}), 404, -32600),
-    ("a Last-Event-ID that is not ours", ("GET", None, {"Accept": "text/event-stream", "Last-Event-ID": "x-9"}),
-     404, -32600),
 ]
 
 
@@ -191,11 +195,46 @@ def test_a_stream_whose_reader_stops_is_closed_and_the_session_lives_on(start_da
 def test_http_sessions_count_toward_max_clients(start_daemon):
     daemon = start_daemon({"s": scripted()}, pool={"max_clients": 2})
     held = session(daemon), client_of(daemon)  # kept: a socket client that is collected hangs up
+    stream = held[0].open_stream("GET")  # a session with its stream open is in use: it keeps its slot
     refused = McpHttp(url_of(daemon)).post(INITIALIZE)
     assert refused.status == 200 and "mcp-session-id" not in refused.headers
     error = refused.json()["error"]
     assert refused.json()["id"] == 1 and error["code"] == -32003 and error["data"]["limit"] == 2
     assert text_of(held[0].call(1, "echo", {"text": "in"}).json()) == "in"
+    stream.hang_up()
+
+
+def test_abandoned_sessions_do_not_lock_out_a_bridge_or_a_fourth_http_client(start_daemon):
+    """Regression: `claude mcp list` opens a session per server and never ends it; with
+    max_clients = 3 the fourth got `Failed to connect`, and 95 bare initialize POSTs locked
+    every agent, bridge and HTTP, out of the server for http_session_idle (24 h). Now the
+    least recently used session with no stream and nothing in flight makes room."""
+    daemon = start_daemon({"time": {"command": TIME_SERVER}}, pool={"max_clients": 3})
+    keeper = client_of(daemon, "time")  # a live bridge-like client, calling throughout
+    abandoned = []
+    for i in range(40):
+        reply = McpHttp(url_of(daemon, "time")).post({**INITIALIZE, "id": i})
+        assert reply.status == 200 and "result" in reply.json(), reply.body
+        abandoned.append(reply.headers["mcp-session-id"])
+        if i % 10 == 0:
+            assert utc_of(socket_call(keeper, i, "get_current_time", {"timezone": "UTC"}))
+    assert daemon.server("time")["clients"] == 3
+    run = dict(capture_output=True, text=True, timeout=60, env=clean_env(daemon.home), cwd=REPO)
+    bridge = gevent.spawn(subprocess.run, [sys.executable, str(SDK_CLIENT), "get_current_time", '{"timezone": "UTC"}',
+                                           "--", sys.executable, "-m", "agentdeck", "bridge", "time", "--config",
+                                           str(daemon.config_path)], **run)
+    http = gevent.spawn(subprocess.run, [*SDK_HTTP_CLIENT, url_of(daemon, "time"), "get_current_time",
+                                         '{"timezone": "UTC"}'], **run)
+    for done in (bridge.get(timeout=70), http.get(timeout=70)):
+        assert done.returncode == 0, done.stderr[-3000:]
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        assert json.loads(answer["text"])["timezone"] == "UTC" and not answer["is_error"]
+    assert daemon.status()["servers"]  # /status answers
+    assert daemon.server("time")["rejected"] == 0 and daemon.server("time")["made_room"] >= 40
+    ended = McpHttp(url_of(daemon, "time"))
+    ended.sid = abandoned[0]
+    assert ended.post(LIST).status == 404  # its client initializes again
+    assert utc_of(socket_call(keeper, 99, "get_current_time", {"timezone": "UTC"}))
 
 
 def test_an_answer_over_max_response_bytes_fails_that_call_only(start_daemon):
@@ -236,6 +275,45 @@ def test_a_session_outlives_a_daemon_restart_without_initializing_again():
     finally:
         first.kill()
         rmtree(home)
+
+
+def test_after_a_restart_a_last_event_id_the_daemon_does_not_know_gets_the_stream_not_404():
+    """Regression: the new daemon answered 404 ("session gone"), and both official SDKs
+    then gave the stream up for good: no notification reached the client after a restart."""
+    home = short_tmpdir()
+    config = toml_config(home, servers={"s": scripted()})
+    first = DaemonProcess(home, config)
+    try:
+        client = session(first, version="2025-11-25")
+        stream = client.open_stream("GET")
+        client.call(1, "notify", {"method": "notifications/message", "params": {"data": "before"}})
+        last_id, message = stream.next_event()
+        assert message["params"]["data"] == "before"
+        stream.hang_up()
+        first.stop()
+        second = DaemonProcess(home, config)
+        second.expect(r"agentdeck .* ready")
+        client.port = int(second.info()["status_url"].rsplit(":", 1)[1])
+        resumed = client.open_stream("GET", extra={"Last-Event-ID": last_id})
+        assert resumed.status == 200
+        client.call(2, "notify", {"method": "notifications/message", "params": {"data": "after"}})
+        _, message = resumed.next_event()
+        assert message["params"]["data"] == "after"  # nothing replayed before it
+        resumed.hang_up()
+        second.stop()
+    finally:
+        first.kill()
+        rmtree(home)
+
+
+def test_a_last_event_id_that_is_not_ours_opens_the_sessions_stream(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    client = session(daemon)
+    stream = client.open_stream("GET", extra={"Last-Event-ID": "x-9"})
+    assert stream.status == 200
+    client.call(1, "notify", {"method": "notifications/message", "params": {"data": "live"}})
+    assert stream.next_event()[1]["params"]["data"] == "live"
+    stream.hang_up()
 
 
 @pytest.mark.parametrize("version", ["2025-03-26", "2025-11-25"])
