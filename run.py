@@ -1,11 +1,12 @@
-"""Launch the daemon: ``python run.py [--config F]`` is ``agentdeck serve``."""
-from gevent import monkey
+"""Launch the daemon: ``python run.py [--config F]`` is ``agentdeck serve``.
 
-monkey.patch_all()
+`agentdeck.entry` monkey-patches before anything else is imported (it imports only
+``os`` and ``sys`` itself), and holds the daemon's signals until its handlers are in
+place.
+"""
+import sys
 
-import sys  # noqa: E402
-
-from agentdeck.cli.main import main  # noqa: E402
+from agentdeck.entry import main
 
 if __name__ == "__main__":
     sys.exit(main(["serve", *sys.argv[1:]]))

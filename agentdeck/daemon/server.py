@@ -33,6 +33,7 @@ EXIT_OK = 0             # stopped in order (SIGTERM, or a first SIGINT)
 EXIT_STOPPED_NOW = 130  # a second SIGINT: children SIGKILLed, no grace (128 + SIGINT, as a shell reports it)
 # Daemon settings the running process keeps until it is restarted (a reload logs that).
 RESTART_SETTINGS = ("home", "status_listen", "status_token")
+DAEMON_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2}
 
 
 class Daemon:
@@ -98,6 +99,11 @@ class Daemon:
 
     def run(self):
         """Serve until SIGTERM/SIGINT; returns the exit code (EXIT_OK or EXIT_STOPPED_NOW)."""
+        handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),
+                    gevent.signal_handler(signal.SIGINT, self.handle_int),
+                    gevent.signal_handler(signal.SIGHUP, self.handle_hup)]
+        # `agentdeck.entry` held these while the modules loaded; one that came meanwhile is handled now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, DAEMON_SIGNALS)
         if self.config.daemon.status_listen:
             self.http = StatusServer(self.config.daemon.status_listen, self.snapshot, self.rss.samples,
                                      token=self.config.daemon.status_token, mcp=McpRoute(self.pool.server),
@@ -106,9 +112,6 @@ class Daemon:
         self.spawn_loop(self.rss.run, "RSS sampler")
         self.spawn_loop(malloc.trim_every, "heap trimmer")
         self.spawn_loop(self.feed.watch_servers, "server event feed")
-        handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),
-                    gevent.signal_handler(signal.SIGINT, self.handle_int),
-                    gevent.signal_handler(signal.SIGHUP, self.handle_hup)]
         self.pool.start()
         self.transitions.start()
         atomic_write(self.info_path, json.dumps({
