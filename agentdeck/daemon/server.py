@@ -42,7 +42,8 @@ class Daemon:
         self.config = config
         self.log_level_override = log_level_override  # serve --log-level: wins over the config, on reload too
         self.started = time.time()
-        self.requests = Queue()  # "stop", "reload" or "kill", put by signal handlers
+        self.requests = Queue()  # (kind, reply): "stop", "kill", "reload", "reopen" or "usr2" from a signal
+                                 # handler (reply None), or a request of `agentdeck reload|stop` (an AsyncResult)
         self.pool = ServerPool(home, config, lambda name: logsetup.add_server_log(home, name),
                                logsetup.remove_server_log)
         self.events = EventHub()  # the /events streams
@@ -88,20 +89,28 @@ class Daemon:
     # Signal handlers only record the request; `run` does the work.
     def handle_term(self):
         self.stop_requested = True
-        self.requests.put("stop")
+        self.requests.put(("stop", None))
 
     def handle_int(self):
-        self.requests.put("kill" if self.stop_requested else "stop")
+        self.requests.put(("kill" if self.stop_requested else "stop", None))
         self.stop_requested = True
 
     def handle_hup(self):
-        self.requests.put("reload")
+        self.requests.put(("reload", None))
+
+    def handle_usr1(self):
+        self.requests.put(("reopen", None))
+
+    def handle_usr2(self):
+        self.requests.put(("usr2", None))
 
     def run(self):
         """Serve until SIGTERM/SIGINT; returns the exit code (EXIT_OK or EXIT_STOPPED_NOW)."""
         handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),
                     gevent.signal_handler(signal.SIGINT, self.handle_int),
-                    gevent.signal_handler(signal.SIGHUP, self.handle_hup)]
+                    gevent.signal_handler(signal.SIGHUP, self.handle_hup),
+                    gevent.signal_handler(signal.SIGUSR1, self.handle_usr1),
+                    gevent.signal_handler(signal.SIGUSR2, self.handle_usr2)]
         # `agentdeck.entry` held these while the modules loaded; one that came meanwhile is handled now.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, DAEMON_SIGNALS)
         if self.config.daemon.status_listen:
@@ -120,11 +129,17 @@ class Daemon:
         logger.info("agentdeck {} ready: pid {}, {} servers, home {}, status {}", __version__, os.getpid(),
                     len(self.pool.proxies), self.home.root, self.http.url if self.http else "off")
         while True:
-            request = self.requests.get()
-            if request == "reload":
-                self.reload()
-            elif request == "stop":
+            kind, reply = self.requests.get()
+            if kind == "stop":
                 break
+            if kind == "reload":
+                self.reload()
+            elif kind == "reopen":
+                # Log rotators (logrotate's postrotate, newsyslog) send USR1 after moving the files.
+                logsetup.reopen_files()
+                logger.info("SIGUSR1: log files reopened")
+            elif kind == "usr2":
+                logger.info("SIGUSR2: nothing to do (SIGUSR1 reopens the log files, SIGHUP reloads the config)")
         code = self._stop_or_kill()
         for handler in handlers:
             handler.cancel()
@@ -140,10 +155,10 @@ class Daemon:
         stopper = gevent.spawn(self.stop)
         while not stopper.ready():
             try:
-                request = self.requests.get(timeout=0.1)
+                kind, reply = self.requests.get(timeout=0.1)
             except gevent.queue.Empty:
                 continue
-            if request == "kill":
+            if kind == "kill":
                 logger.warning("second SIGINT: stopping now, children get SIGKILL")
                 self.pool.kill_now()
                 self.transitions.kill_now()

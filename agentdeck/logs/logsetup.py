@@ -28,6 +28,7 @@ _lost = LostLines()  # lines no sink could write, for /metrics
 _level = [0]  # the daemon sinks' level number, set by `setup`
 DEBUG_NO = 10  # loguru's DEBUG
 _daemon_sinks = []  # loguru ids of the daemon's own sinks, replaced by each `setup`
+_files = {}  # loguru sink id -> RotatingFile of every log file open now, for `reopen_files`
 _stderr = None  # the process's one `Stderr`, made on first use (`_process_stderr`)
 
 
@@ -78,14 +79,16 @@ def setup(home, level, json_lines=False):
     if first:
         logger.remove()
     while _daemon_sinks:
-        logger.remove(_daemon_sinks.pop())
+        sink = _daemon_sinks.pop()
+        logger.remove(sink)
+        _files.pop(sink, None)
     stderr = _process_stderr()
     _daemon_sinks.append(logger.add(stderr, level=level, format=_text_format, filter=_daemon_record,
                                     colorize=False))
-    _daemon_sinks.append(logger.add(RotatingFile(home.logs / "daemon.log", DAEMON_LOG_BYTES, DAEMON_LOG_BACKUPS,
-                                                 _lost, stderr),
-                                    level=level, format=_json_format if json_lines else _text_format,
+    daemon_log = RotatingFile(home.logs / "daemon.log", DAEMON_LOG_BYTES, DAEMON_LOG_BACKUPS, _lost, stderr)
+    _daemon_sinks.append(logger.add(daemon_log, level=level, format=_json_format if json_lines else _text_format,
                                     filter=_daemon_record))
+    _files[_daemon_sinks[-1]] = daemon_log
     if first and stderr.problem:
         logger.warning(stderr.problem)
 
@@ -104,16 +107,25 @@ def guard_stderr():
 def add_server_log(home, name):
     """A logger whose records go to ``logs/mcp-<name>.log``; returns (logger, sink id)."""
     # os.path, not pathlib: a Path interns its parts, and a project child's name is new each time.
-    sink = logger.add(RotatingFile(os.path.join(home.logs, f"mcp-{name}.log"), SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost,
-                                   _process_stderr()),
-                      format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name,
+    file = RotatingFile(os.path.join(home.logs, f"mcp-{name}.log"), SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost,
+                        _process_stderr())
+    sink = logger.add(file, format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name,
                       level="INFO")  # the stderr pump logs at INFO; a DEBUG sink would make every
                                      # debug call in the daemon build a record
+    _files[sink] = file
     return logger.bind(mcp_stderr=name), sink
 
 
 def remove_server_log(sink):
     logger.remove(sink)
+    _files.pop(sink, None)
+
+
+def reopen_files():
+    """Close every log file; each opens its path again with its next line, so a file a log
+    rotator moved away is left to it and a new one starts."""
+    for file in _files.values():
+        file.stop()
 
 
 def lines_lost():
