@@ -1,15 +1,18 @@
-"""`agentdeck session add|list|show|kill|remove`: the session registry from the shell.
+"""`agentdeck session add|list|show|send|attach|restart|rename|kill|remove`: the
+session registry and the sessions' tmux panes from the shell.
 
 These work with or without the daemon: they open the profile's SQLite registry
 directly and ask tmux for liveness themselves.
 """
 import contextlib
 import json
+import os
 import time
 
 from agentdeck.sessions.names import DEFAULT_PROFILE
+from agentdeck.sessions.states import BY_ATTENTION
 
-LIST_COLUMNS = ("id", "profile", "status", "tool", "title", "prompt")
+LIST_COLUMNS = ("id", "profile", "status", "for", "tool", "title", "prompt")
 PROMPT_COLUMN_CHARS = 60  # `list` cuts prompts to this; `show` prints them whole
 
 
@@ -24,8 +27,10 @@ def register(sub, parent):
     a.add_argument("--profile", metavar="P", default=DEFAULT_PROFILE, help="registry profile (default: %(default)s)")
     a.set_defaults(func=run_add)
 
-    ls = actions.add_parser("list", parents=[parent], help="every session with its status and latest prompt")
+    ls = actions.add_parser("list", parents=[parent], help="every session with its status, for how long, and its "
+                                                          "latest prompt; waiting ones first")
     ls.add_argument("--profile", metavar="P", help="only this profile")
+    ls.add_argument("--status", metavar="S[,S]", help="only sessions with one of these statuses, comma-separated")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list)
 
@@ -33,6 +38,28 @@ def register(sub, parent):
     show.add_argument("id", metavar="ID")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=run_show)
+
+    send = actions.add_parser("send", parents=[parent], help="type TEXT into a session's pane and press Enter")
+    send.add_argument("id", metavar="ID")
+    send.add_argument("text", metavar="TEXT", help="what to type, e.g. a prompt for the agent")
+    send.set_defaults(func=run_send)
+
+    attach = actions.add_parser("attach", parents=[parent], help="show a session in this terminal (inside tmux: "
+                                                                 "switch to it; outside: attach to it)")
+    attach.add_argument("id", metavar="ID")
+    attach.set_defaults(func=run_attach)
+
+    restart = actions.add_parser("restart", parents=[parent], help="start a session's command again, in its own "
+                                                                   "tmux session and directory")
+    restart.add_argument("id", metavar="ID")
+    restart.add_argument("--json", action="store_true", help="print the session as JSON")
+    restart.set_defaults(func=run_restart)
+
+    rename = actions.add_parser("rename", parents=[parent], help="give a session a new title")
+    rename.add_argument("id", metavar="ID")
+    rename.add_argument("title", metavar="TITLE")
+    rename.add_argument("--json", action="store_true", help="print the session as JSON")
+    rename.set_defaults(func=run_rename)
 
     kill = actions.add_parser("kill", parents=[parent], help="stop a session's tmux session; it stays listed as dead")
     kill.add_argument("id", metavar="ID")
@@ -66,13 +93,23 @@ def run_add(args):
     print(record.id)
 
 
+def by_attention(views):
+    """``views`` waiting first, then running, idle, dead; the latest change first within each."""
+    return sorted(views, key=lambda v: (BY_ATTENTION.index(v.status), -v.since))
+
+
 def run_list(args):
+    from agentdeck.cli.wait import parse_statuses
+    statuses = parse_statuses(args.status) if args.status is not None else None
     with session_control(args) as control:
-        views = control.views(args.profile)
+        views = by_attention(v for v in control.views(args.profile) if statuses is None or v.status in statuses)
     if args.json:
         print(json.dumps([v.to_dict() for v in views], indent=2))
     elif views:
-        print(_table([_list_row(v) for v in views]))
+        now = time.time()
+        print(_table([_list_row(v, now) for v in views]))
+    elif statuses is not None:
+        print(f"no {' or '.join(sorted(statuses))} sessions")
     else:
         print("no sessions: start one with `agentdeck session add PATH --cmd claude`")
 
@@ -84,6 +121,37 @@ def run_show(args):
         print(json.dumps(view.to_dict(), indent=2))
     else:
         print(_describe(view))
+
+
+def _print_session(args, control, record, line):
+    print(json.dumps(control.view(record.id).to_dict(), indent=2) if args.json else line)
+
+
+def run_send(args):
+    with session_control(args) as control:
+        record = control.send(args.id, args.text)
+    print(f"sent to {record.id} ({record.title})")
+
+
+def run_attach(args):
+    with session_control(args) as control:
+        argv, env = control.attach_argv(args.id, os.environ)
+    if "TMUX" not in env and not os.isatty(0):
+        from agentdeck.errors import UserError
+        raise UserError(f"`session attach` needs a terminal: run it in one (or `{' '.join(argv)}`)")
+    os.execve(argv[0], argv, env)  # the terminal is tmux's from here; its exit status is ours
+
+
+def run_restart(args):
+    with session_control(args) as control:
+        record = control.restart(args.id)
+        _print_session(args, control, record, f"restarted {record.id} ({record.title})")
+
+
+def run_rename(args):
+    with session_control(args) as control:
+        record = control.rename(args.id, args.title)
+        _print_session(args, control, record, f"renamed {record.id} to {record.title!r}")
 
 
 def run_kill(args):
@@ -102,13 +170,14 @@ def _clock(ts):
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def _list_row(view):
+def _list_row(view, now):
+    from agentdeck.web.units import age
     prompt = view.prompt
     if len(prompt) > PROMPT_COLUMN_CHARS:
         prompt = prompt[:PROMPT_COLUMN_CHARS - 1] + "…"
     r = view.record
-    return {"id": r.id, "profile": r.profile, "status": view.status, "tool": r.tool, "title": r.title,
-            "prompt": prompt or "-"}
+    return {"id": r.id, "profile": r.profile, "status": view.status, "for": age(view.since, now), "tool": r.tool,
+            "title": r.title, "prompt": prompt or "-"}
 
 
 def _table(rows):
@@ -121,7 +190,8 @@ def _table(rows):
 def _describe(view):
     r, hook = view.record, view.hook
     last_hook = f"{hook.event} at {_clock(hook.ts)}" if hook else "none yet"
-    fields = [("id", r.id), ("title", r.title), ("profile", r.profile), ("status", view.status),
+    fields = [("id", r.id), ("title", r.title), ("profile", r.profile),
+              ("status", f"{view.status} since {_clock(view.since)}"),
               ("last hook", last_hook), ("tool", r.tool), ("command", r.command or "(shell)"), ("path", r.path),
               ("tmux", f"{r.tmux_session} (attach: tmux attach -t {r.tmux_session})"),
               ("created", _clock(r.created)), ("updated", _clock(r.updated)), ("prompt", view.prompt or "-")]

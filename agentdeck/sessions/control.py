@@ -1,4 +1,5 @@
-"""What the `agentdeck session` commands do: start, kill, remove and look at sessions.
+"""What the `agentdeck session` commands do: start, restart, kill, remove, rename, type
+into and look at sessions.
 
 `SessionControl` ties the registry, tmux, the hook status files and the prompt cache
 together. It works the same in a one-shot CLI process and inside the daemon; it holds
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from agentdeck.errors import UserError
 from agentdeck.paths import ENV_HOME
+from agentdeck.sessions.events import read_event
 from agentdeck.sessions.hook import ENV_INSTANCE
 from agentdeck.sessions.names import DEFAULT_PROFILE, check_name
 from agentdeck.sessions.states import DEAD, IDLE
@@ -19,6 +21,7 @@ from agentdeck.sessions.view import describe
 
 KNOWN_TOOLS = ("claude", "codex", "gemini")  # agents recognised by their command's program name
 SHELL_TOOL = "shell"
+TITLE_MAX_CHARS = 200  # a title is a label in a table, not a description
 
 
 def tool_of(command):
@@ -29,6 +32,24 @@ def tool_of(command):
         words = command.split()
     program = os.path.basename(words[0]) if words else ""
     return program if program in KNOWN_TOOLS else SHELL_TOOL
+
+
+def clean_title(title):
+    """``title`` on one line (runs of whitespace, newlines included, become one space); a
+    UserError when nothing visible is left or it is over TITLE_MAX_CHARS."""
+    text = " ".join(title.split())
+    if not text:
+        raise UserError("a title needs at least one visible character")
+    if len(text) > TITLE_MAX_CHARS:
+        raise UserError(f"a title of {len(text)} characters is too long: at most {TITLE_MAX_CHARS}")
+    return text
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)  # a symlink there is removed, never followed
+    except FileNotFoundError:
+        pass
 
 
 class SessionControl:
@@ -57,18 +78,22 @@ class SessionControl:
         self.tmux.require()
         store = self.registry.store(profile)
         instance_id = self.registry.new_id()
-        record = store.add(instance_id, title=title or project.name or str(project), path=str(project),
+        title = clean_title(title) if title is not None else project.name or str(project)
+        record = store.add(instance_id, title=title, path=str(project),
                            tool=tool_of(command), command=command, tmux_session=session_name(instance_id),
                            status=IDLE)
         if record is None:  # another process took the id between new_id() and add()
             raise UserError(f"session id {instance_id} was taken by a concurrent `session add`: run it again")
-        env = {ENV_INSTANCE: instance_id, ENV_HOME: str(self.home.root)}
         try:
-            self.tmux.new_session(record.tmux_session, project, env, command)
+            self.tmux.new_session(record.tmux_session, project, self._env(instance_id), command)
         except UserError:
             store.delete(instance_id)
             raise
         return record
+
+    def _env(self, instance_id):
+        """What a session's tmux environment gains: how its hooks find their status file."""
+        return {ENV_INSTANCE: instance_id, ENV_HOME: str(self.home.root)}
 
     def find(self, instance_id):
         """(store, record) of ``instance_id`` in any profile; a UserError naming it if none."""
@@ -91,12 +116,54 @@ class SessionControl:
         self.tmux.kill_session(record.tmux_session)
         self.prompts.forget(instance_id)
         for path in (self.home.hook_file(instance_id), self.home.event_file(instance_id)):
-            try:
-                os.unlink(path)  # a symlink there is removed, never followed
-            except FileNotFoundError:
-                pass
+            _unlink(path)
         store.delete(instance_id)
         return record
+
+    def restart(self, instance_id):
+        """Start the instance's command again in its own tmux session and directory: in its
+        pane if the tmux session is still there (whatever ran there is killed), else in a
+        new tmux session of the same name. Its old hook status goes, it is idle until its
+        agent's first hook. Returns the record."""
+        store, record = self.find(instance_id)
+        project = Path(record.path)
+        if not project.is_dir():
+            raise UserError(f"session {instance_id}: its directory {record.path} is gone: "
+                            f"`agentdeck session add` a new session where the project is now")
+        self.tmux.require()
+        self.prompts.forget(instance_id)
+        _unlink(self.home.hook_file(instance_id))  # before the start: the new run's first hook must stay
+        pane = self.tmux.panes().get(record.tmux_session)
+        if pane is None:
+            self.tmux.new_session(record.tmux_session, project, self._env(instance_id), record.command)
+        else:
+            self.tmux.respawn(pane, project, self._env(instance_id), record.command)
+        return store.set_status(instance_id, IDLE) or record
+
+    def rename(self, instance_id, title):
+        """Give the instance a new title; returns the updated record."""
+        title = clean_title(title)
+        store, record = self.find(instance_id)
+        return store.set_title(instance_id, title) or record
+
+    def send(self, instance_id, text):
+        """Type ``text`` into the instance's pane and press Enter; a UserError if it is dead."""
+        _, record = self.find(instance_id)
+        pane = self.tmux.panes().get(record.tmux_session)
+        if pane is None or pane.dead:
+            raise UserError(f"session {instance_id} is dead, nothing reads what is typed there: "
+                            f"`agentdeck session restart {instance_id}` starts it again")
+        self.tmux.send_text(pane, text)
+        return record
+
+    def attach_argv(self, instance_id, environ):
+        """(argv, env) of the tmux command that shows the instance in the person's terminal
+        (see `tmux.Tmux.attach_argv`); a UserError when its tmux session is gone."""
+        _, record = self.find(instance_id)
+        if record.tmux_session not in self.tmux.panes():
+            raise UserError(f"session {instance_id} has no tmux session any more: "
+                            f"`agentdeck session restart {instance_id}` starts it again")
+        return self.tmux.attach_argv(record.tmux_session, environ)
 
     def view(self, instance_id):
         """The `view.SessionView` of one instance."""
@@ -114,5 +181,16 @@ class SessionControl:
 
     def _view(self, record, panes):
         hook = read_hook_status(self.home.hook_file(record.id))
-        return describe(record, resolve_status(record.status, hook, panes.get(record.tmux_session)), None, hook,
-                        self.prompts)
+        status = resolve_status(record.status, hook, panes.get(record.tmux_session))
+        return describe(record, status, self._since(record, status, hook), hook, self.prompts)
+
+    def _since(self, record, status, hook):
+        """Since when ``record`` has held ``status``, as far as the files tell: the daemon's
+        latest transition into it, else the hook that reported it (a status the daemon
+        has not stored yet), else the row's last change."""
+        event = read_event(self.home.event_file(record.id))
+        if event is not None and event.to_status == status:
+            return event.time
+        if hook is not None and hook.status == status != record.status:
+            return hook.ts
+        return record.updated

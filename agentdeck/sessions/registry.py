@@ -124,6 +124,10 @@ class ProfileStore:
             raise ValueError(f"unknown status {status!r}")
         return self._call(self._set_status, instance_id, status)
 
+    def set_title(self, instance_id, title):
+        """Store ``title``; returns the updated record, or None if the instance is gone."""
+        return self._call(self._set_title, instance_id, title)
+
     def delete(self, instance_id):
         """Delete the instance's row; False if there was none."""
         return self._call(self._delete, instance_id)
@@ -237,6 +241,17 @@ class ProfileStore:
                 return None
             if row.status != status:
                 row.status = status
+                row.updated = time.time()
+            return self._record(row)
+
+    def _set_title(self, instance_id, title):
+        self._open()
+        with orm.db_session(immediate=True):
+            row = self._entity.get(id=instance_id)
+            if row is None:
+                return None
+            if row.title != title:
+                row.title = title
                 row.updated = time.time()
             return self._record(row)
 

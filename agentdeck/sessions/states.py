@@ -14,3 +14,5 @@ IDLE = "idle"
 DEAD = "dead"
 
 STATUSES = (RUNNING, WAITING, IDLE, DEAD)
+# The order lists show sessions in: those that want the person first.
+BY_ATTENTION = (WAITING, RUNNING, IDLE, DEAD)

@@ -1,4 +1,5 @@
-"""The tmux commands agentdeck needs: start and kill a session, and see which panes live.
+"""The tmux commands agentdeck needs: start, restart, kill and attach to a session, type
+into its pane, and see which panes live.
 
 Every call is one `tmux` subprocess with a deadline. ``AGENTDECK_TMUX_SOCKET`` (or the
 ``socket`` argument) points every call at a private tmux server (``tmux -S PATH``),
@@ -31,6 +32,11 @@ class PaneState:
     pane_id: int  # tmux's %N without the %, increasing over the server's life
     dead: bool  # the pane's command exited (kept on screen by remain-on-exit)
     pid: int  # the pane's process
+
+    @property
+    def target(self):
+        """The pane as a tmux target (``%N``): exact, whatever the session's current window."""
+        return f"%{self.pane_id}"
 
 
 def session_name(instance_id):
@@ -73,12 +79,7 @@ class Tmux:
         The pane stays on screen after its command exits (remain-on-exit), so a crashed
         agent's last words can be read and its status reads as dead rather than vanishing.
         """
-        args = ["new-session", "-d", "-s", name, "-c", str(cwd)]
-        for key, value in env.items():
-            args += ["-e", f"{key}={value}"]
-        if command:
-            # tmux takes an argument ending in ";" as the end of a command (and eats the ";")
-            args.append(command + " " if command.endswith(";") else command)
+        args = ["new-session", "-d", "-s", name, "-c", str(cwd), *_env_args(env), *_command_args(command)]
         # One tmux invocation: the server runs both commands before it reaps the child,
         # so even a command that exits at once leaves a dead pane behind.
         args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
@@ -89,6 +90,34 @@ class Tmux:
                 break
         if proc.returncode != 0:
             raise UserError(f"tmux could not start session {name}: {message}")
+
+    def respawn(self, pane, cwd, env, command=""):
+        """Kill what runs in ``pane`` (a PaneState) and start ``command`` there again, in
+        ``cwd`` with ``env`` added, as `new_session` would: the same session, window and pane."""
+        proc = self._run("respawn-pane", "-k", "-t", pane.target, "-c", str(cwd), *_env_args(env),
+                         *_command_args(command))
+        if proc.returncode != 0:
+            raise UserError(f"tmux could not restart pane {pane.target}: {self._message(proc)[0]}")
+
+    def send_text(self, pane, text):
+        """Type ``text`` into ``pane`` (a PaneState) literally, then press Enter."""
+        for args in (("-l", "--", text), ("Enter",)):  # -l: no key names, so "Enter" in the text is text
+            proc = self._run("send-keys", "-t", pane.target, *args)
+            if proc.returncode != 0:
+                raise UserError(f"tmux could not type into pane {pane.target}: {self._message(proc)[0]}")
+
+    def attach_argv(self, name, environ):
+        """(argv, env) of the tmux command that shows session ``name`` in the person's
+        terminal: `switch-client` when ``environ`` says we run inside a client of this same
+        server; `attach-session` otherwise, with $TMUX dropped when that is another server's
+        (tmux refuses to nest unless told so)."""
+        env = dict(environ)
+        inside = env.get("TMUX", "").split(",")[0]
+        same_server = inside and (self.socket is None or os.path.realpath(inside) == os.path.realpath(self.socket))
+        if not same_server:
+            env.pop("TMUX", None)
+        verb = "switch-client" if same_server else "attach-session"
+        return [self.require(), *(("-S", self.socket) if self.socket else ()), verb, "-t", f"={name}"], env
 
     def kill_session(self, name):
         """Kill session ``name``; False if there was no such session (or no server)."""
@@ -121,3 +150,15 @@ class Tmux:
     def kill_server(self):
         """Stop the whole server (tests and benchmarks, on their private socket)."""
         self._run("kill-server")
+
+
+def _env_args(env):
+    return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+
+
+def _command_args(command):
+    """The shell command as tmux's last argument; none for the default shell."""
+    if not command:
+        return []
+    # tmux takes an argument ending in ";" as the end of a command (and eats the ";")
+    return [command + " " if command.endswith(";") else command]

@@ -3,6 +3,8 @@ a real tmux server on a private socket (never the user's), real SQLite files, an
 `agentdeck hook` fed Claude Code's own hook payloads."""
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -358,17 +360,22 @@ def test_add_without_tmux_installed(home, env, project):
     assert listing(home, env) == {}
 
 
-@pytest.mark.parametrize("action", ["show", "kill", "remove"])
+ID_ACTIONS = [["show"], ["kill"], ["remove"], ["send", "hello"], ["attach"], ["restart"], ["rename", "a title"]]
+
+
+@pytest.mark.parametrize("action", ID_ACTIONS, ids=lambda a: a[0])
 def test_unknown_id(home, env, project, action):
     add(home, env, project)  # the registry exists, the id does not
-    assert_user_error(cli(home, env, "session", action, "deadbeef"), "deadbeef", "no session")
+    verb, *rest = action
+    assert_user_error(cli(home, env, "session", verb, "deadbeef", *rest), "deadbeef", "no session")
 
 
-@pytest.mark.parametrize("action", ["show", "kill", "remove"])
+@pytest.mark.parametrize("action", ID_ACTIONS, ids=lambda a: a[0])
 def test_removed_id(home, env, project, action):
     instance_id = add(home, env, project)
     assert cli(home, env, "session", "remove", instance_id).returncode == 0
-    assert_user_error(cli(home, env, "session", action, instance_id), instance_id)
+    verb, *rest = action
+    assert_user_error(cli(home, env, "session", verb, instance_id, *rest), instance_id)
 
 
 @pytest.mark.parametrize("bad", ["../etc", "a/b", ".."])
@@ -424,3 +431,124 @@ def test_installed_hook_command_works(home, env, project):
                           env=hook_env, capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert show(home, env, instance_id)["status"] == "waiting"
+
+
+# -- list in order of attention, send, attach, restart, rename
+
+def test_list_puts_waiting_first_says_for_how_long_and_filters_by_status(home, env, project):
+    """Regression (issue 20, friction 14): `session list` was in order of creation, with no
+    duration and no way to ask for the waiting ones only."""
+    dead = add(home, env, project, "--cmd", "exit 0")
+    idle = add(home, env, project)
+    running = add(home, env, project, "--cmd", "sleep 300")
+    waiting = add(home, env, project, "--cmd", "sleep 300")
+    run_hook(home, running, claude_payload("UserPromptSubmit", prompt="go"))
+    run_hook(home, waiting, claude_payload("Stop"))
+    wait_status(home, env, dead, "dead")
+    proc = cli(home, env, "session", "list", "--json")
+    sessions = json.loads(proc.stdout)
+    assert [(s["id"], s["status"]) for s in sessions] == [
+        (waiting, "waiting"), (running, "running"), (idle, "idle"), (dead, "dead")]
+    hook_ts = json.loads((home / "hooks" / f"{waiting}.json").read_text())["ts"]
+    assert sessions[0]["since"] == hook_ts  # waiting since its Stop hook
+    lines = cli(home, env, "session", "list").stdout.splitlines()
+    assert lines[0].split()[:4] == ["ID", "PROFILE", "STATUS", "FOR"]
+    assert [line.split()[0] for line in lines[1:]] == [waiting, running, idle, dead]
+    assert all(re.fullmatch(r"\d+s|\d+m\d\ds", line.split()[3]) for line in lines[1:]), lines
+    proc = cli(home, env, "session", "list", "--status", "dead,waiting", "--json")
+    assert [s["id"] for s in json.loads(proc.stdout)] == [waiting, dead]
+    assert cli(home, env, "session", "list", "--status", "running").stdout.splitlines()[1].startswith(running)
+    assert_user_error(cli(home, env, "session", "list", "--status", "asleep"), "asleep", "waiting")
+
+
+def test_send_types_the_text_into_the_pane_and_presses_enter(home, env, project):
+    got = home / "got.txt"
+    reader = home / "reader.py"
+    reader.write_text(f"open({str(got)!r}, 'w').write(input())\nimport time; time.sleep(300)\n")
+    instance_id = add(home, env, project, "--cmd", f"{sys.executable} {reader}")
+    text = 'fix "the" tests; Enter $HOME C-c'  # literal: no key names, no shell expansion
+    proc = cli(home, env, "session", "send", instance_id, text)
+    assert proc.returncode == 0 and instance_id in proc.stdout, proc.stderr
+    wait_for(lambda: got.exists() and got.read_text() == text, 10, message="the line to reach the program")
+    dead = add(home, env, project, "--cmd", "exit 3")
+    wait_status(home, env, dead, "dead")
+    assert_user_error(cli(home, env, "session", "send", dead, "hello"), dead, "dead", "restart")
+
+
+def test_restart_runs_the_command_again_in_the_same_tmux_session_and_directory(home, env, tmux, project):
+    runs = home / "runs.txt"
+    agent = home / "agent.py"
+    agent.write_text(textwrap.dedent(f"""
+        import os, time
+        with open({str(runs)!r}, "a") as f:
+            f.write(f"{{os.getpid()}} {{os.getcwd()}} {{os.environ['AGENTDECK_INSTANCE_ID']}}\\n")
+        time.sleep(300)
+    """))
+    instance_id = add(home, env, project, "--cmd", f"{sys.executable} {agent}")
+    lines = lambda: runs.read_text().splitlines() if runs.exists() else []  # noqa: E731
+    wait_for(lambda: len(lines()) == 1, 10, message="the first run")
+    run_hook(home, instance_id, claude_payload("Stop"))
+    proc = cli(home, env, "session", "restart", instance_id, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "idle"  # the old run's hook no longer speaks for it
+    wait_for(lambda: len(lines()) == 2, 10, message="the second run")
+    first_pid = int(lines()[0].split()[0])
+    wait_for(lambda: not os.path.exists(f"/proc/{first_pid}"), 10, message="the first run to be killed")
+    assert {line.split(" ", 1)[1] for line in lines()} == {f"{os.path.realpath(project)} {instance_id}"}
+    assert cli(home, env, "session", "kill", instance_id).returncode == 0
+    assert show(home, env, instance_id)["status"] == "dead"
+    assert cli(home, env, "session", "restart", instance_id).returncode == 0  # its tmux session is made anew
+    wait_for(lambda: len(lines()) == 3, 10, message="the run after kill")
+    assert show(home, env, instance_id)["status"] == "idle"
+    assert list(tmux.panes()) == [f"agentdeck-{instance_id}"]
+
+
+def test_rename(home, env, project):
+    instance_id = add(home, env, project, "--title", "old")
+    proc = cli(home, env, "session", "rename", instance_id, "  the\nparser  refactor ", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["title"] == "the parser refactor"
+    assert listing(home, env)[instance_id]["title"] == "the parser refactor"
+    assert_user_error(cli(home, env, "session", "rename", instance_id, " \t"), "title")
+    assert_user_error(cli(home, env, "session", "rename", instance_id, "x" * 201), "title", "200")
+
+
+def client_sessions(tmux):
+    return tmux_query(tmux, "list-clients", "-F", "#{client_session}").stdout.split()
+
+
+def in_a_terminal(command, env):
+    """``command`` (a list) run with a pseudo-terminal for its stdin and stdout (script(1))."""
+    return subprocess.Popen(["script", "-qfec", shlex.join(command), "/dev/null"], cwd=REPO, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_attach_outside_tmux_attaches_this_terminal(home, env, tmux, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    terminal = in_a_terminal([sys.executable, "-m", "agentdeck", "session", "attach", instance_id],
+                             dict(env, TERM="xterm"))
+    try:
+        wait_for(lambda: client_sessions(tmux) == [f"agentdeck-{instance_id}"], 15, message="a client on the session")
+        tmux_query(tmux, "detach-client", "-s", f"=agentdeck-{instance_id}")
+        assert terminal.wait(timeout=10) == 0  # detaching ends `session attach`
+    finally:
+        terminal.kill()
+        terminal.wait(timeout=10)
+
+
+def test_attach_inside_tmux_switches_the_client(home, env, tmux, project):
+    instance_id = add(home, env, project, "--cmd", "sleep 300")
+    go = home / "go"
+    deck = (f"while [ ! -e {go} ]; do sleep 0.05; done; "
+            f"{sys.executable} -m agentdeck session attach {instance_id}; sleep 300")
+    assert tmux_query(tmux, "new-session", "-d", "-s", "deck", "-c", str(REPO), "-e", f"AGENTDECK_HOME={home}",
+                      "-e", f"AGENTDECK_TMUX_SOCKET={tmux.socket}", deck).returncode == 0
+    terminal = in_a_terminal(["tmux", "-S", tmux.socket, "attach-session", "-t", "=deck"], dict(env, TERM="xterm"))
+    try:
+        wait_for(lambda: client_sessions(tmux) == ["deck"], 15, message="a client on the deck")
+        go.touch()
+        wait_for(lambda: client_sessions(tmux) == [f"agentdeck-{instance_id}"], 15,
+                 message="the client to switch to the session")
+    finally:
+        terminal.kill()
+        terminal.wait(timeout=10)
