@@ -134,3 +134,43 @@ class Stream:
         except OSError:
             pass
         self.conn.close()
+
+
+MODERN = "2026-07-28"
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": MODERN,
+               "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+               "io.modelcontextprotocol/clientCapabilities": {}}
+NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+class ModernHttp(McpHttp):
+    """A 2026-07-28 client: no session, every request on its own POST with the headers
+    the binding requires, mirrored from the body (override them with ``extra``)."""
+
+    def __init__(self, url, timeout=10.0):
+        super().__init__(url, version=None, timeout=timeout)
+
+    @staticmethod
+    def message(id_, method, params=None, meta=None):
+        params = dict(params or {})
+        params["_meta"] = {**MODERN_META, **(meta or {})}
+        return {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
+
+    def modern_headers(self, body, extra=None):
+        headers = {"Accept": ACCEPT_BOTH, "Content-Type": "application/json", "MCP-Protocol-Version": MODERN}
+        if isinstance(body, dict) and "method" in body:
+            headers["Mcp-Method"] = body["method"]
+            field = NAMED.get(body["method"])
+            if field is not None:
+                headers["Mcp-Name"] = body["params"][field]
+        headers.update(extra or {})
+        return {k: v for k, v in headers.items() if v is not None}
+
+    def post(self, message, extra=None):
+        return self.send("POST", message, self.modern_headers(message, extra))
+
+    def request(self, id_, method, params=None, meta=None, extra=None):
+        return self.post(self.message(id_, method, params, meta), extra)
+
+    def call(self, id_, tool, arguments=None, meta=None):
+        return self.request(id_, "tools/call", {"name": tool, "arguments": arguments or {}}, meta)

@@ -180,6 +180,15 @@ class ServerChildren:
             self.retire(unit, "its session was refused")
         return unit, session
 
+    def modern_unit(self, project):
+        """The unit a 2026-07-28 HTTP request of ``project`` goes to. Raises `Refused`; a
+        server that runs one child per session has none to give a request without one."""
+        if self.spec.share == "session":
+            raise Refused(jsonrpc.INVALID_REQUEST, f"server {self.name} runs one child per session, and a 2026-07-28 "
+                          "request has no session: connect with initialize (MCP 2025)",
+                          {"server": self.name, "share": "session"})
+        return self.unit_for(project)
+
     def http_find(self, project, sid, protocol):
         """(unit, the live session ``sid``); a session this home issued before a restart
         is taken up again, in a new child when its own is gone; (None, None) when unknown
@@ -219,6 +228,7 @@ class ServerChildren:
             setattr(stats, name, getattr(self.retired, name) + sum(getattr(u.router.stats, name) for u in units))
         clients = sum(len(u.router.clients) for u in units)
         http_sessions = sum(u.http.counts() for u in units)
+        http_requests = sum(u.modern.count for u in units)
         shared = self.shared
         if shared is not None:
             supervisor = shared.supervisor
@@ -236,8 +246,9 @@ class ServerChildren:
         return {
             **own,
             "clients": clients,
-            "socket_clients": clients - http_sessions,
+            "socket_clients": clients - http_sessions - http_requests,
             "http_sessions": http_sessions,
+            "http_requests": http_requests,
             "in_flight": sum(u.router.pending.client_requests() for u in units),
             "share": self.spec.share,
             "max_children": self.spec.max_children,

@@ -115,6 +115,9 @@ class SocketProxy:
     def http_find(self, project, sid, protocol):
         return self.children.http_find(project, sid, protocol)
 
+    def modern_unit(self, project):
+        return self.children.modern_unit(project)
+
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self):

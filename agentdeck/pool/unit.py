@@ -1,5 +1,5 @@
 """ChildUnit: one child of a pooled server and what serves it — its router, its
-supervisor, its table of HTTP sessions and its greenlets.
+supervisor, its tables of HTTP sessions and 2026-07-28 HTTP requests, and its greenlets.
 
 A server shared by all (``share = "all"``) has one unit, key ``""``. A server shared per
 project has one per project directory (key: the real path), one shared per session one
@@ -19,6 +19,7 @@ from loguru import logger
 
 from agentdeck.pool import handshakefile, states
 from agentdeck.pool.httpsessions import HttpSessions
+from agentdeck.pool.moderncall import ModernCalls
 from agentdeck.pool.router import Router
 from agentdeck.pool.supervisor import ChildSupervisor
 
@@ -58,6 +59,7 @@ class ChildUnit:
         self.close_log = close_log
         self.router = Router(spec.name, settings, gevent.get_hub().loop.run_callback)
         self.http = HttpSessions(self.router, session_ids, next_cid, project if spec.share == "project" else None)
+        self.modern = ModernCalls(self.router, next_cid)  # its 2026-07-28 HTTP requests
         if handshake_path is not None:
             self._keep_handshake(handshake_path)
         self.greenlets = Group()        # supervisor, monitor, child reader: killed together on stop
@@ -148,8 +150,9 @@ class ChildUnit:
             "since": supervisor.state_since,
             "pid": child.pid if child is not None else None,
             "clients": len(router.clients),
-            "socket_clients": len(router.clients) - self.http.counts(),
+            "socket_clients": len(router.clients) - self.http.counts() - self.modern.count,
             "http_sessions": self.http.counts(),
+            "http_requests": self.modern.count,
             "in_flight": router.pending.client_requests(),
             "restarts": supervisor.policy.restarts,
             "failures": supervisor.policy.failures,

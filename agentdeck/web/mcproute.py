@@ -13,6 +13,8 @@ clients, with their batches, and 2025-11-25 ones, with the SSE priming event, ac
 - ``/servers/<name>/mcp`` and ``/servers/<name>/p/<key>/mcp`` are the same two, at paths
   ending in ``/mcp`` as some clients require (the MCP Inspector makes any other path end
   so); `agentdeck.clientfiles.endpoint` writes these.
+- A POST without ``Mcp-Session-Id`` in MCP 2026-07-28 is a request of its own, with no
+  session (`modernroute`).
 - DELETE ends the session. ``Mcp-Session-Id`` is set on the initialize answer; any other
   request without it is 400, with an unknown or ended one 404.
 
@@ -31,6 +33,9 @@ from agentdeck.netaddr import is_loopback_host
 from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
 from agentdeck.pool.children import Refused
+from agentdeck.web import modernpost, modernroute
+from agentdeck.web.httpreply import HANGUP_CHECK, HEARTBEAT, JSON_HEADERS, SSE_HEADERS, HttpError
+from agentdeck.web.httpreply import respond as _respond
 from agentdeck.web.httpserver import CONNECTION_FD
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.fdread import hung_up
@@ -47,19 +52,6 @@ VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
 RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
 BODY_TIMEOUT = 30.0            # seconds for a POST body to arrive
-HEARTBEAT = 20.0               # seconds of silence on an SSE stream before a keep-alive comment
-HANGUP_CHECK = 1.0             # seconds between two looks at a waiting stream's connection
-JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
-
-
-class HttpError(Exception):
-    """An HTTP refusal with a JSON-RPC error body."""
-
-    def __init__(self, status, code, message, raw_id=jsonrpc.NULL_ID, data=None):
-        super().__init__(message)
-        self.status = status
-        self.body = jsonrpc.error_line(raw_id, code, message, data)
 
 
 def loopback_origin(origin):
@@ -207,6 +199,8 @@ class McpRoute:
             raise HttpError("406 Not Acceptable", jsonrpc.INVALID_REQUEST,
                             "Accept must list both application/json and text/event-stream")
         raw, body = self._read_body(proxy, environ)
+        if modernpost.is_modern(environ.get("HTTP_MCP_PROTOCOL_VERSION"), environ.get("HTTP_MCP_SESSION_ID"), body):
+            return modernroute.post(proxy, project, environ, start_response, raw, body)
         batch = body.__class__ is list
         messages = body if batch else [body]
         kinds = [classify(m) for m in messages]
@@ -327,9 +321,3 @@ def _too_large(server, size, limit):
     return HttpError("413 Content Too Large", jsonrpc.MESSAGE_TOO_LARGE,
                      f"request of {size} bytes or more exceeds the limit of {limit} bytes (max_request_bytes); "
                      "it was not sent to the server", data={"server": server, "size": size, "limit": limit})
-
-
-def _respond(start_response, status, body, headers=None):
-    headers = JSON_HEADERS if headers is None else headers
-    start_response(status, [*headers, ("Content-Length", str(len(body)))])
-    return [body]

@@ -17,6 +17,8 @@ SERVER_METRICS = (
     ("agentdeck_mcp_clients", GAUGE, "clients", "Clients of the pooled server: socket clients and HTTP sessions."),
     ("agentdeck_mcp_socket_clients", GAUGE, "socket_clients", "Clients connected to the server's Unix socket."),
     ("agentdeck_mcp_http_sessions", GAUGE, "http_sessions", "Streamable HTTP sessions of the server."),
+    ("agentdeck_mcp_http_requests", GAUGE, "http_requests",
+     "MCP 2026-07-28 HTTP requests of the server in flight (they have no session)."),
     ("agentdeck_mcp_in_flight", GAUGE, "in_flight", "Client requests waiting for the server's answer."),
     ("agentdeck_mcp_restarts_total", COUNTER, "restarts", "Times the server's process was restarted."),
     ("agentdeck_mcp_failures", GAUGE, "failures", "Failures since the server was last healthy for long enough."),
