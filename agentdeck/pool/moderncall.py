@@ -67,9 +67,12 @@ class ModernCall(Peer):
         self.wake.set()
         self.forget(self)
 
-    def is_idle(self, now, settings):
+    def abandoned(self):
         """A kept call whose child is done with its request (or gave up on the retry)."""
         return not self.open and not self.inflight
+
+    def is_idle(self, now, settings):
+        return self.abandoned()
 
     # -- the response
 
