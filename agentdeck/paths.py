@@ -48,6 +48,7 @@ class Home:
         self.profiles = self.root / "profiles"
         self.logs = self.root / "logs"
         self.handshakes = self.root / "handshakes"  # each server's cached initialize (HTTP sessions outlive restarts)
+        self.control = self.root / "control.sock"  # the daemon's control socket (`agentdeck reload`, `stop`)
 
     def ensure(self):
         for path in (self.root, self.sockets, self.hooks, self.events, self.profiles, self.logs, self.handshakes):
@@ -59,12 +60,7 @@ class Home:
 
     def socket_path(self, name):
         """The socket of pooled server ``name``; a clear error if it would not fit in sun_path."""
-        path = self.sockets / socket_file_name(name)
-        size = len(os.fsencode(path))
-        if size > UNIX_PATH_MAX:
-            raise UserError(f"socket path {path} is {size} bytes, over the Unix limit of {UNIX_PATH_MAX}: "
-                            "set a shorter AGENTDECK_HOME or [daemon] home")
-        return path
+        return fitting_socket(self.sockets / socket_file_name(name))
 
     def profile_db(self, profile):
         return self.profiles / profile / "state.db"
@@ -74,3 +70,12 @@ class Home:
 
     def event_file(self, instance_id):
         return self.events / f"{instance_id}.json"
+
+
+def fitting_socket(path):
+    """``path``, or a `UserError` when it is too long for a Unix socket (sun_path)."""
+    size = len(os.fsencode(path))
+    if size > UNIX_PATH_MAX:
+        raise UserError(f"socket path {path} is {size} bytes, over the Unix limit of {UNIX_PATH_MAX}: "
+                        "set a shorter AGENTDECK_HOME or [daemon] home")
+    return path

@@ -1,13 +1,16 @@
-"""Reach the running daemon from a CLI command: its runtime file and its HTTP status.
+"""Reach the running daemon from a CLI command: its runtime file, its HTTP status and its
+control socket.
 
-The daemon writes ``<home>/daemon.json`` = ``{"pid", "status_url", "config", "started"}``
-when it starts and removes it when it stops; ``GET <status_url>/status`` returns the JSON
-described in DESIGN.md. Everything here uses short timeouts and bounded reads, and every
+The daemon writes ``<home>/daemon.json`` = ``{"pid", "status_url", "control", "config",
+"started"}`` when it starts and removes it when it stops; ``GET <status_url>/status``
+returns the JSON described in DESIGN.md; the control socket answers `agentdeck reload`
+and `agentdeck stop` (see `agentdeck.daemon.control`). Everything here uses short timeouts and bounded reads, and every
 failure is a `DaemonUnreachable` whose message says what is wrong and what to do.
 Standard library only.
 """
 import json
 import os
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +23,7 @@ RUNTIME_FILE = "daemon.json"
 RUNTIME_FILE_LIMIT = 65536        # bytes of daemon.json read at most
 STATUS_TIMEOUT = 2.0              # seconds for one /status request
 STATUS_LIMIT = 16 * 1024 * 1024   # bytes of a /status answer read at most
+CONTROL_LIMIT = 1024 * 1024     # bytes of a control answer read at most
 START_HINT = "start it with `agentdeck serve`"
 
 
@@ -113,3 +117,41 @@ def fetch_status(home, timeout=STATUS_TIMEOUT, token=""):
         raise DaemonUnreachable(f"the agentdeck daemon (pid {pid}) answered {url}/status with something that "
                                 "is not a JSON object: is another program on that port?", pid)
     return status
+
+
+def control(home, command, timeout):
+    """Send ``command`` ("reload" or "stop") to the running daemon's control socket and
+    return its answer (a dict) once it has done it, within ``timeout`` seconds."""
+    info = runtime_info(home)
+    pid = info["pid"]
+    path = info.get("control")
+    logs = Path(home) / "logs"
+    if not isinstance(path, str):
+        raise DaemonUnreachable(f"the agentdeck daemon (pid {pid}) has no control socket (it predates "
+                                f"`agentdeck {command}`): restart it, or send it SIG{'HUP' if command == 'reload' else 'TERM'}",
+                                pid)
+    data = b""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(json.dumps({"command": command}).encode() + b"\n")
+            while not data.endswith(b"\n") and len(data) <= CONTROL_LIMIT:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except socket.timeout:
+        raise DaemonUnreachable(f"the agentdeck daemon (pid {pid}) did not answer `{command}` within {timeout:g} s: "
+                                f"see its log in {logs}", pid) from None
+    except OSError as exc:
+        raise DaemonUnreachable(f"the agentdeck daemon (pid {pid}) did not answer on {path} "
+                                f"({exc.strerror or exc}): see its log in {logs}", pid) from None
+    try:
+        answer = json.loads(data) if data.endswith(b"\n") else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise DaemonUnreachable(f"the agentdeck daemon (pid {pid}) closed {path} without answering `{command}`: "
+                                f"see its log in {logs}", pid)
+    return answer

@@ -10,11 +10,13 @@ import time
 
 import gevent
 from gevent.pool import Group
+from gevent.event import AsyncResult
 from gevent.queue import Queue
 from loguru import logger
 
 from agentdeck import __version__, config as configuration
 from agentdeck.daemon import malloc
+from agentdeck.daemon.control import ControlServer
 from agentdeck.logs import logsetup
 from agentdeck.daemon.hubstats import greenlet_count
 from agentdeck.daemon.eventfeed import EventFeed
@@ -22,7 +24,7 @@ from agentdeck.daemon.rss import RssHistory, rss_bytes
 from agentdeck.daemon.sessionfeed import SessionFeed
 from agentdeck.errors import ConfigError, UserError
 from agentdeck.fsutil import atomic_write
-from agentdeck.paths import Home
+from agentdeck.paths import Home, fitting_socket
 from agentdeck.pool.manager import ServerPool
 from agentdeck.sessions.transitions import TransitionDaemon
 from agentdeck.web.events import EventHub, EventsRoute
@@ -56,6 +58,7 @@ class Daemon:
         self.loops = Group()  # background greenlets, killed together on stop
         self.stop_requested = False  # set by the signal handlers: a SIGINT after this means "kill"
         self.http = None
+        self.control = ControlServer(home.control, self.submit)
 
     @property
     def info_path(self):
@@ -104,6 +107,13 @@ class Daemon:
     def handle_usr2(self):
         self.requests.put(("usr2", None))
 
+    def submit(self, command):
+        """Queue a control-socket command for the main greenlet; its answer comes in the
+        AsyncResult returned."""
+        reply = AsyncResult()
+        self.requests.put((command, reply))
+        return reply
+
     def run(self):
         """Serve until SIGTERM/SIGINT; returns the exit code (EXIT_OK or EXIT_STOPPED_NOW)."""
         handlers = [gevent.signal_handler(signal.SIGTERM, self.handle_term),
@@ -121,26 +131,35 @@ class Daemon:
         self.spawn_loop(self.rss.run, "RSS sampler")
         self.spawn_loop(malloc.trim_every, "heap trimmer")
         self.spawn_loop(self.feed.watch_servers, "server event feed")
+        self.control.start()
         self.pool.start()
         self.transitions.start()
-        atomic_write(self.info_path, json.dumps({
-            "pid": os.getpid(), "status_url": self.http.url if self.http else None,
-            "config": self.config.path, "started": self.started}).encode())
+        self.write_info()
         logger.info("agentdeck {} ready: pid {}, {} servers, home {}, status {}", __version__, os.getpid(),
                     len(self.pool.proxies), self.home.root, self.http.url if self.http else "off")
+        stops = []  # replies to `agentdeck stop`, answered once stopped
         while True:
             kind, reply = self.requests.get()
             if kind == "stop":
+                self.stop_requested = True  # a SIGINT now means "kill", as after a SIGTERM
+                stops.append(reply)
                 break
             if kind == "reload":
-                self.reload()
+                report = self.reload()
+                if reply is not None:
+                    reply.set(report)
             elif kind == "reopen":
                 # Log rotators (logrotate's postrotate, newsyslog) send USR1 after moving the files.
                 logsetup.reopen_files()
                 logger.info("SIGUSR1: log files reopened")
             elif kind == "usr2":
                 logger.info("SIGUSR2: nothing to do (SIGUSR1 reopens the log files, SIGHUP reloads the config)")
-        code = self._stop_or_kill()
+        stopping = time.monotonic()
+        code = self._stop_or_kill(stops)
+        for reply in filter(None, stops):
+            reply.set({"ok": True, "pid": os.getpid(), "exit": code,
+                       "seconds": round(time.monotonic() - stopping, 2)})
+        self.control.stop()
         for handler in handlers:
             handler.cancel()
         try:
@@ -150,14 +169,25 @@ class Daemon:
         logger.info("agentdeck stopped (exit {})", code)
         return code
 
-    def _stop_or_kill(self):
-        """Stop in order; a second SIGINT meanwhile kills the children at once instead."""
+    def write_info(self):
+        """``daemon.json``: how the CLI finds this daemon (see `agentdeck.daemon.remote`)."""
+        atomic_write(self.info_path, json.dumps({
+            "pid": os.getpid(), "status_url": self.http.url if self.http else None, "control": str(self.home.control),
+            "config": self.config.path, "started": self.started}).encode())
+
+    def _stop_or_kill(self, stops):
+        """Stop in order; a second SIGINT meanwhile kills the children at once instead.
+        Another `agentdeck stop` meanwhile joins ``stops``; a reload is refused."""
         stopper = gevent.spawn(self.stop)
         while not stopper.ready():
             try:
                 kind, reply = self.requests.get(timeout=0.1)
             except gevent.queue.Empty:
                 continue
+            if kind == "stop":
+                stops.append(reply)
+            elif reply is not None:
+                reply.set({"ok": False, "error": "the daemon is stopping"})
             if kind == "kill":
                 logger.warning("second SIGINT: stopping now, children get SIGKILL")
                 self.pool.kill_now()
@@ -168,20 +198,26 @@ class Daemon:
         return EXIT_OK
 
     def reload(self):
+        """Apply the config file again; returns the report `agentdeck reload` prints:
+        ``ok``, ``config``, then the server names ``added``, ``removed``, ``restarted``,
+        ``unchanged`` and ``notes`` (settings that wait for a restart), or ``error``
+        (the config did not load and the running one stays)."""
         try:
             config = configuration.load(self.config.path) if self.config.path else configuration.build({})
         except ConfigError as exc:
             logger.error("reload failed, keeping the running config: {}", exc)
-            return
-        for key in RESTART_SETTINGS:
-            if getattr(config.daemon, key) != getattr(self.config.daemon, key):
-                logger.warning("reload: [daemon] {} changed; it takes effect when the daemon restarts", key)
+            return {"ok": False, "config": self.config.path, "error": str(exc)}
+        notes = [f"[daemon] {key} changed; it takes effect when the daemon restarts" for key in RESTART_SETTINGS
+                 if getattr(config.daemon, key) != getattr(self.config.daemon, key)]
+        for note in notes:
+            logger.warning("reload: {}", note)
         if (config.daemon.log_level, config.daemon.log_json) != (self.config.daemon.log_level,
                                                                  self.config.daemon.log_json):
             logsetup.setup(self.home, self.log_level_override or config.daemon.log_level, config.daemon.log_json)
-        self.pool.reload(config)
+        servers = self.pool.reload(config)
         self.transitions.reload(config.notify)
         self.config = config
+        return {"ok": True, "config": config.path, **servers, "notes": notes}
 
     def stop(self):
         """Stop in order: stop accepting HTTP, stop the pool (each server answers or fails its
@@ -217,6 +253,7 @@ def serve(config_path=None, log_level=None):
     home = Home(config.home).ensure()
     for spec in config.pooled():
         home.socket_path(spec.name)  # a path too long for a Unix socket is a start-up error
+    fitting_socket(home.control)
     lock = _lock(home)
     logsetup.setup(home, level, config.daemon.log_json)
     logsetup.guard_stderr()

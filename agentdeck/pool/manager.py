@@ -55,7 +55,8 @@ class ServerPool:
         """Apply a new config: start added servers, stop removed ones, restart changed ones
         (every child of a server whose command, args, env, share or cwd changed);
         untouched servers keep their children and their clients, and a change of
-        max_children or idle_stop alone is applied in place."""
+        max_children or idle_stop alone is applied in place. Returns the names of the
+        servers {"added", "removed", "restarted", "unchanged"}."""
         old = {p.spec.name: p.spec for p in self.proxies.values()}
         new = {s.name: s for s in config.pooled()}
         for name in [n for n in old if n in new and old[n].bounds_only_differ(new[n])]:
@@ -71,8 +72,10 @@ class ServerPool:
             proxy.apply_settings(config.pool)
         for name in changed + added:
             self._add(new[name])
+        unchanged = [n for n in new if n not in added and n not in changed]
         logger.info("config reloaded: {} added, {} removed, {} restarted, {} unchanged",
-                    len(added), len(removed), len(changed), len(self.proxies) - len(added) - len(changed))
+                    len(added), len(removed), len(changed), len(unchanged))
+        return {"added": added, "removed": removed, "restarted": changed, "unchanged": unchanged}
 
     def stop(self):
         gevent.joinall([gevent.spawn(self._remove, name) for name in list(self.proxies)])

@@ -2,9 +2,13 @@
 log rotators send, `agentdeck reload` and `agentdeck stop`, the file `mcp import` writes,
 a config broken on disk, and a bridge to a server that does not exist. Real daemons, real
 processes, the real CLI."""
+import json
+import os
+import re
 import signal
+import stat
 
-from tests.support import scripted, wait_for
+from tests.support import run_cli, scripted, toml_config, wait_for
 
 
 def test_usr1_reopens_the_log_files_and_usr2_does_no_harm(start_daemon):
@@ -30,3 +34,64 @@ def _text(path):
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+# -- agentdeck reload / stop ----------------------------------------------------------------
+
+def test_reload_says_what_the_daemon_added_removed_restarted_and_kept(start_daemon):
+    """Regression (issue 20, friction 2): a reload needed the pid and `kill -HUP`, and what it
+    did showed only in the log. `agentdeck reload` prints it, and the config error when
+    the file is broken (exit 1, the daemon serving on with what it had)."""
+    daemon = start_daemon({"keep": scripted(), "change": scripted(VERSION="1"), "gone": scripted()})
+    kept_pid = daemon.server("keep")["pid"]
+    daemon.config_path.write_text(toml_config(daemon.home, servers={
+        "keep": scripted(), "change": scripted(VERSION="2"), "added": scripted()}))
+    result = run_cli(daemon.home, "reload", config=daemon.config_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"reloaded {daemon.config_path}: 1 added (added), 1 removed (gone), 1 restarted (change), 1 unchanged"]
+    assert daemon.server("keep")["pid"] == kept_pid
+    assert {s["name"] for s in daemon.status()["servers"]} == {"keep", "change", "added"}
+
+    as_json = run_cli(daemon.home, "reload", "--json", config=daemon.config_path)
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout) == {"ok": True, "config": str(daemon.config_path), "added": [],
+                                          "removed": [], "restarted": [], "unchanged": ["keep", "change", "added"],
+                                          "notes": []}
+
+    daemon.config_path.write_text("[pool]\nmax_clients = \"many\"\n")
+    broken = run_cli(daemon.home, "reload", "--config", str(daemon.config_path))
+    assert broken.returncode == 1 and broken.stdout == ""
+    assert broken.stderr.splitlines() == [
+        "agentdeck: reload failed; the daemon runs on with the config it had: "
+        f"{daemon.config_path}: [pool] max_clients = 'many': expected a whole number >= 1"], broken.stderr
+    assert daemon.server("keep")["pid"] == kept_pid
+
+
+def test_stop_stops_in_order_and_says_how_it_ended(start_daemon):
+    """Regression (issue 20, friction 2): stopping needed the pid and `kill`. `agentdeck stop`
+    returns once the daemon has stopped in order and exited, with its exit status."""
+    daemon = start_daemon({"s": scripted()})
+    pid = daemon.info()["pid"]
+    child = daemon.server("s")["pid"]
+    assert stat.S_IMODE(os.stat(daemon.home / "control.sock").st_mode) == 0o600
+    result = run_cli(daemon.home, "stop", config=daemon.config_path)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"stopped the agentdeck daemon \(pid {pid}\) in [0-9.]+ s: exit 0\n", result.stdout)
+    assert daemon.proc.wait(timeout=10) == 0
+    daemon.expect(r"agentdeck stopped \(exit 0\)")
+    assert not _alive(child)
+    assert not (daemon.home / "daemon.json").exists() and not (daemon.home / "control.sock").exists()
+
+    again = run_cli(daemon.home, "stop", config=daemon.config_path)
+    assert again.returncode == 0 and again.stdout.startswith("nothing to stop: the agentdeck daemon is not running")
+    reload = run_cli(daemon.home, "reload", config=daemon.config_path)
+    assert reload.returncode == 3 and "the agentdeck daemon is not running" in reload.stderr
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
