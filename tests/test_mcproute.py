@@ -12,11 +12,12 @@ from agentdeck.wire.jsonrpc import id_key
 from tests.test_httpsession import SETTINGS
 
 
-# path -> (server name, project key or None), or None when it names no server
+# PATH_INFO (percent-decoded once by the listener) -> (server name, project key or
+# None), or None when it names no server
 PATHS = [
     ("/servers/time/mcp", ("time", None)),
     ("/servers/time/mcp/", ("time", None)),
-    ("/servers/time/mcp?x=1", ("time", None)),
+    ("/servers/time/mcp?x=1", None),                # a ? in PATH_INFO was a %3F: part of the path
     ("/servers/my.srv-1/p/L2hvbWUvbWU/mcp", ("my.srv-1", "L2hvbWUvbWU")),
     ("/servers/mcp/mcp", ("mcp", None)),            # a server named mcp
     ("/servers/time", None),                        # the /servers/ spelling always ends in /mcp
@@ -27,7 +28,8 @@ PATHS = [
     ("/mcp/time/", ("time", None)),
     ("/mcp/my.srv-1/p/L2hvbWUvbWU", ("my.srv-1", "L2hvbWUvbWU")),
     ("/mcp/time/mcp", ("time/mcp", None)),          # no such server: 404
-    ("/mcp/a%2Fb", ("a/b", None)),
+    ("/mcp/%74ime", ("%74ime", None)),              # /mcp/%2574ime, decoded once: not time
+    ("/mcp/time?x", ("time?x", None)),
     ("/status", None),
 ]
 

@@ -10,7 +10,7 @@ import gevent
 import pytest
 
 from agentdeck.errors import UserError
-from agentdeck.web import httpserver, status
+from agentdeck.web import httprequest, status
 
 TOKEN = "s3cret-token-0123456789"
 SNAPSHOT = {"daemon": {"pid": 1, "version": "0.1.0", "uptime": 1, "rss_bytes": 1}, "servers": [], "sessions": []}
@@ -135,7 +135,7 @@ def test_a_slow_loris_is_cut_off_and_others_are_served_meanwhile(make_server, st
     assert time.monotonic() - started < HEAD_TIMEOUT, "the others did not wait for the slow client"
     reply = read_all(sock, timeout=HEAD_TIMEOUT + 5)
     assert time.monotonic() - started < HEAD_TIMEOUT + 3
-    assert reply in (b"", httpserver.REFUSE_408)
+    assert reply in (b"", httprequest.REFUSE_408)
     dribbler.kill()
     assert server.stats()["refused"] == {"timeout": 1}
 

@@ -26,14 +26,13 @@ a present ``Origin`` must be a loopback one.
 import time
 import urllib.parse
 
-import gevent
 from loguru import logger
 
 from agentdeck.netaddr import is_loopback_host
 from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
 from agentdeck.pool.children import Refused
-from agentdeck.web import modernpost, modernroute
+from agentdeck.web import httprequest, modernpost, modernroute
 from agentdeck.web.httpreply import HANGUP_CHECK, HEARTBEAT, JSON_HEADERS, SSE_HEADERS, HttpError
 from agentdeck.web.httpreply import respond as _respond
 from agentdeck.web.httpserver import CONNECTION_FD
@@ -51,7 +50,6 @@ LEGACY_VERSION = "2025-03-26"  # assumed when MCP-Protocol-Version is absent; al
 VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
 RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
-BODY_TIMEOUT = 30.0            # seconds for a POST body to arrive
 
 
 def loopback_origin(origin):
@@ -69,8 +67,9 @@ def serves(path):
 
 def parse_path(path):
     """(server name, project key or None) named by a request path, None for a path that
-    names no server (a /servers/ one not ending in /mcp)."""
-    path = path.split("?", 1)[0]
+    names no server (a /servers/ one not ending in /mcp). ``path`` is PATH_INFO, already
+    percent-decoded once: decoding it again would let ``%2574`` reach ``t``, and a ``?``
+    in it is part of the path (``%3F``), not the start of a query."""
     if path.startswith(PREFIX):
         rest = path[len(PREFIX):].rstrip("/")
         if not rest.endswith(ENDPOINT_PART):
@@ -80,7 +79,7 @@ def parse_path(path):
         rest = path[len(LEGACY_PREFIX):].rstrip("/")
     else:
         return None
-    name, part, key = urllib.parse.unquote(rest).partition(PROJECT_PART)
+    name, part, key = rest.partition(PROJECT_PART)
     return (name, key) if part else (name, None)
 
 
@@ -181,11 +180,12 @@ class McpRoute:
                             "POST bodies must be Content-Type: application/json")
         limit = proxy.settings.max_request_bytes
         try:
-            with gevent.Timeout(BODY_TIMEOUT):
-                raw = environ["wsgi.input"].read(limit + 1)
-        except gevent.Timeout:
+            raw = environ["wsgi.input"].read(limit + 1)
+        except httprequest.Refused as exc:
+            if exc.reason != httprequest.BODY_TIMEOUT:
+                raise
             raise HttpError("408 Request Timeout", jsonrpc.INVALID_REQUEST,
-                            f"the body did not arrive within {BODY_TIMEOUT:g} s") from None
+                            "the body did not arrive in time: send it whole, at once") from None
         if len(raw) > limit:
             raise _too_large(proxy.name, len(raw), limit)
         try:

@@ -8,7 +8,8 @@ Bounded so no client can hurt the daemon or the other clients:
   free slot), each with IO_TIMEOUT on every socket read and write; of them at most
   MAX_PAGE_REQUESTS render a page at once, the rest are MCP streams (`mcproute`);
 - a request line and headers must arrive within HEAD_TIMEOUT (a slow-loris client is
-  cut off; an idle keep-alive connection is closed the same way);
+  cut off; an idle keep-alive connection is closed the same way), a body within
+  BODY_TIMEOUT of its head (408);
 - a request body over MAX_BODY_BYTES (on ``/mcp/``: max_request_bytes) is refused with
   413 before any of it is read, and the connection is closed (the pages serve GET and
   HEAD only; no body is ever wanted there).
@@ -32,12 +33,14 @@ from loguru import logger
 from agentdeck.errors import UserError
 from agentdeck.netaddr import host_of_authority, is_loopback_host, split_host_port
 from agentdeck.web import mcproute, metrics, page
-from agentdeck.web.httpserver import HttpServer, raw_response
+from agentdeck.web.httprequest import raw_response
+from agentdeck.web.httpserver import HttpServer
 
 EVENTS_PATH = "/events"
 MAX_PAGE_REQUESTS = 16        # pages rendered at once; more wait for a turn
 MAX_CONNECTIONS = 1040        # connections served at once (pages and MCP streams); more wait in the backlog
 HEAD_TIMEOUT = 5.0            # seconds for a request line and its headers to arrive
+BODY_TIMEOUT = 10.0           # seconds for a whole request body to arrive, however it trickles
 IO_TIMEOUT = 10.0             # seconds any one socket read or write may block
 MAX_BODY_BYTES = 64 * 1024    # a GET has no body; anything larger is refused unread
 STOP_TIMEOUT = 1.0            # seconds `stop` lets requests in progress finish
@@ -46,7 +49,7 @@ LOG_FIRST = 10      # refusals of one reason logged one by one...
 LOG_EVERY = 1000    # ...then one line per this many
 
 # Reasons a request is refused, the label values of agentdeck_http_refused_total
-# (and httpserver.TIMEOUT: no complete request head within HEAD_TIMEOUT).
+# (and httprequest's own: TIMEOUT, BODY_TIMEOUT, MALFORMED, HEAD_TOO_LARGE).
 BODY_TOO_LARGE = "body_too_large"
 UNAUTHORIZED = "unauthorized"     # token configured and missing or wrong
 BAD_HOST = "bad_host"             # Host header not a loopback name (no token configured)
@@ -62,7 +65,7 @@ class StatusServer:
     naming the address if it cannot); `stop` stops accepting and closes connections."""
 
     def __init__(self, listen, snapshot, rss_samples, token="", head_timeout=HEAD_TIMEOUT,
-                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES, mcp=None, events=None):
+                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES, mcp=None, events=None, body_timeout=BODY_TIMEOUT):
         self.snapshot = snapshot
         self.rss_samples = rss_samples
         self.token = token.encode()  # b"" when every loopback request is let in
@@ -72,7 +75,7 @@ class StatusServer:
         self.max_body = max_body
         self.refused = collections.Counter()  # reason -> requests refused since start
         self.server = HttpServer(split_host_port(listen), self.app, self.refuse, self.check_body,
-                                 head_timeout, io_timeout, MAX_CONNECTIONS)
+                                 head_timeout, io_timeout, MAX_CONNECTIONS, body_timeout)
 
     def start(self):
         try:

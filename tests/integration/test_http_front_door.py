@@ -230,7 +230,9 @@ def test_abandoned_sessions_do_not_lock_out_a_bridge_or_a_fourth_http_client(sta
         answer = json.loads(done.stdout.strip().splitlines()[-1])
         assert json.loads(answer["text"])["timezone"] == "UTC" and not answer["is_error"]
     assert daemon.status()["servers"]  # /status answers
-    assert daemon.server("time")["rejected"] == 0 and daemon.server("time")["made_room"] >= 40
+    # 38 initializes made room, and the bridge or the HTTP client or both (the SDK's HTTP
+    # client ends its session when done, which may leave the bridge a free slot)
+    assert daemon.server("time")["rejected"] == 0 and daemon.server("time")["made_room"] >= 39
     ended = McpHttp(url_of(daemon, "time"))
     ended.sid = abandoned[0]
     assert ended.post(LIST).status == 404  # its client initializes again

@@ -1,0 +1,354 @@
+"""Reading HTTP/1.1 requests off a connection: llhttp (through httptools) keeps the
+grammar, this module keeps the bounds and the policy.
+
+llhttp is given exactly one request head as it arrives (up to its blank line, at most
+MAX_HEAD_BYTES), then, for a chunked body, exactly the bytes of that body, one
+chunk-size line or one chunk at a time: so it never runs ahead into a pipelined request,
+and a body is read only as far as the application asks. A Content-Length body (whose
+value llhttp has checked) is counted, not parsed. On top of llhttp's grammar:
+
+- header names with ``_`` are dropped: the environ maps ``-`` to ``_``, and
+  ``Content_Length`` must not pass for ``Content-Length`` behind a proxy that reads it
+  as another header;
+- Transfer-Encoding must be exactly ``chunked`` (llhttp lets ``gzip, chunked`` through);
+- a repeated header is joined with ``,`` once, at the end (linear in the head);
+- the path is percent-decoded once, after the query is split off;
+- a chunk whose size line takes the body past its limit is refused from that line
+  (``check_size``), before any of its data is read;
+- a body must arrive whole within one deadline, however it trickles.
+"""
+import time
+import urllib.parse
+
+import gevent
+import httptools
+
+MAX_HEAD_BYTES = 65536        # request line and headers; more is refused with 431
+READ_BYTES = 65536            # one socket read of a request head
+BODY_READ_BYTES = 1 << 20     # one socket read of a body, at most
+CHUNK_LINE_BYTES = 1024       # a chunk-size line, extensions included; a trailer line may be a head's size
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Reasons a request is refused here (labels of agentdeck_http_refused_total).
+TIMEOUT = "timeout"               # no whole request head within the head timeout
+BODY_TIMEOUT = "body_timeout"     # no whole body within the body deadline
+MALFORMED = "malformed"           # not HTTP/1.1 as llhttp reads it, or against our policy
+HEAD_TOO_LARGE = "head_too_large"
+
+
+def raw_response(status, body, content_type="text/plain", headers=()):
+    """A whole response that closes the connection, for answers given before (or instead
+    of) the application."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+REFUSE_408 = raw_response("408 Request Timeout", b"the request head took too long\n")
+REFUSE_408_BODY = raw_response("408 Request Timeout", b"the request body took too long\n")
+REFUSE_431 = raw_response("431 Request Header Fields Too Large", b"the request head is over 64 KiB\n")
+REFUSE_400 = raw_response("400 Bad Request", b"malformed HTTP request\n")
+
+
+class Refused(Exception):
+    """The request is answered with ``response`` (a whole response that closes the
+    connection) instead of by the application; ``reason`` is counted (None: it was already)."""
+
+    def __init__(self, response, reason, detail=""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.response = response
+        self.reason = reason
+        self.detail = detail
+
+
+def malformed(detail):
+    return Refused(REFUSE_400, MALFORMED, detail)
+
+
+class Closed(Exception):
+    """The client closed the connection (or broke it) while a request was read."""
+
+
+class Reader:
+    """The connection's incoming bytes: what has arrived and not been used yet, and the socket."""
+
+    def __init__(self, sock, io_timeout):
+        self.sock = sock
+        self.io_timeout = io_timeout  # the socket's own timeout, put back after a deadline read
+        self.buffer = b""
+
+    def recv(self, size=READ_BYTES):
+        """One read of at most ``size`` bytes; Closed at the end of the stream."""
+        try:
+            chunk = self.sock.recv(size)
+        except OSError as exc:
+            raise Closed(str(exc)) from None
+        if not chunk:
+            raise Closed("end of stream")
+        return chunk
+
+    def take(self, size, deadline):
+        """Up to ``size`` bytes: from the buffer if it has any, else from one read that
+        must come before ``deadline`` (time.monotonic()), else Refused 408."""
+        if self.buffer:
+            data, self.buffer = self.buffer[:size], self.buffer[size:]
+            return data
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Refused(REFUSE_408_BODY, BODY_TIMEOUT)
+        self.sock.settimeout(left)
+        try:
+            return self.recv(min(size, BODY_READ_BYTES))
+        except Closed:
+            if time.monotonic() >= deadline:
+                raise Refused(REFUSE_408_BODY, BODY_TIMEOUT) from None
+            raise
+        finally:
+            self.sock.settimeout(self.io_timeout)
+
+    def put_back(self, data):
+        if data:
+            self.buffer = data + self.buffer
+
+    def head(self, parser, timeout):
+        """Feed ``parser`` the next request head as it arrives, up to its blank line and
+        not one byte further (so llhttp refuses a bad one at its first wrong byte); False
+        when the client closes (or leaves a keep-alive connection idle for ``timeout``)
+        between requests. Refused (408, 431) for a head too slow or too large."""
+        fed = 0      # bytes of this head given to llhttp
+        tail = b""   # its last 3 bytes: the blank line may straddle two reads
+        timer = gevent.Timeout.start_new(timeout)
+        try:
+            while True:
+                data = self.buffer
+                if not fed and data[:1] in (b"\r", b"\n"):
+                    data = data.lstrip(b"\r\n")  # empty lines before a request are ignored
+                if data:
+                    window = tail + data
+                    end = window.find(b"\r\n\r\n")
+                    cut = len(data) if end < 0 else end + 4 - len(tail)
+                    if fed + cut > MAX_HEAD_BYTES:
+                        raise Refused(REFUSE_431, HEAD_TOO_LARGE)
+                    feed(parser, data[:cut])
+                    fed += cut
+                    self.buffer = data[cut:]
+                    if end >= 0:
+                        return True
+                    tail = window[-3:]
+                try:
+                    self.buffer = self.recv()
+                except Closed:
+                    return False
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            if fed:  # a client that began a request and dribbles: a slow loris
+                raise Refused(REFUSE_408, TIMEOUT) from None
+            return False  # an idle keep-alive connection, closed quietly
+        finally:
+            timer.close()
+
+
+class Message:
+    """llhttp's callbacks for one request: what it saw, as it saw it."""
+
+    __slots__ = ("url", "fields", "head_done", "done", "chunk_header", "data")
+
+    def __init__(self):
+        self.url = b""
+        self.fields = []          # (name, value) in order, as bytes
+        self.head_done = False
+        self.done = False         # the whole message, body included, has been parsed
+        self.chunk_header = False  # a chunk-size line was accepted since this was last cleared
+        self.data = []            # decoded body bytes not yet handed to the application
+
+    def on_url(self, url):
+        self.url += url
+
+    def on_header(self, name, value):
+        self.fields.append((name, value))
+
+    def on_headers_complete(self):
+        self.head_done = True
+
+    def on_chunk_header(self):
+        self.chunk_header = True
+
+    def on_body(self, data):
+        self.data.append(data)
+
+    def on_message_complete(self):
+        self.done = True
+
+
+def feed(parser, data):
+    """Give llhttp ``data``; Refused 400 when it is not HTTP/1.1."""
+    try:
+        parser.feed_data(data)
+    except httptools.HttpParserUpgrade:
+        pass  # Upgrade or CONNECT: never granted; the application answers it as any request
+    except httptools.HttpParserError as exc:
+        raise malformed(str(exc)) from None
+
+
+# The environ keys of the usual header names, so most heads need no key built.
+_KEYS = {name.encode(): "HTTP_" + name.upper().replace("-", "_") for name in (
+    "Host", "Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Connection", "Cookie", "Expect",
+    "Last-Event-ID", "Mcp-Method", "Mcp-Name", "Mcp-Session-Id", "MCP-Protocol-Version", "Origin", "Referer",
+    "Transfer-Encoding", "User-Agent")}
+_KEYS.update({b"Content-Type": "CONTENT_TYPE", b"Content-Length": "CONTENT_LENGTH"})
+
+
+def read_head(reader, timeout, client):
+    """(WSGI environ, parser, Message, keep-alive) of the next request on ``reader``, or
+    None when there is none (`Reader.head`); Refused when llhttp or our policy refuses it."""
+    message = Message()
+    parser = httptools.HttpRequestParser(message)
+    if not reader.head(parser, timeout):
+        return None
+    if not message.head_done:
+        raise malformed("the head did not end where its blank line is")
+    target = message.url
+    path, _, query = target.partition(b"?")
+    environ = {"REQUEST_METHOD": parser.get_method().decode("latin-1"), "SCRIPT_NAME": "",
+               "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
+               "QUERY_STRING": query.decode("latin-1"), "SERVER_PROTOCOL": "HTTP/" + parser.get_http_version(),
+               "REMOTE_ADDR": client[0] if isinstance(client, tuple) else "",
+               "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": None,
+               "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False}
+    repeated = None  # key -> values of a header given more than once, joined at the end
+    for name, value in message.fields:
+        key = _KEYS.get(name)
+        if key is None:
+            if b"_" in name:
+                continue
+            key = name.decode("latin-1").upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+        value = value.strip(b" \t").decode("latin-1")
+        if key not in environ:
+            environ[key] = value
+        elif repeated is None:
+            repeated = {key: [environ[key], value]}
+        elif key in repeated:
+            repeated[key].append(value)
+        else:
+            repeated[key] = [environ[key], value]
+    if repeated:
+        for key, values in repeated.items():
+            environ[key] = ",".join(values)
+    encoding = environ.get("HTTP_TRANSFER_ENCODING")
+    if encoding is not None and encoding.lower() != "chunked":
+        raise malformed(f"Transfer-Encoding {encoding[:40]!r}: only chunked is served")
+    # llhttp's should_keep_alive() is reset once a bodiless message completes: read it here
+    connection = environ.get("HTTP_CONNECTION", "").lower()
+    keep_alive = "close" not in connection if environ["SERVER_PROTOCOL"] == "HTTP/1.1" else "keep-alive" in connection
+    return environ, parser, message, keep_alive
+
+
+class Body:
+    """``wsgi.input`` for a Content-Length body: read only as far as asked, all of it
+    before ``deadline``. ``expect`` is True when the client waits for 100 Continue,
+    sent at the first read that has to wait for the body (so an answer that reads no
+    body, a 401 or a 413, goes first)."""
+
+    def __init__(self, reader, length, deadline, expect):
+        self.reader, self.left, self.deadline, self.expect = reader, length, deadline, expect
+
+    @property
+    def done(self):
+        return self.left == 0
+
+    def _continue(self):
+        if self.expect and not self.reader.buffer:
+            self.reader.sock.sendall(CONTINUE)
+        self.expect = False
+
+    def read(self, size=-1):
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        if want and self.expect:
+            self._continue()
+        parts = []
+        while want:
+            data = self.reader.take(want, self.deadline)
+            parts.append(data)
+            want -= len(data)
+            self.left -= len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class ChunkedBody(Body):
+    """``wsgi.input`` for a chunked body, decoded by llhttp. Fed a chunk-size line (or a
+    trailer line) at a time, then that chunk's data and CRLF, so each size is known
+    before its data is read: ``check_size(total)`` returns a whole response refusing a
+    body that would reach ``total`` bytes, or None."""
+
+    def __init__(self, reader, parser, message, deadline, expect, check_size):
+        super().__init__(reader, 0, deadline, expect)
+        self.parser, self.message, self.check_size = parser, message, check_size
+        self.line = b""      # the chunk-size or trailer line being fed
+        self.feed_left = 0   # bytes of the current chunk's data and its CRLF still to feed
+        self.total = 0       # bytes of data announced by the size lines so far
+        self.trailers = 0    # bytes of trailer lines so far
+        self.last_chunk = False  # the 0-size chunk was seen: trailer lines follow
+
+    @property
+    def done(self):
+        return self.message.done and not self.message.data
+
+    def read(self, size=-1):
+        data = self.message.data
+        if self.expect and not data and not self.message.done:
+            self._continue()
+        got = sum(len(piece) for piece in data)
+        while not self.message.done and (size is None or size < 0 or got < size):
+            got += self._advance()
+        if size is None or size < 0 or got <= size:
+            out = b"".join(data)
+            data.clear()
+            return out
+        out = b"".join(data)
+        data[:] = [out[size:]]
+        return out[:size]
+
+    def _advance(self):
+        """Feed llhttp the next piece; the number of decoded bytes it gave."""
+        message = self.message
+        data = self.reader.take(self.feed_left or READ_BYTES, self.deadline)
+        before = len(message.data)
+        if self.feed_left:
+            self.feed_left -= len(data)
+            feed(self.parser, data)
+        else:
+            end = data.find(b"\n")
+            if end >= 0:
+                data, rest = data[:end + 1], data[end + 1:]
+                self.reader.put_back(rest)
+            self.line += data
+            if self.last_chunk:
+                self.trailers += len(data)
+                if self.trailers > MAX_HEAD_BYTES:
+                    raise malformed("trailers over 64 KiB")
+            elif len(self.line) > CHUNK_LINE_BYTES:
+                raise malformed("a chunk-size line over 1 KiB")
+            message.chunk_header = False
+            feed(self.parser, data)
+            if end >= 0:
+                self._line_done()
+        return sum(len(piece) for piece in message.data[before:])
+
+    def _line_done(self):
+        line, self.line = self.line, b""
+        if self.last_chunk or self.message.done:
+            return
+        if not self.message.chunk_header:
+            raise malformed("llhttp took a line for no chunk size")
+        size = int(line.partition(b";")[0], 16)  # plain hex: llhttp has checked it
+        if size == 0:
+            self.last_chunk = True
+            return
+        self.total += size
+        refusal = self.check_size(self.total)
+        if refusal is not None:
+            raise Refused(refusal, None)  # counted by check_size
+        self.feed_left = size + 2
