@@ -43,11 +43,12 @@ def parse_sse(text):
 class McpHttp:
     """One HTTP session on ``url`` (http://host:port/mcp/NAME)."""
 
-    def __init__(self, url, version="2025-06-18", timeout=10.0):
+    def __init__(self, url, version="2025-06-18", timeout=10.0, token=None):
         parts = urllib.parse.urlsplit(url)
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
         self.version = version
         self.timeout = timeout
+        self.token = token  # the status server's, sent as Authorization: Bearer
         self.sid = None
 
     def connection(self):
@@ -55,6 +56,8 @@ class McpHttp:
 
     def headers(self, extra=None, accept=ACCEPT_BOTH):
         headers = {"Accept": accept, "Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         if self.sid:
             headers["Mcp-Session-Id"] = self.sid
         if self.sid and self.version:

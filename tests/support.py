@@ -82,16 +82,17 @@ def run_cli(home, *args, config=None, timeout=30, input=None, env=None):
 class DaemonProcess:
     """A real `agentdeck serve` in its own process group, its output drained and searchable
     (modelled on locust's TestProcess). ``stderr`` (an fd) takes the daemon's stderr
-    instead of the drained output, e.g. the write end of a pipe nobody reads."""
+    instead of the drained output, e.g. the write end of a pipe nobody reads. ``script``
+    is what runs it (run.py; a test's launcher may plant a fault first)."""
 
-    def __init__(self, home, config_text, extra_args=(), env=None, stderr=subprocess.STDOUT):
+    def __init__(self, home, config_text, extra_args=(), env=None, stderr=subprocess.STDOUT, script=REPO / "run.py"):
         self.home = Path(home)
         self.config_path = self.home / "agentdeck.toml"
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(config_text)
         self.lines = []
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run.py"), "--config", str(self.config_path), *extra_args],
+            [sys.executable, str(script), "--config", str(self.config_path), *extra_args],
             cwd=REPO, env=env or clean_env(self.home), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
         self._drain = gevent.spawn(self._read_output)

@@ -299,6 +299,9 @@ PARSE_BAD = [
     # Regression: str.isspace() let characters JSON does not count as whitespace trail the
     # value; the proxy then forwarded a line the server's JSON parser refuses.
     b'{"a":1}\x0c', b'{"a":1}\x0b', '{"a":1}\u00a0'.encode(), '{"a":1}\u2028'.encode(),
+    # Regression: json recurses once per level, and RecursionError (not a ValueError)
+    # crashed the socket client's reader and gave the HTTP client a 500.
+    b"[" * 100000, b" " + b"[" * 100000, b'{"a":' * 100000,
 ]
 
 

@@ -8,6 +8,7 @@ import importlib
 
 from agentdeck import __version__
 from agentdeck.errors import exit_status
+from agentdeck.logs import logsetup
 
 # Each module registers its subcommands; its heavy imports happen inside the handlers.
 COMMAND_MODULES = ("serve", "daemonctl", "bridge", "mcp_commands", "session", "hooks", "wait", "status")
@@ -34,5 +35,6 @@ def build_parser():
 
 
 def main(argv=None):
+    logsetup.setup_command()  # `serve` replaces it with the daemon's sinks
     args = build_parser().parse_args(argv)
     return exit_status(args.func, args)

@@ -7,6 +7,10 @@ One event per line: a newline inside a message is written as ``\\n``. With
 level, message and every bound or keyword field such as server, client, session).
 Records bound with ``mcp_stderr`` go only to that server's file. No sink can stop the
 daemon or block its hub: see `logfile`.
+
+No sink prints the values of variables in a traceback (loguru's ``diagnose``, on by
+default, wrote a request's whole environ, its token and headers included, into the log
+at every 500), nor frames above the one that caught the exception (``backtrace``).
 """
 import json
 import os
@@ -30,6 +34,7 @@ DEBUG_NO = 10  # loguru's DEBUG
 _daemon_sinks = []  # loguru ids of the daemon's own sinks, replaced by each `setup`
 _files = {}  # loguru sink id -> RotatingFile of every log file open now, for `reopen_files`
 _stderr = None  # the process's one `Stderr`, made on first use (`_process_stderr`)
+NO_VALUES = {"diagnose": False, "backtrace": False}  # every sink's: tracebacks show code, never data
 
 
 def _process_stderr():
@@ -84,13 +89,20 @@ def setup(home, level, json_lines=False):
         _files.pop(sink, None)
     stderr = _process_stderr()
     _daemon_sinks.append(logger.add(stderr, level=level, format=_text_format, filter=_daemon_record,
-                                    colorize=False))
+                                    colorize=False, **NO_VALUES))
     daemon_log = RotatingFile(home.logs / "daemon.log", DAEMON_LOG_BYTES, DAEMON_LOG_BACKUPS, _lost, stderr)
     _daemon_sinks.append(logger.add(daemon_log, level=level, format=_json_format if json_lines else _text_format,
-                                    filter=_daemon_record))
+                                    filter=_daemon_record, **NO_VALUES))
     _files[_daemon_sinks[-1]] = daemon_log
     if first and stderr.problem:
         logger.warning(stderr.problem)
+
+
+def setup_command():
+    """For a command other than the daemon: loguru's own stderr sink, as it was, but with
+    tracebacks that show no values."""
+    logger.remove()
+    logger.add(sys.stderr, **NO_VALUES)
 
 
 def debug_enabled():
@@ -110,8 +122,8 @@ def add_server_log(home, name):
     file = RotatingFile(os.path.join(home.logs, f"mcp-{name}.log"), SERVER_LOG_BYTES, SERVER_LOG_BACKUPS, _lost,
                         _process_stderr())
     sink = logger.add(file, format=_server_format, filter=lambda record: record["extra"].get("mcp_stderr") == name,
-                      level="INFO")  # the stderr pump logs at INFO; a DEBUG sink would make every
-                                     # debug call in the daemon build a record
+                      level="INFO", **NO_VALUES)  # the stderr pump logs at INFO; a DEBUG sink would make
+                                                  # every debug call in the daemon build a record
     _files[sink] = file
     return logger.bind(mcp_stderr=name), sink
 

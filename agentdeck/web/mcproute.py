@@ -23,6 +23,7 @@ an HTTP status with a JSON-RPC error body; nothing here blocks anyone but its ow
 connection. Access (token, Host) is checked by the status server before this runs;
 a present ``Origin`` must be a loopback one.
 """
+import re
 import time
 import urllib.parse
 
@@ -50,6 +51,7 @@ LEGACY_VERSION = "2025-03-26"  # assumed when MCP-Protocol-Version is absent; al
 VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
 RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")  # what the specification allows in Mcp-Session-Id
 
 
 def loopback_origin(origin):
@@ -166,6 +168,9 @@ class McpRoute:
         if not sid:
             raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
                             "missing Mcp-Session-Id: send initialize first and then the id it returned")
+        if not _VISIBLE_ASCII.fullmatch(sid):
+            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
+                            "malformed Mcp-Session-Id: an id is visible ASCII only; send the one initialize returned")
         unit, session = proxy.http_find(project, sid, self._version(environ))
         if session is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST,

@@ -45,8 +45,16 @@ _loads = json.loads
 
 def parse(line):
     """One JSON value from a line (bytes). Raises ValueError when it is not exactly one
-    valid JSON value in UTF-8. Skips json.loads' encoding sniffing on the hot path."""
-    text = line.decode("utf-8")
+    valid JSON value in UTF-8, or nests deeper than the interpreter's recursion limit
+    (json recurses once per level: 100,000 "[" raised RecursionError). Skips json.loads'
+    encoding sniffing on the hot path."""
+    try:
+        return _parse(line.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _parse(text):
     try:
         value, end = _scan_once(text, 0)
     except StopIteration:

@@ -215,6 +215,9 @@ BAD_LINES = [
     (b'{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}', -32600),
     (bytes(range(256)).replace(b"\n", b""), -32700),
     (b"\xff\xfe{\"id\":1}", -32700),
+    # Regression: RecursionError in the parser killed the client's reader (and its connection).
+    (b"[" * 100000, -32700),
+    (b'{"jsonrpc":"2.0","id":1,"method":"m","params":' + b"[" * 100000, -32700),
 ]
 
 
