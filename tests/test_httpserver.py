@@ -35,7 +35,7 @@ def app(environ, start_response):
 def server():
     refused = []
 
-    def check_body(path, length, chunked):
+    def check_body(environ, length, chunked):
         return httprequest.raw_response("413 Content Too Large", b"too big\n") if length > 1000 else None
     srv = httpserver.HttpServer(("127.0.0.1", 0), app, lambda reason, client, detail="": refused.append(reason),
                                 check_body, HEAD_TIMEOUT, 5.0, 16, BODY_TIMEOUT)

@@ -11,8 +11,8 @@ Bounds, so no client can hurt the others: a request head must arrive within
 ``head_timeout`` and fit in MAX_HEAD_BYTES (a keep-alive connection idle that long is
 closed the same way); a body must arrive whole within ``body_timeout`` of its head;
 every other socket read and write may block for ``io_timeout``;
-``check_body(path, length, chunked)`` may refuse a body from the head alone, before any
-of it is read (and a chunked one from each chunk-size line). A connection whose body was
+``check_body(environ, length, chunked)`` may refuse a body from the head alone, before
+any of it is read (and a chunked one from each chunk-size line). A connection whose body was
 not read to its end is closed after the answer, which says so (``Connection: close``),
 as does every other answer after which the connection is closed.
 """
@@ -34,7 +34,7 @@ ERROR_500 = raw_response("500 Internal Server Error", b"internal error: see the 
 
 class HttpServer:
     """Serve ``app`` (WSGI) on ``address``. ``refuse(reason, client, detail)`` counts and
-    logs a request refused here; ``check_body(path, length, chunked)`` returns a whole
+    logs a request refused here; ``check_body(environ, length, chunked)`` returns a whole
     response (bytes) to refuse a body with, from its head alone, or None."""
 
     def __init__(self, address, app, refuse, check_body, head_timeout, io_timeout, max_connections,
@@ -81,17 +81,16 @@ class HttpServer:
 
     def _body(self, environ, reader, parser, message):
         """The request's ``wsgi.input``; Refused when check_body refuses it."""
-        path = environ["PATH_INFO"]
         chunked = "HTTP_TRANSFER_ENCODING" in environ
         length = int(environ.get("CONTENT_LENGTH") or 0)  # digits only: llhttp has checked them
-        refusal = self.check_body(path, length, chunked)
+        refusal = self.check_body(environ, length, chunked)
         if refusal is not None:
             raise Refused(refusal, None)  # counted by check_body
         deadline = time.monotonic() + self.body_timeout
         expect = environ.get("HTTP_EXPECT", "").lower() == "100-continue"
         if chunked:
             return ChunkedBody(reader, parser, message, deadline, expect,
-                               lambda total: self.check_body(path, total, False))
+                               lambda total: self.check_body(environ, total, False))
         return Body(reader, length, deadline, expect)
 
     def _one_request(self, sock, reader, client):

@@ -107,9 +107,19 @@ class StatusServer:
             logger.info("http: refused {} from {} ({} refused for this reason so far) {}", reason, client, count,
                         detail)
 
-    def check_body(self, path, length, chunked):
-        """The 413 for a body refused from its announcement alone, or None. On MCP paths a
-        chunked body is read, bounded, by the route itself."""
+    def check_body(self, environ, length, chunked):
+        """The refusal of a request with a body, from its head alone, or None. Access comes
+        first: a request without the token (or from a foreign Host) learns no server name
+        or limit from a 413, and gets its 401 before any 100 Continue. Then the 413 for a
+        body over the limit; on MCP paths a chunked body is read, bounded, by the route."""
+        if not length and not chunked:
+            return None  # nothing to refuse unread: the application answers (and checks access)
+        refusal = self._allowed(environ)
+        if refusal is not None:
+            self.refuse(refusal, environ.get("REMOTE_ADDR"))
+            status, content_type, body = REFUSALS[refusal]
+            return raw_response(status, body, content_type, EXTRA_HEADERS.get(status[:3], ()))
+        path = environ["PATH_INFO"]
         if mcproute.serves(path) and self.mcp is not None:
             body = self.mcp.refuse_announced(path, length)
             if body is None:
