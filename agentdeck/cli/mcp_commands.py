@@ -62,14 +62,16 @@ def register(sub, parent):
 
 def run_list(args):
     from agentdeck import config
+    from agentdeck.cli.daemonhome import daemon_address
     from agentdeck.daemon.remote import DaemonUnreachable, fetch_status
 
-    cfg = config.load_default(args.config)
+    address = daemon_address(args.config)
+    address.warn()
     try:
-        servers = fetch_status(cfg.home, token=cfg.daemon.status_token)["servers"]
+        servers = fetch_status(address.home, token=address.status_token)["servers"]
     except DaemonUnreachable as exc:
         print(f"agentdeck: {exc}", file=sys.stderr)
-        servers = configured_servers(cfg, UNKNOWN if exc.pid else NOT_RUNNING)
+        servers = configured_servers(config.load_default(args.config), UNKNOWN if exc.pid else NOT_RUNNING)
     rows = [{key: server.get(key) for key in (*(key for _, key in COLUMNS), "last_error")} for server in servers]
     if args.json:
         for row, server in zip(rows, servers):

@@ -72,14 +72,17 @@ def register(sub, parent):
 
 @contextlib.contextmanager
 def session_control(args):
-    """A SessionControl over the configured home; its registry is closed on exit."""
-    from agentdeck.config import load_default
+    """A SessionControl over the configured home (also while the config file is broken: see
+    `daemonhome`); its registry is closed on exit."""
+    from agentdeck.cli.daemonhome import daemon_address
     from agentdeck.paths import Home
     from agentdeck.sessions.control import SessionControl
     from agentdeck.sessions.registry import Registry
     from agentdeck.sessions.tmux import Tmux
     from agentdeck.sessions.transcript import PromptCache
-    home = Home(load_default(args.config).home).ensure()
+    address = daemon_address(args.config)
+    address.warn()
+    home = Home(address.home).ensure()
     registry = Registry(home)
     try:
         yield SessionControl(home, registry, Tmux(), PromptCache())

@@ -21,12 +21,13 @@ def register(sub, parent):
 def run(args):
     import json
 
-    from agentdeck import config
+    from agentdeck.cli.daemonhome import daemon_address
     from agentdeck.daemon.remote import DaemonUnreachable, fetch_status
 
-    cfg = config.load_default(args.config)
+    address = daemon_address(args.config)
+    address.warn()
     try:
-        status = fetch_status(cfg.home, token=cfg.daemon.status_token)
+        status = fetch_status(address.home, token=address.status_token)
     except DaemonUnreachable as exc:
         exc.exit_code = NOT_RUNNING_EXIT
         raise

@@ -1,6 +1,7 @@
 """Fixtures of the integration tests: real daemons in their own homes."""
 import pytest
 
+from agentdeck.sessions.tmux import Tmux
 from tests.support import DaemonProcess, clean_env, rmtree, short_tmpdir, toml_config
 
 
@@ -28,3 +29,12 @@ def start_daemon():
         else:
             proc.kill()
         rmtree(proc.home)
+
+
+@pytest.fixture
+def tmux_env(home):
+    """A private tmux server (never the user's) for sessions the daemon should report."""
+    server = Tmux(str(home / "tmux.sock"))
+    server.require()
+    yield {"AGENTDECK_TMUX_SOCKET": server.socket}
+    server.kill_server()

@@ -8,7 +8,9 @@ import re
 import signal
 import stat
 
-from tests.support import run_cli, scripted, toml_config, wait_for
+import pytest
+
+from tests.support import clean_env, run_cli, scripted, toml_config, wait_for
 
 
 def test_usr1_reopens_the_log_files_and_usr2_does_no_harm(start_daemon):
@@ -95,3 +97,37 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return True
+
+
+# -- a config broken on disk ----------------------------------------------------------------
+
+@pytest.mark.parametrize("broken, keep_home_env", [
+    ('[daemon]\nhome = "{home}"\n\n[pool]\nmax_clients = "many"\n', False),  # the home from the file
+    ("[daemon\nnot toml", True),                                             # from AGENTDECK_HOME
+])
+def test_status_session_list_and_wait_reach_the_daemon_while_the_config_is_broken(start_daemon, tmux_env,
+                                                                                   broken, keep_home_env):
+    """Regression (issue 20, friction 3): with an error in the config file on disk, `status`,
+    `session list` and `wait` failed on it, although the daemon runs on its last good
+    config. They reach it, and say once on stderr what is wrong with the file."""
+    daemon = start_daemon({"s": scripted()}, env_extra=tmux_env)
+    env = clean_env(daemon.home, **tmux_env)
+    added = run_cli(daemon.home, "session", "add", str(daemon.home), "--cmd", "sleep 300", env=env,
+                    config=daemon.config_path)
+    assert added.returncode == 0, added.stderr
+    instance = added.stdout.strip()
+    daemon.config_path.write_text(broken.format(home=daemon.home))
+    if not keep_home_env:
+        del env["AGENTDECK_HOME"]
+
+    status = run_cli(daemon.home, "status", env=env, config=daemon.config_path)
+    assert status.returncode == 0, status.stderr
+    assert f"pid {daemon.info()['pid']}" in status.stdout and instance in status.stdout
+    listed = run_cli(daemon.home, "session", "list", env=env, config=daemon.config_path)
+    assert listed.returncode == 0 and instance in listed.stdout, listed.stderr
+    waited = run_cli(daemon.home, "wait", instance, "--status", "running,waiting,idle,dead", "--timeout", "10",
+                     env=env, config=daemon.config_path)
+    assert waited.returncode == 0, waited.stderr
+    for result in (status, listed, waited):
+        note, = result.stderr.splitlines()
+        assert note.startswith(f"agentdeck: note: {daemon.config_path}: ") and "last good config" in note

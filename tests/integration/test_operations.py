@@ -16,7 +16,6 @@ import gevent
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agentdeck.sessions.tmux import Tmux
 from agentdeck.web import status as http_status
 from tests.support import (REPO, DaemonProcess, LineClient, children_of, clean_env, run_cli, scripted, toml_config,
                            wait_for)
@@ -73,15 +72,6 @@ def exit_code_within(daemon, seconds):
 
 
 # -- status over HTTP and from the CLI ----------------------------------------------------
-
-@pytest.fixture
-def tmux_env(home):
-    """A private tmux server (never the user's) for sessions the daemon should report."""
-    server = Tmux(str(home / "tmux.sock"))
-    server.require()
-    yield {"AGENTDECK_TMUX_SOCKET": server.socket}
-    server.kill_server()
-
 
 def test_status_metrics_page_and_cli_show_servers_clients_and_sessions(start_daemon, tmux_env, home):
     daemon = start_daemon({"s": scripted()}, env_extra=tmux_env)
