@@ -3,7 +3,7 @@
 ``agentdeck hook`` runs inside an agent's turn and must start fast, and ``agentdeck
 bridge`` runs for as long as an agent session, once per server: both are dispatched
 before gevent, Pony or the daemon are imported (the bridge imports only the standard
-library). Every other command monkey-patches first, so the code below it can use plain
+library), and so is ``agentdeck deck``, which runs on asyncio. Every other command monkey-patches first, so the code below it can use plain
 blocking APIs.
 
 Whatever the command, a Ctrl-C before it has its own handling (while modules load) and a
@@ -39,6 +39,9 @@ def dispatch(argv):
     if argv[:1] == ["hook"] and not {"-h", "--help"} & set(argv[1:]):
         from agentdeck.sessions.hook import main as hook_main
         return hook_main(argv[1:])
+    if argv[:1] == ["deck"]:  # an asyncio (Textual) process: never gevent
+        from agentdeck.deck.main import main as deck_main
+        return deck_main(argv[1:])
     if argv[:1] == ["bridge"]:
         from agentdeck.cli.bridge import main as bridge_main
         return bridge_main(argv[1:])
