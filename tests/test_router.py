@@ -15,13 +15,17 @@ from agentdeck import config
 from agentdeck.pool.httpsession import HttpSession
 from agentdeck.pool.peer import Peer
 from agentdeck.pool.router import Router
+from agentdeck.protocol import versions as v
+from agentdeck.protocol.child import ChildInfo
 from agentdeck.wire.jsonrpc import id_key
 from agentdeck.wire.lines import Oversize
 
 SETTINGS = config.build({"pool": {"max_request_bytes": 1024, "max_response_bytes": 2048,
                                   "client_queue_bytes": 65536}}).pool
 INIT = '{"jsonrpc":"2.0","id":%s,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}'
-INIT_RESULT = '{"jsonrpc":"2.0","id":%s,"result":{"serverInfo":{"name":"s"}}}'
+INFO = ChildInfo(v.LEGACY, "2025-11-25", {"tools": {}}, {"name": "s", "version": "1"})
+INIT_RESULT = ('{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},'
+               '"serverInfo":{"name":"s","version":"1"}}}')
 INITIALIZED = '{"jsonrpc":"2.0","method":"notifications/initialized"}'
 
 
@@ -77,6 +81,7 @@ class Harness:
         self.child = []  # every line any child received, in order
         if started:
             self.router.attach_child(MemoryOutbox(self.child))
+            self.router.child_ready(INFO)
             self.router.release_child()
 
     def peer(self, name):
@@ -93,7 +98,8 @@ class Harness:
         elif who == "restart":
             self.router.detach_child("is restarting: it exited with code 1", "boom")
             self.router.attach_child(MemoryOutbox(self.child))
-            self.router.replay_handshake(lambda ok: ok and self.router.release_child())
+            self.router.child_ready(INFO)
+            self.router.release_child()
         else:
             line = rest[0]
             item = line if isinstance(line, Oversize) else line.encode()
@@ -170,31 +176,21 @@ CASES = {
     "a request over max_request_bytes": (
         [("a", Oversize(b'{"jsonrpc":"2.0","id":"big","method":"m","params":"', b'"}', 5000))], [],
         {"a": [{"id": "big", "error": {"code": -32002, "data": {"size": 5000, "limit": 1024}}}]}),
-    # -- initialize: the first goes to the child, later ones are answered from the cache
-    "initialize from the cache": (
-        [("a", INIT % 1), ("child", INIT_RESULT % 1), ("a", INITIALIZED), ("b", INIT % '"b1"'), ("b", INITIALIZED)],
-        [INIT % 1, INITIALIZED],
-        {"a": [INIT_RESULT % 1], "b": [INIT_RESULT % '"b1"']}),
-    "initialize while one is in flight waits for it": (
-        [("a", INIT % 1), ("b", INIT % 9), ("child", INIT_RESULT % 1)],
-        [INIT % 1, INITIALIZED],
-        {"a": [INIT_RESULT % 1], "b": [INIT_RESULT % 9]}),
-    "a failed initialize fails its waiters and is not cached": (
-        [("a", INIT % 1), ("b", INIT % 2), ("child", '{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}'),
-         ("b", INIT % 3)],
-        [INIT % 1, INIT % 2],
-        {"a": ['{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}'],
-         "b": ['{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"no"}}']}),
-    "the handshake is replayed to a restarted child before held traffic": (
-        [("a", INIT % 1), ("child", INIT_RESULT % 1), ("a", INITIALIZED), ("restart",),
-         ("a", '{"jsonrpc":"2.0","id":2,"method":"m"}'), ("child", INIT_RESULT % 2),
-         ("child", '{"jsonrpc":"2.0","id":3,"result":"after"}')],
-        [INIT % 1, INITIALIZED, INIT % 2, INITIALIZED, '{"jsonrpc":"2.0","id":3,"method":"m"}'],
+    # -- initialize and ping: answered here, each client in its own version; never sent to the child
+    "initialize answered here in each client's own version": (
+        [("a", INIT % 1), ("a", INITIALIZED),
+         ("b", '{"jsonrpc":"2.0","id":"b1","method":"initialize","params":{"protocolVersion":"2024-11-05"}}'),
+         ("c", '{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2099-01-01"}}')],
+        [],
+        {"a": [INIT_RESULT % 1], "b": [{"id": "b1", "result": {"protocolVersion": "2024-11-05"}}],
+         "c": [{"id": 3, "result": {"protocolVersion": "2025-11-25"}}]}),
+    "ping answered here": (
+        [("a", '{"jsonrpc":"2.0","id":"p","method":"ping"}')], [], {"a": ['{"jsonrpc":"2.0","id":"p","result":{}}']}),
+    "a restarted child gets held traffic once it is known again": (
+        [("a", INIT % 1), ("restart",), ("a", '{"jsonrpc":"2.0","id":2,"method":"m"}'),
+         ("child", '{"jsonrpc":"2.0","id":1,"result":"after"}')],
+        ['{"jsonrpc":"2.0","id":1,"method":"m"}'],
         {"a": [INIT_RESULT % 1, '{"jsonrpc":"2.0","id":2,"result":"after"}']}),
-    "the client that initialized left before the answer: still cached": (
-        [("a", INIT % 1), ("leave", "a"), ("child", INIT_RESULT % 1), ("b", INIT % 5)],
-        [INIT % 1, INITIALIZED],
-        {"a": [], "b": [INIT_RESULT % 5]}),
     # -- progress tokens are rewritten like ids and go only to the asking client
     "progress by token": (
         [("a", '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":"tok"}}}'),
@@ -264,7 +260,7 @@ CASES = {
     "list_changed and log messages go to every client": (
         [("a", INITIALIZED), ("b", INITIALIZED),
          ("child", '{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}')],
-        [INITIALIZED],
+        [],
         {"a": ['{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}'],
          "b": ['{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}']}),
     "resource updates go to the subscribers of that uri": (
@@ -272,7 +268,7 @@ CASES = {
          ("child", '{"jsonrpc":"2.0","id":1,"result":{}}'), ("b", INITIALIZED),
          ("child", '{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"u"}}'),
          ("child", '{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"other"}}')],
-        ['{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"u"}}', INITIALIZED],
+        ['{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"u"}}'],
         {"a": ['{"jsonrpc":"2.0","id":1,"result":{}}',
                '{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"u"}}'], "b": []}),
     "unsubscribe while another client holds the uri is answered here": (
@@ -291,19 +287,19 @@ CASES = {
          '{"jsonrpc":"2.0","id":2,"method":"resources/unsubscribe","params":{"uri":"u"}}'],
         {"a": ['{"jsonrpc":"2.0","id":1,"result":{}}']}),
     "subscriptions are replayed to a restarted child": (
-        [("a", INIT % 1), ("child", INIT_RESULT % 1),
+        [("a", INIT % 1),
          ("a", '{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"u"}}'),
-         ("child", '{"jsonrpc":"2.0","id":2,"result":{}}'), ("restart",), ("child", INIT_RESULT % 3)],
-        [INIT % 1, INITIALIZED, '{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"u"}}',
-         INIT % 3, INITIALIZED, '{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"u"}}'],
+         ("child", '{"jsonrpc":"2.0","id":1,"result":{}}'), ("restart",)],
+        ['{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"u"}}',
+         '{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"u"}}'],
         {"a": [INIT_RESULT % 1, '{"jsonrpc":"2.0","id":2,"result":{}}']}),
     # -- answers nobody waits for are dropped, never broadcast
     "orphan answers are dropped": (
         [("a", INITIALIZED), ("child", '{"jsonrpc":"2.0","id":99,"result":{}}'),
          ("child", '{"jsonrpc":"2.0","id":"zz","result":{}}'), ("a", '{"jsonrpc":"2.0","id":"nobody","result":{}}')],
-        [INITIALIZED], {"a": []}),
+        [], {"a": []}),
     "garbage from the child is ignored": (
-        [("a", INITIALIZED), ("child", "not json"), ("child", '{"jsonrpc":"2.0"}')], [INITIALIZED], {"a": []}),
+        [("a", INITIALIZED), ("child", "not json"), ("child", '{"jsonrpc":"2.0"}')], [], {"a": []}),
     # -- an answer over max_response_bytes is an error for that call only
     "an oversize answer": (
         [("a", '{"jsonrpc":"2.0","id":"o","method":"m"}'), ("b", '{"jsonrpc":"2.0","id":1,"method":"m"}'),
@@ -311,9 +307,6 @@ CASES = {
         ['{"jsonrpc":"2.0","id":1,"method":"m"}', '{"jsonrpc":"2.0","id":2,"method":"m"}'],
         {"a": [{"id": "o", "error": {"code": -32002, "data": {"size": 9000, "limit": 2048}}}],
          "b": ['{"jsonrpc":"2.0","id":1,"result":"fine"}']}),
-    "an oversize answer to initialize fails its waiters too": (
-        [("a", INIT % 1), ("b", INIT % 2), ("child", oversize("1", 9000))], [INIT % 1],
-        {"a": [{"id": 1, "error": {"code": -32002}}], "b": [{"id": 2, "error": {"code": -32002}}]}),
     # -- the child goes away: every request in flight gets -32001 with the stderr tail
     "the child exits with requests in flight": (
         [("a", '{"jsonrpc":"2.0","id":1,"method":"m"}'), ("exit",), ("a", '{"jsonrpc":"2.0","id":2,"method":"m"}')],
@@ -335,13 +328,17 @@ def test_router_case(name):
 
 
 def test_requests_before_the_first_child_are_held_then_sent_in_order():
+    """Before anything is known of the child even its initialize waits (it is answered
+    from what the child says); then the held traffic goes in order."""
     harness = Harness(started=False)
     harness.step("a", INIT % 1)
     harness.step("a", '{"jsonrpc":"2.0","id":2,"method":"m"}')
-    assert harness.child == []
+    assert harness.child == [] and harness.peer("a").lines == []
     harness.router.attach_child(MemoryOutbox(harness.child))
-    harness.router.replay_handshake(lambda ok: harness.router.release_child())
-    check(harness.child, [INIT % 1, '{"jsonrpc":"2.0","id":2,"method":"m"}'], "the child")
+    harness.router.child_ready(INFO)
+    harness.router.release_child()
+    check(harness.child, ['{"jsonrpc":"2.0","id":1,"method":"m"}'], "the child")
+    check(harness.peer("a").lines, [INIT_RESULT % 1], "client a")
 
 
 def test_each_line_names_the_request_it_belongs_to():

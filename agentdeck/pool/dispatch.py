@@ -3,18 +3,23 @@ classified and dispatched here (DESIGN.md, "The socket proxy: wire contract").
 
 Request ids are replaced by proxy ids (`pending`) and restored in the answer, which goes
 only to the client that asked; each client request gets exactly one answer, the
-child's or an error of ours. The handshake, the routes of what is not an answer and the
-child's stdin keep their own state (`handshake`, `routes`, `childlink`). Output, client
-membership and the child's lifecycle are `router.Router`'s, which builds on this.
+child's or an error of ours. Each client is spoken to in its own era (`clienteras`:
+its initialize, ping and server/discover answered here, its adapter to the child's
+era). The routes of what is not an answer and the child's stdin keep their own state
+(`routes`, `childlink`). Output, client membership and the child's lifecycle are
+`router.Router`'s, which builds on this.
 """
 from loguru import logger
 
 from agentdeck.pool import replies
 from agentdeck.pool.childlink import GONE, ChildLink
-from agentdeck.pool.handshake import Handshake
-from agentdeck.pool.pending import LEFT, PROXY, Pending, PendingTable
+from agentdeck.pool.clienteras import ClientEras
+from agentdeck.pool.pending import PROXY, Pending, PendingTable, from_client
 from agentdeck.pool.routes import ChildRequests, ProgressRoutes, Subscriptions
 from agentdeck.pool.stats import Stats
+from agentdeck.protocol import front
+from agentdeck.protocol import versions as v
+from agentdeck.protocol.clients import Rebind
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.jsonrpc import (ID_TYPES, NOTIFICATION, NULL_ID, REQUEST, RESPONSE, classify, id_key, id_span,
                                     replace_id, response_head, result_line)
@@ -30,7 +35,7 @@ class Dispatcher:
         self.schedule = schedule  # schedule(callback): run callback once the current batch is handled
         self.clients = {}         # cid -> Peer
         self.pending = PendingTable()
-        self.handshake = Handshake()
+        self.eras = ClientEras(self)
         self.progress = ProgressRoutes()
         self.subscriptions = Subscriptions()
         self.child_requests = ChildRequests()
@@ -57,6 +62,9 @@ class Dispatcher:
         self._schedule_flush()
 
     def _client_line(self, peer, line):
+        if self.eras.child is None and self.link.state is not GONE:
+            self.eras.hold(peer, line)  # nothing is known of the child yet: its probe comes first
+            return
         try:
             msg = _parse(line)
         except ValueError:
@@ -66,9 +74,15 @@ class Dispatcher:
         if kind is REQUEST:
             self._client_request(peer, line, msg)
         elif kind is NOTIFICATION:
-            self._client_notification(peer, line, msg)
+            if peer.adapter is not None:
+                self.adapted(peer, *peer.adapter.to_child(msg))
+            else:
+                self._client_notification(peer, line, msg)
         elif kind is RESPONSE:
-            self._client_response(line, msg)
+            if peer.adapter is not None:
+                self.adapted(peer, *peer.adapter.to_child(msg))
+            else:
+                self._answer_child(line, msg)
         else:
             self._invalid(peer, line, msg, why)
 
@@ -87,8 +101,16 @@ class Dispatcher:
         if key in peer.inflight:
             self.send(peer, replies.invalid(raw_id, "this id is already in flight on this connection", self.name))
             return
-        if method == "initialize" and self._initialize_here(peer, raw_id, key):
+        if self.eras.answered_here(peer, raw_id, key, method, msg.get("params")):
             return
+        if peer.adapter is not None:
+            self.adapted(peer, *peer.adapter.to_child(msg))
+            return
+        self._forward(peer, line, msg, raw_id, key, span)
+
+    def _forward(self, peer, line, msg, raw_id, key, span):
+        """Send a client's request to the child under a proxy id (``line`` None: encode ``msg``)."""
+        method = msg["method"]
         link = self.link
         if link.state is GONE:
             self.send(peer, replies.unavailable(raw_id, self.name, link.why, link.stderr_tail), key, True)
@@ -107,30 +129,53 @@ class Dispatcher:
             token = pid
             self.progress.add(token, peer, meta["progressToken"], key)
             meta["progressToken"] = token
+        if token is not None or line is None:
             msg["id"] = pid
             out = jsonrpc.dumps(msg) + b"\n"
         else:
             out = replace_id(line, span, b"%d" % pid)
-        if method == "initialize":
-            self.handshake.begin(pid, params)
         self.pending[pid] = Pending(peer, raw_id, key, method, token)
         peer.inflight[key] = pid
         self.stats.requests += 1
         link.put(out)
 
-    def _initialize_here(self, peer, raw_id, key):
-        """Answer an initialize from the cache, or queue it behind the one in flight;
-        False when this one must go to the child."""
-        if self.handshake.result is not None:
-            self.send(peer, result_line(raw_id, self.handshake.result), key, True)
-            return True
-        return self.handshake.wait(peer, raw_id, key)
+    def adapted(self, peer, to_child, to_client):
+        """Carry out what ``peer``'s adapter returned: messages to the client as they are,
+        and to the child requests (in the client's id space), notifications, answers to
+        the child's requests and `Rebind`s."""
+        for msg in to_client:
+            final = "method" not in msg
+            self.put(peer, jsonrpc.dumps(msg) + b"\n", id_key(msg["id"]) if final else None, final)
+        for msg in to_child:
+            if msg.__class__ is Rebind:
+                self._rebind(peer, id_key(msg.old), msg.new)
+            elif "method" not in msg:
+                self._answer_child(None, msg)
+            elif "id" in msg:
+                rid = msg["id"]
+                if id_key(rid) in peer.inflight:
+                    continue  # an adapter's own request already under way
+                self._forward(peer, None, msg, jsonrpc.dumps(rid), id_key(rid), None)
+            else:
+                self._client_notification(peer, None, msg)
+
+    def _rebind(self, peer, old, new):
+        """The client's request ``old`` waits under the id ``new`` from now on."""
+        pid = peer.inflight.pop(old, None)
+        if pid is None:
+            return
+        key = id_key(new)
+        pending = self.pending[pid]
+        pending.raw_id, pending.key = jsonrpc.dumps(new), key
+        peer.inflight[key] = pid
+        if pending.token is not None:
+            self.progress.rekey(pending.token, key)
+        self.child_requests.rekey(peer, old, key)
 
     def _client_notification(self, peer, line, msg):
         method = msg["method"]
         if method == "notifications/initialized":
-            if self.link.state is GONE or not self.handshake.mark_initialized():
-                return  # the child hears it once, whichever client says it
+            return  # agentdeck initialized the child itself
         elif method == "notifications/roots/list_changed":
             self.child_requests.roots_changed_by = peer
         elif method == "notifications/cancelled":
@@ -145,16 +190,17 @@ class Dispatcher:
                 self.progress.discard(pending.token)
             params["requestId"] = pid
             line = jsonrpc.dumps(msg)
-        self.link.put(line + b"\n")
+        self.link.put((line if line is not None else jsonrpc.dumps(msg)) + b"\n")
 
-    def _client_response(self, line, msg):
-        """A client's answer to a request the child made: back to the child, unchanged."""
+    def _answer_child(self, line, msg):
+        """A client's answer to a request the child made: back to the child, unchanged
+        (``line`` None: an adapter's answer, encoded here)."""
         value = msg.get("id")
         asked = self.child_requests.pop(id_key(value)) if value.__class__ in ID_TYPES else None
         if asked is None or self.link.state is GONE:
             self.stats.orphans += 1
             return
-        self.link.put(line + b"\n")
+        self.link.put((line if line is not None else jsonrpc.dumps(msg)) + b"\n")
 
     # -- from the child -----------------------------------------------------------------
 
@@ -180,8 +226,6 @@ class Dispatcher:
         who = "nobody waiting"
         if pending is not None:
             error = replies.response_too_large(self.name, line.size, limit)
-            if pid == self.handshake.pid:
-                self._handshake_done({"error": error})  # later initializes must not wait for it
             who = self._settle(pending, jsonrpc.error_line(pending.raw_id, error["code"], error["message"],
                                                            error["data"]), {"error": error})
         logger.warning("server {}: {}-byte line from the server, over max_response_bytes={}; discarded ({})",
@@ -215,12 +259,12 @@ class Dispatcher:
 
     def _child_response_fast(self, line, pid, span):
         """Deliver an answer to a client's request without decoding it; False when the
-        proxy needs the decoded message (its own requests, the initialize handshake)."""
+        proxy needs the decoded message (its own requests, the end of a listen)."""
         pending = self.pending.get(pid)
         if pending is None:
             self.stats.orphans += 1
             return True
-        if pending.client is PROXY or pid == self.handshake.pid:
+        if pending.client is PROXY or pending.method == "subscriptions/listen":
             return False
         del self.pending[pid]
         self._settle(pending, replace_id(line, span, pending.raw_id))
@@ -232,8 +276,8 @@ class Dispatcher:
         if pending is None:
             self.stats.orphans += 1
             return
-        if pid == self.handshake.pid:
-            self._handshake_done(msg)
+        if pending.method == "subscriptions/listen" and from_client(pending):
+            line = self._tag_subscription(msg, msg.get("result"), pending)  # the listen ended: its tag is the client's
         self._settle(pending, pending.client is not PROXY and replace_id(line, id_span(line), pending.raw_id), msg)
 
     def _settle(self, pending, out, msg=None):
@@ -244,18 +288,18 @@ class Dispatcher:
         if client is PROXY:
             pending.on_reply(msg)
             return client
-        if client is LEFT:
-            self.stats.orphans += 1
-            return client
         client.inflight.pop(pending.key, None)
         self.send(client, out, pending.key, True)
         return f"client {client.cid}"
 
-    def _handshake_done(self, msg):
-        for peer, answer, key in self.handshake.finish(msg):
-            self.send(peer, answer, key, True)
-        if self.handshake.result is not None:
-            self.handshake_cached()
+    @staticmethod
+    def _tag_subscription(msg, where, pending):
+        """``msg`` encoded with the subscription id in ``where``'s ``_meta`` (the proxy id
+        of the listen, as the child saw it) replaced by the client's own listen id."""
+        meta = front.meta_of(where)
+        if meta is not None and v.SUBSCRIPTION_ID in meta:
+            meta[v.SUBSCRIPTION_ID] = _parse(pending.raw_id)
+        return jsonrpc.dumps(msg)
 
     def _child_request(self, line, msg):
         span = id_span(line)
@@ -269,6 +313,9 @@ class Dispatcher:
             self.link.put(jsonrpc.error_line(raw_id, jsonrpc.SERVER_UNAVAILABLE,
                                              f"no agent is connected to answer {method}", {"server": self.name}))
             return
+        line = self.eras.child_request_for(peer, line, msg, raw_id)
+        if line is None:
+            return  # that client cannot be asked: the child was answered
         self.child_requests.add(id_key(msg["id"]), peer, about, raw_id)
         self.send(peer, line + b"\n", about)
 
@@ -277,7 +324,10 @@ class Dispatcher:
         params = msg.get("params")
         if params.__class__ is not dict:
             params = {}
-        if method == "notifications/progress":
+        meta = params.get("_meta")
+        if meta.__class__ is dict and v.SUBSCRIPTION_ID in meta:
+            self._listen_notification(msg, params, meta[v.SUBSCRIPTION_ID])
+        elif method == "notifications/progress":
             entry = self.progress.get(params.get("progressToken"))
             if entry is not None:
                 params["progressToken"] = entry[1]
@@ -295,3 +345,12 @@ class Dispatcher:
             out = line + b"\n"
             for peer in self.clients.values():
                 self.send(peer, out)
+
+    def _listen_notification(self, msg, params, tag):
+        """A notification on a subscriptions/listen goes to the client that opened it,
+        tagged with that client's own id of the listen."""
+        pending = self.pending.get(tag) if tag.__class__ is int else None
+        if pending is None or not from_client(pending):
+            self.stats.orphans += 1
+            return
+        self.send(pending.client, self._tag_subscription(msg, params, pending) + b"\n", pending.key)

@@ -1,72 +1,32 @@
-"""The initialize handshake of one pooled server, shared by all its clients.
+"""agentdeck's own handshake with a new child (DESIGN.md, "Protocol eras"): the
+`protocol.child` rules driven over the child's pipes, by the supervisor, before any
+client traffic.
 
-The first client's ``initialize`` goes to the child; its result is cached and answers
-every later client's ``initialize`` (with their own id); clients that ask while it is in
-flight wait for it. A new child (a restart) gets the cached initialize replayed before
-any traffic, and ``notifications/initialized`` goes to each child exactly once.
-The router does the sending.
+``server/discover`` is the child's very first line. A modern child is spoken to
+statelessly from then on; a legacy one is initialized here, with the newest legacy
+version and every capability agentdeck routes, and hears ``notifications/initialized``
+once. No client's ``initialize`` ever reaches a child.
 """
-from agentdeck.wire.jsonrpc import dumps, result_line
+from agentdeck.protocol import child
 
-# The one spelling of the notification, sent to each child once.
+# The one spelling of the notification, sent to each legacy child once.
 INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
 
 
-class Handshake:
-    __slots__ = ("params", "result", "pid", "waiters", "initialized")
-
-    def __init__(self):
-        self.params = None        # params of the initialize in flight or succeeded; replayed after restarts
-        self.result = None        # the encoded result that succeeded, answered to every later client
-        self.pid = 0              # proxy id of the client initialize in flight to the child; 0 if none
-        self.waiters = []         # (peer, raw id, id key) that asked while it was in flight
-        self.initialized = False  # notifications/initialized already sent to the current child
-
-    def wait(self, peer, raw_id, key):
-        """Queue a client's initialize behind the one in flight; False when none is."""
-        if not self.pid:
-            return False
-        self.waiters.append((peer, raw_id, key))
-        return True
-
-    def begin(self, pid, params):
-        """A client's initialize goes to the child as request ``pid``."""
-        self.pid = pid
-        self.params = params
-
-    def finish(self, msg):
-        """The in-flight initialize was answered with ``msg``; returns (peer, answer line,
-        id key) for each waiter: the same result, or the same error."""
-        waiters, self.waiters = self.waiters, []
-        self.pid = 0
-        if "result" in msg:
-            self.result = dumps(msg["result"])
-            return [(peer, result_line(raw_id, self.result), key) for peer, raw_id, key in waiters]
-        self.params = None
-        error = dumps(msg.get("error"))
-        return [(peer, b'{"jsonrpc":"2.0","id":' + raw_id + b',"error":' + error + b"}\n", key)
-                for peer, raw_id, key in waiters]
-
-    def mark_initialized(self):
-        """True the first time for this child: send it notifications/initialized now."""
-        if self.initialized:
-            return False
-        self.initialized = True
-        return True
-
-    def replay_params(self):
-        """What to replay to a new child: the params of the initialize that succeeded, or None."""
-        return self.params if self.result is not None else None
-
-    def child_gone(self):
-        """The child went away: an initialize in flight failed with it; returns its
-        waiters as (peer, raw id, id key)."""
-        self.initialized = False
-        waiters, self.waiters = self.waiters, []
-        if self.pid:
-            self.pid = 0
-            self.params = None
-        return waiters
-
-    def drop(self, peer):
-        self.waiters = [w for w in self.waiters if w[0] is not peer]
+def run(ask, send_now):
+    """The `protocol.child.ChildInfo` of the child, learnt with ``ask(method, params)``
+    (the reply message, or None when none came in time) and ``send_now(line)``.
+    Raises `protocol.child.Incompatible` when agentdeck cannot speak to it."""
+    info = child.read_discover(ask("server/discover", child.discover_params()))
+    if info is not None:
+        return info
+    reply = ask("initialize", child.initialize_params())
+    if child.refused_as_modern(reply):
+        # The probe's answer came too late for us but not for the child: it is modern.
+        info = child.read_discover(ask("server/discover", child.discover_params()))
+        if info is None:
+            raise child.Incompatible("it refused initialize as a 2026-07-28 server but did not answer server/discover")
+        return info
+    info = child.read_initialize(reply)
+    send_now(INITIALIZED)
+    return info

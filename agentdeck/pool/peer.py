@@ -9,7 +9,7 @@ import time
 
 
 class Peer:
-    __slots__ = ("cid", "last_active", "closed", "inflight", "subscriptions")
+    __slots__ = ("cid", "last_active", "closed", "inflight", "subscriptions", "proto", "adapter")
     kind = "?"  # "socket" or "http": status counts them apart
 
     def __init__(self, cid):
@@ -19,6 +19,8 @@ class Peer:
         # -- the router's bookkeeping
         self.inflight = {}                   # id key of the client's request -> proxy id, while unanswered
         self.subscriptions = None            # resource URIs it subscribed to (a set, made on first use)
+        self.proto = None                    # protocol.clients.ClientState once a request showed its era
+        self.adapter = None                  # its era adapter to the child's era; None: the same era
 
     def put(self, line, about=None, final=False):
         """Queue ``line`` (bytes, newline included) for the client; never blocks.

@@ -4,15 +4,14 @@ A client's request id is replaced by a proxy-unique integer (its key here) and r
 in the answer. Entries leave when answered, cancelled, when their client leaves, or all
 at once when the child goes away.
 """
-PROXY = "the proxy"      # Pending.client of the proxy's own requests (ping, replayed initialize, unsubscribe)
-LEFT = "nobody waiting"  # Pending.client of a client initialize whose client left: its result is still the cache
+PROXY = "the proxy"  # Pending.client of the proxy's own requests (the handshake, ping, unsubscribe)
 
 
 class Pending:
     __slots__ = ("client", "raw_id", "key", "method", "token", "on_reply")
 
     def __init__(self, client, raw_id, key, method, token=None, on_reply=None):
-        self.client = client      # the asking Peer, PROXY or LEFT
+        self.client = client      # the asking Peer, or PROXY
         self.raw_id = raw_id      # the client's id, exactly as it wrote it
         self.key = key            # its id_key: the key in client.inflight
         self.method = method
@@ -21,7 +20,7 @@ class Pending:
 
 
 def from_client(pending):
-    return pending.client is not PROXY and pending.client is not LEFT
+    return pending.client is not PROXY
 
 
 class PendingTable(dict):

@@ -299,6 +299,7 @@ class SocketProxy:
             now = time.monotonic()
             for unit in list(self.units.values()):
                 router = unit.router
+                router.eras.expire(now)
                 for client in [c for c in router.clients.values() if c.is_idle(now, self.settings)]:
                     router.stats.idle_closed += 1
                     router.drop_client(client, f"idle for {now - client.last_active:.0f} s")

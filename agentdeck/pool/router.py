@@ -13,8 +13,8 @@ from loguru import logger
 from agentdeck.pool import replies
 from agentdeck.pool.childlink import GONE
 from agentdeck.pool.dispatch import Dispatcher
-from agentdeck.pool.handshake import INITIALIZED
-from agentdeck.pool.pending import LEFT, PROXY, Pending
+from agentdeck.pool.pending import PROXY, Pending
+from agentdeck.protocol import versions as v
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.jsonrpc import NULL_ID
 
@@ -35,14 +35,32 @@ class Router(Dispatcher):
         super().__init__(name, settings, schedule)
         self.dirty = []           # clients with output to flush at the end of this batch
         self.flush_scheduled = False
-        self.on_handshake = None  # called when a new initialize result is cached (to keep it on disk)
+        self.on_handshake = None  # called when a child was probed (to keep what it said on disk)
         self.on_empty = None      # called when the last client has left (a unit may stop its child)
 
     # -- output -------------------------------------------------------------------------
 
     def send(self, peer, out, about=None, final=False):
-        """Queue ``out`` for ``peer`` (see `Peer.put`); a client already holding
-        client_queue_bytes of undelivered output is too slow and is dropped instead."""
+        """Queue ``out`` for ``peer`` (see `Peer.put`), through its era adapter if it has one."""
+        adapter = peer.adapter
+        if adapter is None or peer.closed:
+            self.put(peer, out, about, final)
+            return
+        try:
+            msg = jsonrpc.parse(out)
+        except ValueError:
+            self.put(peer, out, about, final)
+            return
+        to_child, to_client = adapter.to_client(msg, about)
+        for item in to_client:  # the answer to the request it is about ends it (an HTTP call's stream)
+            ends = about is not None and "method" not in item and jsonrpc.id_key(item.get("id")) == about
+            self.put(peer, jsonrpc.dumps(item) + b"\n", about, ends)
+        if to_child:
+            self.adapted(peer, to_child, [])
+
+    def put(self, peer, out, about=None, final=False):
+        """Queue ``out`` for ``peer`` as it is; a client already holding client_queue_bytes
+        of undelivered output is too slow and is dropped instead."""
         if peer.closed:
             return
         queued = peer.queued
@@ -104,25 +122,21 @@ class Router(Dispatcher):
 
     def drop_client(self, peer, reason):
         """Forget a client: its requests (the child is told they are cancelled), its routes
-        and its place in the handshake; then close it. Idempotent."""
+        and its adapter; then close it. Idempotent."""
         if peer.closed:
             return
         peer.closed = True
         self.clients.pop(peer.cid, None)
         inflight = len(peer.inflight)
         for pid in peer.inflight.values():
-            pending = self.pending.get(pid)
+            pending = self.pending.pop(pid, None)
             if pending is None:
                 continue
-            if pid == self.handshake.pid:
-                pending.client = LEFT  # still wanted: its result becomes the cache
-                continue
-            del self.pending[pid]
             self.link.put(_CANCELLED % pid)
         peer.inflight.clear()
         for route in self.routes:
             route.drop(peer, self)
-        self.handshake.drop(peer)
+        peer.adapter = None
         peer.close()
         self.flush()
         logger.debug("server {}: client {} left ({}; {} in flight dropped, {} clients remain)",
@@ -131,14 +145,6 @@ class Router(Dispatcher):
             self.on_empty()
 
     # -- the child's lifecycle and the proxy's own requests -----------------------------
-
-    def handshake_cached(self):
-        """A new initialize result is cached: the child hears notifications/initialized once
-        (its client may be gone before it could say so), and the result is kept."""
-        if self.handshake.mark_initialized() and not self.link.put_now(INITIALIZED):
-            self.link.put(INITIALIZED)
-        if self.on_handshake is not None:
-            self.on_handshake()
 
     def call_child(self, method, params=None, on_reply=_ignore):
         """Send the child a request of our own, ahead of held traffic; ``on_reply`` gets
@@ -158,25 +164,16 @@ class Router(Dispatcher):
         """A new child is up: traffic is held until `release_child`."""
         self.link.attach(outbox)
 
-    def replay_handshake(self, on_done):
-        """Give a new child the cached initialize, notifications/initialized and the
-        subscriptions, ahead of held traffic; ``on_done(ok)`` when it answered (at once
-        when there is nothing to replay)."""
-        params = self.handshake.replay_params()
-        if params is None:
-            on_done(True)
-            return
-
-        def replied(msg):
-            if not msg or "result" not in msg:
-                on_done(False)
-                return
-            self.handshake.result = jsonrpc.dumps(msg["result"])  # this child's own answer from now on
-            self.handshake_cached()
+    def child_ready(self, info):
+        """The new child was probed (and initialized, if legacy) and said ``info``: what a
+        legacy child was subscribed to is subscribed again, ahead of held traffic, and
+        the clients' lines that waited for it are handled."""
+        self.eras.child_ready(info)
+        if info.era == v.LEGACY:
             for uri in self.subscriptions.uris():
                 self.call_child("resources/subscribe", {"uri": uri})
-            on_done(True)
-        self.call_child("initialize", params, replied)
+        if self.on_handshake is not None:
+            self.on_handshake()
 
     def release_child(self):
         """The child is initialized (or needs no replay): held and new traffic flows."""
@@ -188,14 +185,15 @@ class Router(Dispatcher):
         self.link.detach(why, stderr_tail)
         for route in self.routes:
             route.clear()
-        unanswered = self.handshake.child_gone()
+        unanswered = []
         for entry in self.pending.take_all():
             if entry.client is PROXY:
                 entry.on_reply(None)
-            elif entry.client is not LEFT:
+            else:
                 entry.client.inflight.pop(entry.key, None)
                 unanswered.append((entry.client, entry.raw_id, entry.key))
         for peer, raw_id, key in unanswered:
             self.send(peer, replies.unavailable(raw_id, self.name, why, stderr_tail), key, True)
+        self.eras.release()  # lines that waited for a child that never came: answered -32001 now
         self.flush()
         return len(unanswered)

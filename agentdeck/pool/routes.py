@@ -25,6 +25,12 @@ class ProgressRoutes:
     def discard(self, token):
         self.tokens.pop(token, None)
 
+    def rekey(self, token, key):
+        """The request of ``token`` is known by the id key ``key`` now (a modern retry)."""
+        entry = self.tokens.get(token)
+        if entry is not None:
+            self.tokens[token] = (entry[0], entry[1], key)
+
     def drop(self, peer, router):
         for token in [t for t, entry in self.tokens.items() if entry[0] is peer]:
             del self.tokens[token]
@@ -118,6 +124,12 @@ class ChildRequests:
 
     def pop(self, key):
         return self.asked.pop(key, None)
+
+    def rekey(self, peer, old, new):
+        """``peer``'s request ``old`` is known by the id key ``new`` now (a modern retry)."""
+        for key, entry in self.asked.items():
+            if entry[0] is peer and entry[1] == old:
+                self.asked[key] = (peer, new, entry[2])
 
     def drop(self, peer, router):
         if self.roots_changed_by is peer:

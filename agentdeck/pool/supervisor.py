@@ -2,9 +2,11 @@
 
     STOPPED -> STARTING -> RUNNING -> BACKOFF -> STARTING ... -> FATAL
 
-Restarts follow `restart.RestartPolicy`. Its own health monitor pings the child every
-ping_interval and restarts one that does not answer, independently of every other
-server's. `stop()` interrupts a back-off at once.
+Each new child is probed and, if legacy, initialized by agentdeck (`handshake`) before
+any client traffic. Restarts follow `restart.RestartPolicy`. Its own health monitor
+asks the child every ping_interval (``ping`` of a legacy child, ``server/discover`` of a
+modern one, which has no ping) and restarts one that does not answer, independently of
+every other server's. `stop()` interrupts a back-off at once.
 """
 import time
 
@@ -12,8 +14,10 @@ import gevent
 from gevent.event import AsyncResult, Event
 from loguru import logger
 
-from agentdeck.pool import states
+from agentdeck.pool import handshake, states
 from agentdeck.pool.child import MCPChild, SpawnError
+from agentdeck.protocol import child as protocol_child
+from agentdeck.protocol import versions as v
 from agentdeck.pool.restart import HEALTHY_RESET, RestartPolicy
 from agentdeck.wire.fdread import FdReader
 from agentdeck.wire.lines import LineSplitter
@@ -46,6 +50,7 @@ class ChildSupervisor:
         self.hung_reason = None         # set when we stop a child that stopped answering pings
         self.stopping = Event()         # set by stop(): no more restarts, back-offs end at once
         self.loop = None                # the greenlet running the child through its states
+        self.reader = None              # the greenlet reading the running child's stdout
 
     @property
     def name(self):
@@ -121,15 +126,14 @@ class ChildSupervisor:
         outbox = Outbox(child.stdin_fd, lambda exc: None, f"{self.name}/stdin")
         self.heard, self.started_at = False, time.monotonic()
         self.router.attach_child(outbox)
-        reader = self.greenlets.spawn(self._read_child, child)
+        reader = self.reader = self.greenlets.spawn(self._read_child, child)
         logger.info("server {}: started pid {} ({})", self.name, child.pid,
                     " ".join((self.spec.command, *self.spec.args)))
-        if self._initialize():
+        if self._handshake():
             # STARTING -> RUNNING
             self.set_state(states.RUNNING)
             self.router.release_child()
         else:
-            self.last_error = "did not answer the replayed initialize"
             child.stop()
         code = child.wait()
         reader.join(timeout=EOF_TIMEOUT)
@@ -147,14 +151,26 @@ class ChildSupervisor:
         logger.warning("server {}: pid {} {}; {} in-flight requests answered with -32001; stderr tail: {!r}",
                        self.name, child.pid, self.last_error, unanswered, tail[-300:])
 
-    def _initialize(self):
-        """Replay the cached handshake to a new child; False when it did not answer in time."""
-        done = AsyncResult()
-        self.router.replay_handshake(done.set)
+    def _handshake(self):
+        """Probe the new child and initialize it if it is legacy; False (with last_error
+        set) when it cannot be spoken to."""
         try:
-            return done.get(timeout=self._answer_timeout())
-        except gevent.Timeout:
+            info = handshake.run(self._ask, self.router.link.put_now)
+        except protocol_child.Incompatible as exc:
+            self.last_error = f"cannot be spoken to: {exc}"
+            logger.warning("server {}: {}", self.name, self.last_error)
             return False
+        logger.info("server {}: speaks MCP {} ({})", self.name, info.version, info.era)
+        self.router.child_ready(info)
+        return True
+
+    def _ask(self, method, params):
+        """The child's reply to a request of ours, or None when none came in time or its
+        stdout closed first (it is exiting: no answer will come)."""
+        reply = AsyncResult()
+        self.router.call_child(method, params, reply.set)
+        gevent.wait([reply, self.reader], timeout=self._answer_timeout(), count=1)
+        return reply.value if reply.ready() else None
 
     def _answer_timeout(self):
         """Seconds the child has to answer: ping_timeout once it has written a line, and
@@ -195,7 +211,11 @@ class ChildSupervisor:
         if self.state != states.RUNNING or child is None:
             return True
         reply = AsyncResult()
-        self.router.call_child("ping", on_reply=reply.set)
+        info = self.router.eras.child
+        if info is not None and info.era == v.MODERN:
+            self.router.call_child("server/discover", protocol_child.discover_params(info.version), reply.set)
+        else:
+            self.router.call_child("ping", on_reply=reply.set)
         timeout = self._answer_timeout()
         try:
             answered = reply.get(timeout=timeout) is not None
@@ -203,7 +223,7 @@ class ChildSupervisor:
             answered = False
         if answered or child is not self.child or child.returncode is not None or self.stopping.is_set():
             return True
-        self.hung_reason = f"hung: no answer to ping within {timeout:.3g} s"
+        self.hung_reason = f"hung: no answer to a health check within {timeout:.3g} s"
         logger.warning("server {}: pid {} {}; restarting it", self.name, child.pid, self.hung_reason)
         child.stop()
         return False

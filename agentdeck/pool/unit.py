@@ -79,12 +79,11 @@ class ChildUnit:
         return self.name if not self.key else f"{self.name}@{self.key}"
 
     def _keep_handshake(self, path):
-        """Start from the handshake an earlier child kept, and keep each new one."""
-        handshake = self.router.handshake
-        loaded = handshakefile.load(path, self.spec)
-        if loaded is not None:
-            handshake.params, handshake.result = loaded
-        self.router.on_handshake = lambda: handshakefile.save(path, self.spec, handshake.params, handshake.result)
+        """Answer clients from what an earlier child said until this one is probed, and
+        keep what each new one says."""
+        eras = self.router.eras
+        eras.child = handshakefile.load(path, self.spec)
+        self.router.on_handshake = lambda: handshakefile.save(path, self.spec, eras.child)
 
     def _crashed(self, greenlet):
         logger.opt(exception=greenlet.exception).error("server {}: background greenlet crashed", self.label)

@@ -63,15 +63,22 @@ def declares(capabilities, method):
     return capabilities is None or needed is None or isinstance(capabilities.get(needed), dict)
 
 
+def _old_elicitation(method, params, version):
+    return method == "elicitation/create" and isinstance(params, dict) and "mode" in params and \
+        v.before(version, "2025-11-25")
+
+
+def can_carry(method, params, version):
+    """Whether a legacy client of ``version`` can be sent this server request at all (a
+    URL elicitation cannot reach one older than 2025-11-25)."""
+    return not _old_elicitation(method, params, version) or params["mode"] == "form"
+
+
 def for_legacy_client(method, params, version):
-    """``params`` of a server request as a legacy client of ``version`` knows them, or
-    None when that client cannot be asked at all (a URL elicitation before 2025-11-25)."""
-    if method != "elicitation/create" or not isinstance(params, dict) or "mode" not in params:
+    """``params`` of a server request as a legacy client of ``version`` knows them (the
+    same object when nothing changes): a form elicitation before 2025-11-25 has no mode."""
+    if not _old_elicitation(method, params, version):
         return params
-    if not v.before(version, "2025-11-25"):
-        return params
-    if params["mode"] != "form":
-        return None
     return {k: val for k, val in params.items() if k != "mode"}
 
 

@@ -183,9 +183,11 @@ class LegacyToModern:
         inputs = result.get("inputRequests") if isinstance(result.get("inputRequests"), dict) else {}
         for name, asked in inputs.items():
             method = asked.get("method") if isinstance(asked, dict) else None
-            params = front.for_legacy_client(method, asked.get("params"), self.client.version) if method else None
-            if params is None or not front.declares(self.client.capabilities, method):
+            params = asked.get("params") if method else None
+            if not method or not front.declares(self.client.capabilities, method) or \
+                    not front.can_carry(method, params, self.client.version):
                 continue  # it cannot be asked: the child asks again or decides without it
+            params = front.for_legacy_client(method, params, self.client.version)
             rid = self._mint("input")
             round_.waiting[rid] = (name, method)
             self.asked[rid] = key
