@@ -74,14 +74,14 @@ def oversize(raw_id, size):
 
 
 class Harness:
-    def __init__(self, started=True):
+    def __init__(self, started=True, info=INFO):
         self.callbacks = []
         self.router = Router("s", SETTINGS, self.callbacks.append)
         self.peers = {}
         self.child = []  # every line any child received, in order
         if started:
             self.router.attach_child(MemoryOutbox(self.child))
-            self.router.child_ready(INFO)
+            self.router.child_ready(info)
             self.router.release_child()
 
     def peer(self, name):

@@ -9,12 +9,14 @@ era). The routes of what is not an answer and the child's stdin keep their own s
 (`routes`, `childlink`). Output, client membership and the child's lifecycle are
 `router.Router`'s, which builds on this.
 """
+import copy
+
 from loguru import logger
 
 from agentdeck.pool import replies
 from agentdeck.pool.childlink import GONE, ChildLink
 from agentdeck.pool.clienteras import ClientEras
-from agentdeck.pool.pending import PROXY, Pending, PendingTable, from_client
+from agentdeck.pool.pending import PROXY, Pending, PendingTable, from_client, held_listen
 from agentdeck.pool.routes import ChildRequests, ProgressRoutes, Subscriptions
 from agentdeck.pool.stats import Stats
 from agentdeck.protocol import front
@@ -109,7 +111,10 @@ class Dispatcher:
         self._forward(peer, line, msg, raw_id, key, span)
 
     def _forward(self, peer, line, msg, raw_id, key, span):
-        """Send a client's request to the child under a proxy id (``line`` None: encode ``msg``)."""
+        """Send a client's request to the child under a proxy id (``line`` None: encode ``msg``,
+        an adapter's, which it may keep to retry: ids and tokens are changed in a copy)."""
+        if line is None:
+            msg = copy.deepcopy(msg)
         method = msg["method"]
         link = self.link
         if link.state is GONE:
@@ -134,8 +139,9 @@ class Dispatcher:
             out = jsonrpc.dumps(msg) + b"\n"
         else:
             out = replace_id(line, span, b"%d" % pid)
-        self.pending[pid] = Pending(peer, raw_id, key, method, token)
+        pending = self.pending[pid] = Pending(peer, raw_id, key, method, token)
         peer.inflight[key] = pid
+        peer.held += held_listen(pending)
         self.stats.requests += 1
         link.put(out)
 
@@ -186,6 +192,7 @@ class Dispatcher:
                 return  # finished already, or never ours: nothing to cancel
             # The child may never answer a cancelled request: forget it now (a late answer is an orphan).
             pending = self.pending.pop(pid)
+            peer.held -= held_listen(pending)
             if pending.token is not None:
                 self.progress.discard(pending.token)
             params["requestId"] = pid
@@ -289,6 +296,7 @@ class Dispatcher:
             pending.on_reply(msg)
             return client
         client.inflight.pop(pending.key, None)
+        client.held -= held_listen(pending)
         self.send(client, out, pending.key, True)
         return f"client {client.cid}"
 

@@ -121,7 +121,7 @@ class HttpSession(Peer):
         self.forget(self)
 
     def abandoned(self):
-        return not self.inflight and not self.calls and self.get is None
+        return not self.busy() and not self.calls and self.get is None
 
     def is_idle(self, now, settings):
         return self.abandoned() and now - self.last_active >= settings.http_session_idle

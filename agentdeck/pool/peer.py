@@ -9,7 +9,7 @@ import time
 
 
 class Peer:
-    __slots__ = ("cid", "last_active", "closed", "inflight", "subscriptions", "proto", "adapter")
+    __slots__ = ("cid", "last_active", "closed", "inflight", "subscriptions", "proto", "adapter", "held")
     kind = "?"  # "socket" or "http": status counts them apart
 
     def __init__(self, cid):
@@ -21,6 +21,8 @@ class Peer:
         self.subscriptions = None            # resource URIs it subscribed to (a set, made on first use)
         self.proto = None                    # protocol.clients.ClientState once a request showed its era
         self.adapter = None                  # its era adapter to the child's era; None: the same era
+        self.held = 0                        # of inflight, the listens its adapter holds (never answered:
+                                             # they keep no client busy)
 
     def put(self, line, about=None, final=False):
         """Queue ``line`` (bytes, newline included) for the client; never blocks.
@@ -56,4 +58,8 @@ class Peer:
 
     def is_idle(self, now, settings):
         """Nothing sent, received or in flight for idle_timeout: the idle sweep closes it."""
-        return not self.inflight and now - self.last_active >= settings.idle_timeout
+        return not self.busy() and now - self.last_active >= settings.idle_timeout
+
+    def busy(self):
+        """A request of the client is in flight (not counting the listens held for it)."""
+        return len(self.inflight) > self.held

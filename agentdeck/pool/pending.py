@@ -19,6 +19,11 @@ class Pending:
         self.on_reply = on_reply  # PROXY only: gets the reply message, or None when the child went away
 
 
+def held_listen(pending):
+    """A subscriptions/listen an adapter holds for its client (`Peer.held`)."""
+    return pending.method == "subscriptions/listen" and pending.raw_id.startswith(b'"agentdeck-')
+
+
 def from_client(pending):
     return pending.client is not PROXY
 

@@ -13,7 +13,7 @@ from loguru import logger
 from agentdeck.pool import replies
 from agentdeck.pool.childlink import GONE
 from agentdeck.pool.dispatch import Dispatcher
-from agentdeck.pool.pending import PROXY, Pending
+from agentdeck.pool.pending import PROXY, Pending, held_listen
 from agentdeck.protocol import versions as v
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.jsonrpc import NULL_ID
@@ -134,6 +134,7 @@ class Router(Dispatcher):
                 continue
             self.link.put(_CANCELLED % pid)
         peer.inflight.clear()
+        peer.held = 0
         for route in self.routes:
             route.drop(peer, self)
         peer.adapter = None
@@ -191,6 +192,7 @@ class Router(Dispatcher):
                 entry.on_reply(None)
             else:
                 entry.client.inflight.pop(entry.key, None)
+                entry.client.held -= held_listen(entry)
                 unanswered.append((entry.client, entry.raw_id, entry.key))
         for peer, raw_id, key in unanswered:
             self.send(peer, replies.unavailable(raw_id, self.name, why, stderr_tail), key, True)
