@@ -61,6 +61,11 @@ def test_a_request_that_fails_inside_the_daemon_leaves_no_token_or_mac_in_any_lo
         assert request(daemon, "POST", "/mcp/s" + query, {**secret_headers, "Mcp-Session-Id": "x.\xe9"},
                        b"{}")[0] == 400
         assert request(daemon, "GET", "/nowhere" + query, secret_headers)[0] == 404
+        address = urllib.parse.urlsplit(daemon.info()["status_url"]).netloc.split(":")
+        for malformed in (b"GET /status%s HTTP/1.1x\r\nAuthorization: Bearer %s\r\n\r\n",  # the parser refuses
+                          b"GET /status%s HTTP/1.1\r\nAuthorization: Bearer %s\r\nX: a\nB: c\r\n\r\n"):
+            got = exchange_head((address[0], int(address[1])), malformed % (query.encode(), token.encode()))
+            assert got.startswith(b"HTTP/1.1 400 "), got
         stop(daemon)
         daemon = DaemonProcess(home, config, script=FAULTY_RUN)  # the session is taken up (and logged) again
         daemons.append(daemon)
