@@ -5,8 +5,10 @@ server's sharing scope.
 ``share = "project"``: one unit per project directory (its real path), made when its
 first client comes, stopped after ``idle_stop`` seconds without a client.
 ``share = "session"``: one unit per client connection or HTTP session, stopped when it
-leaves. At most ``max_children`` project or session units run at once; a client over
-that is `Refused` with -32003, one that names no project where one is needed with
+leaves. At most ``max_children`` project or session units run at once: at that bound
+the least recently used one that serves nobody live (no client, or only abandoned HTTP
+sessions) is stopped to make room, and only when there is none is a client `Refused`
+with -32003, one that names no project where one is needed with
 -32600 and a sentence saying how to name one.
 
 A stopped unit leaves the table at once (a new client of its project gets a new child)
@@ -38,6 +40,11 @@ class Refused(Exception):
 
     def line(self, raw_id):
         return jsonrpc.error_line(raw_id, self.code, self.message, self.data)
+
+
+def _last_used(unit):
+    """When a unit last served anyone: its latest client activity, else when it emptied."""
+    return max((c.last_active for c in unit.router.clients.values()), default=unit.empty_since)
 
 
 class ServerChildren:
@@ -107,7 +114,7 @@ class ServerChildren:
             return unit
         if self.stopping:
             raise Refused(jsonrpc.SERVER_UNAVAILABLE, f"server {self.name} is shutting down", {"server": self.name})
-        if len(self.units) >= spec.max_children:
+        if len(self.units) >= spec.max_children and not self._make_room():
             self.retired.rejected += 1
             raise Refused(jsonrpc.TOO_MANY_CLIENTS,
                           replies.too_many_children_message(self.name, spec.share, spec.max_children),
@@ -117,17 +124,32 @@ class ServerChildren:
         logger.info("server {}: {} children (new one for {})", self.name, len(self.units), project or key)
         return unit
 
+    def _make_room(self):
+        """At max_children: stop the least recently used child that serves nobody live (it
+        has no client, or only abandoned HTTP sessions, which end with it: `Peer.abandoned`).
+        False when every child is in use."""
+        unused = [u for u in self.units.values() if all(c.abandoned() for c in u.router.clients.values())]
+        if not unused:
+            return False
+        unit = min(unused, key=_last_used)
+        self.retired.made_room += 1
+        for client in list(unit.router.clients.values()):
+            unit.router.drop_client(client, "ended to make room (max_children)")
+        self.retire(unit, "made room for another (max_children)")
+        return True
+
     def _unit_empty(self, unit):
         """The last client of ``unit`` left: a session child ends with it."""
         if self.spec.share == "session":
             self.retire(unit, "its client left")
 
     def retire(self, unit, why):
-        """Stop ``unit`` in the background; it leaves the table at once."""
-        if self.units.get(unit.key) is unit:
-            del self.units[unit.key]
-        if not unit.stopping:
-            self.stoppers.spawn(self._stop_unit, unit, why).link_exception(self.crashed)
+        """Stop ``unit`` in the background; it leaves the table at once. Once only: a unit
+        no longer in the table is being stopped already."""
+        if self.units.get(unit.key) is not unit:
+            return
+        del self.units[unit.key]
+        self.stoppers.spawn(self._stop_unit, unit, why).link_exception(self.crashed)
 
     def _stop_unit(self, unit, why):
         pid = unit.supervisor.child.pid if unit.supervisor.child is not None else None

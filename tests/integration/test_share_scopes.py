@@ -241,7 +241,9 @@ def test_http_projects_get_their_own_children_and_sessions_of_a_project_share_on
     legacy = McpHttp(daemon.info()["status_url"] + f"/mcp/s/p/{project_key(alpha)}")
     legacy.initialize()
     assert http_whoami(legacy)["pid"] == a["pid"]
-    # No project in the URL: a clear 400. A third project: -32003 (max_children).
+    # No project in the URL: a clear 400. A third project while both children are in use
+    # (beta's session has its stream open): -32003 (max_children).
+    stream = b1.open_stream("GET")
     reply = McpHttp(daemon.info()["status_url"] + "/mcp/s").post(
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
     assert reply.status == 400 and "mcp json --dir" in reply.json()["error"]["message"]
@@ -252,6 +254,7 @@ def test_http_projects_get_their_own_children_and_sessions_of_a_project_share_on
         assert over.json()["id"] == "x" and over.json()["error"]["code"] == -32003
     finally:
         rmtree(third)
+    stream.hang_up()
     bad = McpHttp(daemon.info()["status_url"] + "/mcp/s/p/bm90IGFic29sdXRl").post(
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})
     assert bad.status == 404 and "project key" in bad.json()["error"]["message"]
@@ -265,6 +268,29 @@ def test_http_session_children_end_with_their_session(start_daemon):
     assert one.send("DELETE", None, one.headers()).status == 204
     wait_for(lambda: gone(pid_one), 10, message="the session's child to exit")
     assert [c["pid"] for c in children(daemon)] == [pid_two] and http_whoami(two, 2)["pid"] == pid_two
+
+
+def test_a_child_that_serves_only_abandoned_sessions_makes_room_at_max_children(start_daemon, projects):
+    """Regression: on a server shared per session each bare initialize (`claude mcp list`
+    never ends its session) took a child for http_session_idle, and max_children of them
+    locked every new client out. Now the least recently used child serving nobody live
+    (no stream, nothing in flight) is stopped for the newcomer; one in use never is."""
+    daemon = start_daemon({"s": {**scripted(), "share": "session", "max_children": 2}})
+    live = http_in(daemon, None)
+    stream = live.open_stream("GET")  # in use: never stopped for anyone
+    flood = [http_in(daemon, None) for _ in range(4)]  # each ends the one before it
+    newcomer = http_in(daemon, None)
+    mine = http_whoami(newcomer)
+    assert http_whoami(live)["pid"] != mine["pid"]
+    assert all(f.call(1, "whoami").status == 404 for f in flood)  # ended: their clients initialize again
+    assert daemon.server("s")["made_room"] == 4 and daemon.server("s")["rejected"] == 0
+    wait_for(lambda: len(children(daemon)) == 2, 10, message="the stopped children to leave the table")
+    newcomer_stream = newcomer.open_stream("GET")
+    over = McpHttp(server_url(daemon.info()["status_url"], "s", None)).post(
+        {"jsonrpc": "2.0", "id": "x", "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+    assert over.json()["error"]["code"] == -32003  # both children in use: refused
+    stream.hang_up()
+    newcomer_stream.hang_up()
 
 
 def test_an_http_project_session_outlives_a_daemon_restart_in_a_new_child_of_its_project(projects):
