@@ -202,3 +202,37 @@ def test_text_lines_escape_newlines_and_a_reload_keeps_server_logs(tmp_path, res
     assert len(daemon_lines) == 1 and daemon_lines[0].endswith("DEBUG   two\\nlines")
     server_lines = (home.logs / "mcp-time.log").read_text().splitlines()
     assert len(server_lines) == 1 and server_lines[0].endswith(" stderr of the child")
+
+
+def _fail_holding(secret):
+    """A bug deep in a call that holds a secret in a local variable."""
+    environ = {"QUERY_STRING": f"token={secret}", "HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    return environ["PATH_INFO"]
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_no_traceback_prints_the_values_of_variables(tmp_path, capfd, restore_loguru, json_lines):
+    """Regression: loguru's diagnose (on by default) printed every frame's variables, and a
+    500 wrote a request's token into daemon.log and stderr. Every sink: the daemon's two,
+    a server's, and a command's own stderr."""
+    secret = "s3cret-0123456789abcdef"
+    home = Home(tmp_path).ensure()
+    logsetup.setup(home, "INFO", json_lines=json_lines)
+    server_log, sink = logsetup.add_server_log(home, "time")
+    for log in (logger, server_log):
+        try:
+            _fail_holding(secret)
+        except KeyError:
+            log.exception("a request failed")
+    logsetup.remove_server_log(sink)
+    logsetup.setup_command()
+    try:
+        _fail_holding(secret)
+    except KeyError:
+        logger.exception("a command failed")
+    logger.remove()
+    written = {name: (home.logs / name).read_text() for name in ("daemon.log", "mcp-time.log")}
+    written["stderr"] = capfd.readouterr().err
+    assert "KeyError" in written["daemon.log"] and "a command failed" in written["stderr"]
+    for name, text in written.items():
+        assert secret not in text, name

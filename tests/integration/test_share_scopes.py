@@ -270,6 +270,22 @@ def test_http_session_children_end_with_their_session(start_daemon):
     assert [c["pid"] for c in children(daemon)] == [pid_two] and http_whoami(two, 2)["pid"] == pid_two
 
 
+def test_a_session_id_works_only_at_the_project_it_was_issued_for(start_daemon, projects):
+    """Regression: the MAC covered scope/nonce unseparated, so an id issued for /p/sub
+    worked as sub/<id> on /p (a session of another project's child)."""
+    alpha, _, _ = projects
+    sub = os.path.join(alpha, "sub")
+    os.mkdir(sub)
+    daemon = start_daemon(per_project())
+    client = http_in(daemon, sub)
+    assert http_whoami(client)["cwd"] == sub
+    parent = McpHttp(server_url(daemon.info()["status_url"], "s", alpha))
+    for sid in ("sub/" + client.sid, client.sid, client.sid.replace(".", ".sub/", 1)):
+        parent.sid = sid
+        assert parent.call(1, "whoami").status == 404, sid
+    assert [c["project"] for c in children(daemon)] == [sub]  # no child was started for the parent
+
+
 def test_a_child_that_serves_only_abandoned_sessions_makes_room_at_max_children(start_daemon, projects):
     """Regression: on a server shared per session each bare initialize (`claude mcp list`
     never ends its session) took a child for http_session_idle, and max_children of them
