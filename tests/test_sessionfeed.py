@@ -100,7 +100,8 @@ def test_status_and_session_show_describe_a_session_the_same_way(home):
     write_hook(home, "a", "UserPromptSubmit", prompt="ship it", cwd="/src")
     shown = SessionControl(root, None, None, PromptCache())._view(record("a"), {"agentdeck-a": PaneState(1, False, 9)})
     hook = read_hook_status(root.hook_file("a"))
-    feed = SessionFeed(FakeRegistry({"default": FakeStore([record("a")])}), lambda: {"a": ("running", 100.0)},
+    # Running since its hook (the registry still says otherwise), as the daemon's pass would find.
+    feed = SessionFeed(FakeRegistry({"default": FakeStore([record("a")])}), lambda: {"a": ("running", hook.ts)},
                        {"a": hook}.get)
     assert feed.sessions()[0][0] == shown.to_dict()
     assert shown.to_dict()["prompt"] == "ship it" and shown.to_dict()["hook_event"] == "UserPromptSubmit"

@@ -91,9 +91,16 @@ def session_control(args):
 
 
 def run_add(args):
+    """Print the new session's id; exit 1 with one line when its command fails at once
+    (the session stays, dead, for `session show`)."""
+    from agentdeck.errors import UserError
     with session_control(args) as control:
         record = control.add(args.path, title=args.title, command=args.cmd, profile=args.profile)
-    print(record.id)
+        print(record.id, flush=True)
+        failure = control.start_failure(record)
+    if failure:
+        raise UserError(f"session {record.id}: `{record.command or 'the shell'}` failed at once: {failure}: "
+                        f"see `agentdeck session show {record.id}`, then `agentdeck session remove {record.id}`")
 
 
 def by_attention(views):
@@ -193,8 +200,9 @@ def _table(rows):
 def _describe(view):
     r, hook = view.record, view.hook
     last_hook = f"{hook.event} at {_clock(hook.ts)}" if hook else "none yet"
+    ended = f" ({view.ended})" if view.ended else ""
     fields = [("id", r.id), ("title", r.title), ("profile", r.profile),
-              ("status", f"{view.status} since {_clock(view.since)}"),
+              ("status", f"{view.status} since {_clock(view.since)}{ended}"),
               ("last hook", last_hook), ("tool", r.tool), ("command", r.command or "(shell)"), ("path", r.path),
               ("tmux", f"{r.tmux_session} (attach: tmux attach -t {r.tmux_session})"),
               ("created", _clock(r.created)), ("updated", _clock(r.updated)), ("prompt", view.prompt or "-")]

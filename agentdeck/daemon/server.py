@@ -52,8 +52,8 @@ class Daemon:
         self.feed = EventFeed(self.events, self._describe, self.pool.status)
         self.transitions = TransitionDaemon(home, config.notify, on_change=self.feed.session_changed,
                                             on_removed=self.feed.session_removed)
-        self.sessions = SessionFeed(self.transitions.registry, self.transitions.statuses,
-                                    self.transitions.hooks.get)  # the sessions part of /status
+        self.sessions = SessionFeed(self.transitions.registry, self.transitions.statuses, self.transitions.hooks.get,
+                                    self.transitions.dead_pane)  # the sessions part of /status
         self.rss = RssHistory()  # for the page's sparkline
         self.loops = Group()  # background greenlets, killed together on stop
         self.stop_requested = False  # set by the signal handlers: a SIGINT after this means "kill"

@@ -26,14 +26,16 @@ class SessionFeed:
 
     ``registry`` is the `Registry` of the home (its owner closes it); ``statuses()``
     returns {instance id: (status, since)} from the latest transition pass;
-    ``hook_of(id)`` returns the instance's latest `HookStatus` or None. The feed owns
+    ``hook_of(id)`` returns the instance's latest `HookStatus` or None, ``pane_of(id)`` its
+    dead tmux `PaneState` (for the exit status) or None. The feed owns
     only its prompt cache, emptied by `close`.
     """
 
-    def __init__(self, registry, statuses, hook_of, max_age=MAX_AGE):
+    def __init__(self, registry, statuses, hook_of, pane_of=lambda instance_id: None, max_age=MAX_AGE):
         self.registry = registry
         self.statuses = statuses
         self.hook_of = hook_of
+        self.pane_of = pane_of
         self.max_age = max_age
         self.prompts = PromptCache()
         self._entries = []  # the last list served
@@ -75,4 +77,4 @@ class SessionFeed:
         in the same order; ``live`` is {id: (status, since)} and wins over the stored
         status where it has one."""
         return [describe(record, *(live.get(record.id) or (record.status, None)), self.hook_of(record.id),
-                         self.prompts).to_dict() for record in records]
+                         self.prompts, self.pane_of(record.id)).to_dict() for record in records]

@@ -7,7 +7,10 @@ no state of its own beyond what it is given.
 """
 import os
 import shlex
+import time
 from pathlib import Path
+
+import gevent
 
 from agentdeck.errors import UserError
 from agentdeck.paths import ENV_HOME
@@ -17,11 +20,13 @@ from agentdeck.sessions.names import DEFAULT_PROFILE, check_name
 from agentdeck.sessions.states import DEAD, IDLE
 from agentdeck.sessions.status import read_hook_status, resolve_status
 from agentdeck.sessions.tmux import session_name
-from agentdeck.sessions.view import describe
+from agentdeck.sessions.view import describe, exit_text
 
 KNOWN_TOOLS = ("claude", "codex", "gemini")  # agents recognised by their command's program name
 SHELL_TOOL = "shell"
 TITLE_MAX_CHARS = 200  # a title is a label in a table, not a description
+START_CHECK = 0.5  # seconds `session add` watches a new session for a command that fails at once
+START_POLL = 0.05  # seconds between two looks meanwhile
 
 
 def tool_of(command):
@@ -90,6 +95,21 @@ class SessionControl:
             store.delete(instance_id)
             raise
         return record
+
+    def start_failure(self, record, seconds=START_CHECK):
+        """How ``record``'s command ended if it failed (a non-zero exit status or a signal)
+        within ``seconds`` of its start, e.g. "exit status 127 (command not found)"; "" when
+        it still runs then, or ended with status 0."""
+        deadline = time.monotonic() + seconds
+        while True:
+            pane = self.tmux.panes().get(record.tmux_session)
+            if pane is None:
+                return "its tmux session ended"
+            if pane.dead:
+                return "" if pane.exit_status == 0 else exit_text(pane.exit_status, pane.exit_signal)
+            if time.monotonic() >= deadline:
+                return ""
+            gevent.sleep(START_POLL)
 
     def _env(self, instance_id):
         """What a session's tmux environment gains: how its hooks find their status file."""
@@ -181,8 +201,9 @@ class SessionControl:
 
     def _view(self, record, panes):
         hook = read_hook_status(self.home.hook_file(record.id))
-        status = resolve_status(record.status, hook, panes.get(record.tmux_session))
-        return describe(record, status, self._since(record, status, hook), hook, self.prompts)
+        pane = panes.get(record.tmux_session)
+        status = resolve_status(record.status, hook, pane)
+        return describe(record, status, self._since(record, status, hook), hook, self.prompts, pane)
 
     def _since(self, record, status, hook):
         """Since when ``record`` has held ``status``, as far as the files tell: the daemon's

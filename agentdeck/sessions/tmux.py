@@ -32,6 +32,8 @@ class PaneState:
     pane_id: int  # tmux's %N without the %, increasing over the server's life
     dead: bool  # the pane's command exited (kept on screen by remain-on-exit)
     pid: int  # the pane's process
+    exit_status: int | None = None  # what its command exited with, once dead (tmux's pane_dead_status)
+    exit_signal: int | None = None  # the signal that killed it, once dead that way (pane_dead_signal)
 
     @property
     def target(self):
@@ -132,7 +134,8 @@ class Tmux:
     def panes(self):
         """{session name: PaneState of its first pane} for every session of the server,
         from a single `tmux list-panes -a` call; {} when no server runs."""
-        proc = self._run("list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_dead}\t#{pane_pid}")
+        proc = self._run("list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_dead}\t#{pane_pid}"
+                                                   "\t#{pane_dead_status}\t#{pane_dead_signal}")
         if proc.returncode != 0:
             message = self._message(proc)[0]
             if any(m in message for m in NO_SERVER_MARKERS):
@@ -140,8 +143,9 @@ class Tmux:
             raise UserError(f"tmux could not list panes: {message}")
         panes = {}
         for line in proc.stdout.splitlines():
-            name, pane_id, dead, pid = line.rsplit("\t", 3)
-            pane = PaneState(pane_id=int(pane_id.lstrip("%")), dead=dead == "1", pid=int(pid or 0))
+            name, pane_id, dead, pid, status, signal = line.rsplit("\t", 5)
+            pane = PaneState(pane_id=int(pane_id.lstrip("%")), dead=dead == "1", pid=int(pid or 0),
+                             exit_status=int(status) if status else None, exit_signal=int(signal) if signal else None)
             first = panes.get(name)
             if first is None or pane.pane_id < first.pane_id:
                 panes[name] = pane

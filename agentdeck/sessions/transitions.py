@@ -100,6 +100,7 @@ class TransitionDaemon:
         self._since = {}  # instance id -> Unix time it entered that status, as far as we know
         self._hook_ts = {}  # instance id -> ts of the hook file the latest pass used (None: no file)
         self._shown = {}  # instance id -> (status, hook ts, title) last given to on_change
+        self._dead_panes = {}  # instance id -> its tmux PaneState while dead on screen (its exit status)
         self._problems = {}  # what failed ("tmux", profile name) -> monotonic time it was last logged
 
     def start(self):
@@ -128,6 +129,7 @@ class TransitionDaemon:
         self._since.clear()
         self._hook_ts.clear()
         self._shown.clear()
+        self._dead_panes.clear()
         self._problems.clear()
         logger.info("transitions: stopped after {} passes and {} transitions; closed {} profile stores",
                     self.passes, self.transitions, len(closed))
@@ -142,7 +144,13 @@ class TransitionDaemon:
 
     def tracked(self):
         """Every instance id any of our maps holds (for tests: removed ones leave none)."""
-        return set(self._last) | set(self._since) | set(self._hook_ts) | set(self._shown) | self.notifier.tracked()
+        return (set(self._last) | set(self._since) | set(self._hook_ts) | set(self._shown) | set(self._dead_panes)
+                | self.notifier.tracked())
+
+    def dead_pane(self, instance_id):
+        """The instance's tmux PaneState as of the latest pass if its command has ended (its
+        exit status), else None."""
+        return self._dead_panes.get(instance_id)
 
     def stats(self):
         """Counters for the status page and metrics."""
@@ -232,6 +240,10 @@ class TransitionDaemon:
             return 0
         self._last[instance_id] = status
         self._hook_ts[instance_id] = hook_ts
+        if pane is not None and pane.dead:
+            self._dead_panes[instance_id] = pane
+        else:
+            self._dead_panes.pop(instance_id, None)
         if status == previous and not missed:
             self._show(record, status, hook_ts)
             return 0
@@ -268,7 +280,7 @@ class TransitionDaemon:
             write_event(path, event)
 
     def _forget(self, instance_id):
-        for table in (self._last, self._since, self._hook_ts, self._shown):
+        for table in (self._last, self._since, self._hook_ts, self._shown, self._dead_panes):
             table.pop(instance_id, None)
         self.hooks.forget(instance_id)
         self.notifier.forget(instance_id)

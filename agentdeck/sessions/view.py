@@ -3,8 +3,27 @@
 the stored record, the status it has now and since when, its latest hook and its latest
 prompt."""
 import dataclasses
+import signal
 
 from agentdeck.sessions.states import DEAD
+
+# What a shell's exit status says about the command it was asked to run.
+SHELL_EXIT_MEANINGS = {126: "found but not executable", 127: "command not found"}
+
+
+def exit_text(exit_status, exit_signal):
+    """How a dead session's command ended, for a person: "exit status 127 (command not
+    found)", "killed by signal 9 (SIGKILL)"; "" when unknown."""
+    if exit_signal is not None:
+        try:
+            name = f" ({signal.Signals(exit_signal).name})"
+        except ValueError:
+            name = ""
+        return f"killed by signal {exit_signal}{name}"
+    if exit_status is None:
+        return ""
+    meaning = SHELL_EXIT_MEANINGS.get(exit_status)
+    return f"exit status {exit_status}" + (f" ({meaning})" if meaning else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,23 +33,35 @@ class SessionView:
     since: float  # Unix time it has held that status, as far as known
     hook: object  # status.HookStatus, or None before the first hook
     prompt: str  # latest user prompt; "" when unknown or the session is dead
+    exit_status: int | None = None  # a dead session's command's exit status, as tmux recorded it
+    exit_signal: int | None = None  # or the signal that killed it
+
+    @property
+    def ended(self):
+        """How a dead session's command ended ("exit status 127 (command not found)"); "" if unknown."""
+        return exit_text(self.exit_status, self.exit_signal) if self.status == DEAD else ""
 
     def to_dict(self):
         """The view as JSON-ready data (`session show --json`, /status "sessions")."""
         data = self.record.to_dict()
         data.update(status=self.status, since=self.since, stored_status=self.record.status, prompt=self.prompt,
+                    exit_status=self.exit_status, exit_signal=self.exit_signal, ended=self.ended,
                     hook_event=self.hook.event if self.hook else "", hook_ts=self.hook.ts if self.hook else None,
                     agent_session_id=self.hook.session_id if self.hook else "")
         return data
 
 
-def describe(record, status, since, hook, prompts):
+def describe(record, status, since, hook, prompts, pane=None):
     """The SessionView of ``record`` holding ``status`` since ``since`` (None: since its
-    row last changed), with its latest ``hook`` (or None). The prompt is the one the hook
+    row last changed), with its latest ``hook`` (or None) and its tmux PaneState (None:
+    unknown, or no tmux session), whose exit status a dead one shows. The prompt is the one the hook
     carried, else the latest in its transcript, read through ``prompts`` (a
     `transcript.PromptCache`); a dead session's is not read, which would refill the
     cache `kill` emptied."""
     prompt = ""
     if hook is not None and status != DEAD:
         prompt = hook.prompt or prompts.latest_prompt(record.id, hook.transcript_path) or ""
-    return SessionView(record=record, status=status, since=since or record.updated, hook=hook, prompt=prompt)
+    dead_pane = pane if pane is not None and pane.dead and status == DEAD else None
+    return SessionView(record=record, status=status, since=since or record.updated, hook=hook, prompt=prompt,
+                       exit_status=None if dead_pane is None else dead_pane.exit_status,
+                       exit_signal=None if dead_pane is None else dead_pane.exit_signal)

@@ -342,6 +342,30 @@ def assert_user_error(proc, *words):
         assert word in lines[0]
 
 
+@pytest.mark.parametrize("command, ended", [
+    ("nonexistent-agent-cli", "exit status 127 (command not found)"),
+    ("exit 3", "exit status 3"),
+    ("kill -KILL $$", "killed by signal 9 (SIGKILL)"),
+])
+def test_add_of_a_command_that_fails_at_once_says_why(home, env, project, command, ended):
+    """Regression (issue 20, friction 6): `session add --cmd nonexistent-agent-cli` exited 0
+    and the session was just dead, with nothing saying why."""
+    proc = cli(home, env, "session", "add", str(project), "--cmd", command)
+    instance_id = proc.stdout.strip()  # printed all the same: the session is there to look at
+    assert_user_error(proc, instance_id, command, ended)
+    session = show(home, env, instance_id)
+    assert session["status"] == "dead" and session["ended"] == ended
+    text = cli(home, env, "session", "show", instance_id).stdout
+    assert re.search(rf"^status: +dead since .* \({re.escape(ended)}\)$", text, re.M), text
+
+
+def test_add_of_a_command_that_ends_well_at_once_is_no_error(home, env, project):
+    proc = cli(home, env, "session", "add", str(project), "--cmd", "true")
+    assert proc.returncode == 0 and proc.stderr == ""
+    session = wait_status(home, env, proc.stdout.strip(), "dead")
+    assert (session["status"], session["exit_status"], session["ended"]) == ("dead", 0, "exit status 0")
+
+
 def test_add_with_a_path_that_does_not_exist(home, env, tmux):
     missing = home / "no-such-project"
     assert_user_error(cli(home, env, "session", "add", str(missing)), str(missing), "no such directory")
@@ -470,7 +494,7 @@ def test_send_types_the_text_into_the_pane_and_presses_enter(home, env, project)
     proc = cli(home, env, "session", "send", instance_id, text)
     assert proc.returncode == 0 and instance_id in proc.stdout, proc.stderr
     wait_for(lambda: got.exists() and got.read_text() == text, 10, message="the line to reach the program")
-    dead = add(home, env, project, "--cmd", "exit 3")
+    dead = add(home, env, project, "--cmd", "exit 0")
     wait_status(home, env, dead, "dead")
     assert_user_error(cli(home, env, "session", "send", dead, "hello"), dead, "dead", "restart")
 

@@ -417,6 +417,20 @@ def test_the_daemon_records_publishes_and_notifies_transitions(home, deck, env, 
     assert "session " + instance_id in daemon.output and "waiting -> dead" in daemon.output
 
 
+def test_the_daemon_shows_how_a_dead_session_ended(home, env, control, project):
+    """Regression (issue 20, friction 6): /status said dead, not why."""
+    instance_id = add(control, project, command="nonexistent-agent-cli")
+    daemon = start_daemon(home, env)
+    try:
+        entry = wait_for(lambda: next((s for s in daemon.status()["sessions"]
+                                       if s["id"] == instance_id and s["status"] == DEAD), None), PASS_TIMEOUT,
+                         message="the session to show dead")
+        assert (entry["exit_status"], entry["exit_signal"], entry["ended"]) == (
+            127, None, "exit status 127 (command not found)")
+    finally:
+        daemon.stop()
+
+
 def test_a_restarted_daemon_does_not_notify_again(home, deck, env, control, project):
     notified = home / "notified"
     notified.mkdir()
