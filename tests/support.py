@@ -83,16 +83,19 @@ class DaemonProcess:
     """A real `agentdeck serve` in its own process group, its output drained and searchable
     (modelled on locust's TestProcess). ``stderr`` (an fd) takes the daemon's stderr
     instead of the drained output, e.g. the write end of a pipe nobody reads. ``script``
-    is what runs it (run.py; a test's launcher may plant a fault first)."""
+    is what runs it (run.py; a test's launcher may plant a fault first). With
+    ``config_text`` None no config is written nor named: the daemon looks for one itself."""
 
     def __init__(self, home, config_text, extra_args=(), env=None, stderr=subprocess.STDOUT, script=REPO / "run.py"):
         self.home = Path(home)
         self.config_path = self.home / "agentdeck.toml"
         self.home.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(config_text)
+        if config_text is not None:
+            self.config_path.write_text(config_text)
+            extra_args = ("--config", str(self.config_path), *extra_args)
         self.lines = []
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), "--config", str(self.config_path), *extra_args],
+            [sys.executable, str(script), *extra_args],
             cwd=REPO, env=env or clean_env(self.home), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
         self._drain = gevent.spawn(self._read_output)

@@ -248,7 +248,7 @@ def test_import_adds_stdio_servers_and_keeps_the_config_text(home, cfg):
     assert 'type "sse"' in skipped["events"]
     assert "url" in skipped["bare-url"]
     assert "not a valid server name" in skipped["bad name!"]
-    assert out[-1].startswith(f"added 2 servers to {cfg}")
+    assert out[-1] == f"added 2 servers to {cfg}: start the daemon to serve them: `agentdeck serve`"  # it reads cfg
     after = cfg.read_text()
     assert after.startswith(before)  # comments and layout untouched: text is only appended
     loaded = config.load(cfg)
@@ -257,6 +257,14 @@ def test_import_adds_stdio_servers_and_keeps_the_config_text(home, cfg):
     assert github.command == "npx" and github.args == ("-y", "@modelcontextprotocol/server-github")
     assert dict(github.env) == {"GITHUB_TOKEN": "ghp_x", "QUOTE": 'a "b" \\ c'}
     assert loaded.server("time").command == "mcp-server-time"  # the configured one stays
+
+
+def test_import_into_a_file_serve_would_not_read_says_to_name_it(home, cfg):
+    other = home / "other.toml"
+    other.write_text(cfg.read_text())
+    result = run_cli(home, "mcp", "import", str(write_json(home / "claude.json", CLAUDE_FILE)), config=other)
+    assert result.stdout.splitlines()[-1] == \
+        f"added 2 servers to {other}: start the daemon to serve them: `agentdeck serve --config {other}`"
 
 
 def test_import_twice_adds_nothing_the_second_time(home, cfg):
@@ -276,6 +284,8 @@ def test_import_without_a_home_config_creates_it_from_the_default(home):
     result = run_cli(home, "mcp", "import", str(source), env=clean_env(agentdeck_home))
     assert result.returncode == 0, result.stderr
     created = agentdeck_home / "agentdeck.toml"
+    assert result.stdout.splitlines()[-1] == \
+        f"added 1 server to {created}: start the daemon to serve them: `agentdeck serve`"  # it reads this file
     assert created.read_text().startswith(config.REPO_DEFAULT_CONFIG.read_text())
     assert [s.name for s in config.load(created).servers] == ["time", "fetch"]
     assert stat.S_IMODE(created.stat().st_mode) == 0o600

@@ -1,4 +1,5 @@
-"""Where the daemon a command talks to lives, even while the config file is broken.
+"""Where the daemon a command talks to lives (even while the config file is broken), and
+which config file it reads.
 
 A config file broken on disk does not stop the daemon (it runs on its last good config,
 and a reload says what is wrong), so it must not stop the commands that only read what
@@ -52,3 +53,40 @@ def _daemon_table(path):
     except (OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
         return {}
     return daemon if isinstance(daemon, dict) else {}
+
+
+def running_daemon(home):
+    """The runtime file of the daemon running on ``home`` (a dict), or None."""
+    from agentdeck.daemon.remote import DaemonUnreachable, runtime_info
+
+    try:
+        return runtime_info(home)
+    except DaemonUnreachable:
+        return None
+
+
+def file_to_edit(info):
+    """The config file a command that changes the config should write when none is named:
+    the one the running daemon (runtime file ``info``, or None) was told to read, unless
+    that is the checkout's own; else None (the command's default)."""
+    from agentdeck import config
+
+    if not info or not info.get("config_named", True) or not isinstance(info.get("config"), str):
+        return None
+    return None if info["config"] in ("", str(config.REPO_DEFAULT_CONFIG)) else info["config"]
+
+
+def serve_advice(target, info):
+    """What to do so that the daemon serves what was just written to config file
+    ``target``, given the runtime file ``info`` of the running daemon (or None)."""
+    from agentdeck import config
+
+    if info is None:
+        named = "" if str(target) == str(config.default_path()) else f" --config {target}"
+        return f"start the daemon to serve them: `agentdeck serve{named}`"
+    # A daemon that was not told which file to read looks again on reload (see `Daemon.reload`).
+    reads = info.get("config") if info.get("config_named", True) else str(config.default_path())
+    if reads == str(target):
+        return "run `agentdeck reload` to serve them"
+    return (f"the running daemon (pid {info['pid']}) reads {info.get('config') or 'the built-in defaults'}, not this "
+            f"file: to serve them, restart it on this one: `agentdeck stop && agentdeck serve --config {target}`")

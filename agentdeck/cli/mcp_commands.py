@@ -181,16 +181,17 @@ def count_servers(count):
 
 def run_import(args):
     from agentdeck import mcpfiles
+    from agentdeck.cli.daemonhome import daemon_address, file_to_edit, running_daemon, serve_advice
 
-    plan = mcpfiles.plan_import(args.file, args.config)
+    daemon = running_daemon(daemon_address(args.config).home)
+    plan = mcpfiles.plan_import(args.file, args.config or file_to_edit(daemon))
     mcpfiles.write_import(plan)
     for name, _ in plan.added:
         print(f"added {name}")
     for name, reason in plan.skipped:
         print(f"skipped {name}: {reason}")
     if plan.added:
-        print(f"added {count_servers(len(plan.added))} to {plan.target}: restart the daemon (or send it SIGHUP) "
-              "to serve them")
+        print(f"added {count_servers(len(plan.added))} to {plan.target}: {serve_advice(plan.target, daemon)}")
     else:
         print(f"nothing to add; {plan.target} is unchanged")
     return 0

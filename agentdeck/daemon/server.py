@@ -39,9 +39,12 @@ DAEMON_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, 
 
 
 class Daemon:
-    def __init__(self, home, config, log_level_override=None):
+    def __init__(self, home, config, log_level_override=None, config_named=True):
         self.home = home
         self.config = config
+        # False when no --config nor $AGENTDECK_CONFIG named the file: a reload then looks
+        # again, so a ~/.agentdeck/agentdeck.toml written meanwhile (`mcp import`) is read.
+        self.config_named = config_named
         self.log_level_override = log_level_override  # serve --log-level: wins over the config, on reload too
         self.started = time.time()
         self.requests = Queue()  # (kind, reply): "stop", "kill", "reload", "reopen" or "usr2" from a signal
@@ -173,7 +176,7 @@ class Daemon:
         """``daemon.json``: how the CLI finds this daemon (see `agentdeck.daemon.remote`)."""
         atomic_write(self.info_path, json.dumps({
             "pid": os.getpid(), "status_url": self.http.url if self.http else None, "control": str(self.home.control),
-            "config": self.config.path, "started": self.started}).encode())
+            "config": self.config.path, "config_named": self.config_named, "started": self.started}).encode())
 
     def _stop_or_kill(self, stops):
         """Stop in order; a second SIGINT meanwhile kills the children at once instead.
@@ -203,12 +206,18 @@ class Daemon:
         ``unchanged`` and ``notes`` (settings that wait for a restart), or ``error``
         (the config did not load and the running one stays)."""
         try:
-            config = configuration.load(self.config.path) if self.config.path else configuration.build({})
+            if self.config_named:
+                config = configuration.load(self.config.path)
+            else:
+                config = configuration.load_default()
         except ConfigError as exc:
             logger.error("reload failed, keeping the running config: {}", exc)
             return {"ok": False, "config": self.config.path, "error": str(exc)}
         notes = [f"[daemon] {key} changed; it takes effect when the daemon restarts" for key in RESTART_SETTINGS
                  if getattr(config.daemon, key) != getattr(self.config.daemon, key)]
+        if config.path != self.config.path:
+            notes.append(f"reading {config.path or 'the built-in defaults'} now, instead of "
+                         f"{self.config.path or 'the built-in defaults'}")
         for note in notes:
             logger.warning("reload: {}", note)
         if (config.daemon.log_level, config.daemon.log_json) != (self.config.daemon.log_level,
@@ -217,6 +226,7 @@ class Daemon:
         servers = self.pool.reload(config)
         self.transitions.reload(config.notify)
         self.config = config
+        self.write_info()  # its config may be another file now
         return {"ok": True, "config": config.path, **servers, "notes": notes}
 
     def stop(self):
@@ -259,6 +269,7 @@ def serve(config_path=None, log_level=None):
     logsetup.guard_stderr()
     malloc.tune()
     try:
-        return Daemon(home, config, log_level.upper() if log_level else None).run()
+        named = bool(config_path or os.environ.get(configuration.ENV_CONFIG))
+        return Daemon(home, config, log_level.upper() if log_level else None, named).run()
     finally:
         os.close(lock)

@@ -6,11 +6,13 @@ import json
 import os
 import re
 import signal
+import socket
 import stat
 
 import pytest
 
-from tests.support import clean_env, run_cli, scripted, toml_config, wait_for
+from tests.support import (REPO, DaemonProcess, clean_env, rmtree, run_cli, scripted, short_tmpdir, toml_config,
+                           wait_for)
 
 
 def test_usr1_reopens_the_log_files_and_usr2_does_no_harm(start_daemon):
@@ -131,3 +133,62 @@ def test_status_session_list_and_wait_reach_the_daemon_while_the_config_is_broke
     for result in (status, listed, waited):
         note, = result.stderr.splitlines()
         assert note.startswith(f"agentdeck: note: {daemon.config_path}: ") and "last good config" in note
+
+
+# -- mcp import and the file the daemon reads ------------------------------------------------
+
+def _claude_file(path, servers):
+    path.write_text(json.dumps({"mcpServers": servers}))
+    return path
+
+
+def test_import_after_starting_on_the_checkouts_config_is_served_by_the_next_reload(home):
+    """Regression (issue 20, friction 1): after `agentdeck serve` on the checkout's
+    conf/agentdeck.toml (no file in the home yet), `mcp import` wrote ~/.agentdeck/agentdeck.toml
+    and said "send it SIGHUP"; the reload read the checkout's file again (0 added). The
+    daemon, told no file, looks again on reload; import says exactly what to run."""
+    from agentdeck.config import DEFAULT_STATUS_LISTEN
+    from agentdeck.netaddr import split_host_port
+
+    with socket.socket() as probe:  # the checkout's config listens on the default port
+        if probe.connect_ex(split_host_port(DEFAULT_STATUS_LISTEN)) == 0:
+            pytest.skip(f"something already listens on {DEFAULT_STATUS_LISTEN}")
+    daemon = DaemonProcess(home, None)
+    try:
+        assert daemon.info()["config"] == str(REPO / "conf" / "agentdeck.toml")
+        imported = run_cli(home, "mcp", "import", str(_claude_file(home / "claude.json", {"s": scripted()})))
+        assert imported.returncode == 0, imported.stderr
+        target = home / "agentdeck.toml"
+        assert imported.stdout.splitlines()[-1] == \
+            f"added 1 server to {target}: run `agentdeck reload` to serve them"
+        reloaded = run_cli(home, "reload")
+        assert reloaded.returncode == 0, reloaded.stderr
+        assert reloaded.stdout.splitlines() == [
+            f"reloaded {target}: 1 added (s), 0 removed, 0 restarted, 1 unchanged",
+            f"note: reading {target} now, instead of {REPO / 'conf' / 'agentdeck.toml'}"]
+        assert daemon.info()["config"] == str(target)
+        wait_for(lambda: daemon.server("s")["state"] == "running", message="s running")
+    finally:
+        daemon.stop()
+
+
+def test_import_writes_the_file_the_running_daemon_was_told_to_read(start_daemon):
+    """Regression (issue 20, friction 1): a daemon started with --config FILE; `mcp import`
+    without --config wrote ~/.agentdeck/agentdeck.toml, which that daemon never reads. It
+    now writes FILE, and the reload it advises serves the servers."""
+    elsewhere = short_tmpdir()
+    try:
+        daemon = start_daemon({"t": scripted()}, extra_args=("--config", str(elsewhere / "mine.toml")),
+                              prepare=lambda home: (elsewhere / "mine.toml").write_text(
+                                  toml_config(home, servers={"t": scripted()})))
+        assert daemon.info()["config"] == str(elsewhere / "mine.toml")
+        imported = run_cli(daemon.home, "mcp", "import",
+                           str(_claude_file(elsewhere / "claude.json", {"s": scripted()})))
+        assert imported.returncode == 0, imported.stderr
+        assert imported.stdout.splitlines()[-1] == \
+            f"added 1 server to {elsewhere / 'mine.toml'}: run `agentdeck reload` to serve them"
+        assert "[mcp.s]" in (elsewhere / "mine.toml").read_text()
+        reloaded = run_cli(daemon.home, "reload")
+        assert reloaded.stdout.startswith(f"reloaded {elsewhere / 'mine.toml'}: 1 added (s)"), reloaded
+    finally:
+        rmtree(elsewhere)
