@@ -173,7 +173,7 @@ def test_fuzzed_requests_get_a_status_or_a_close_never_a_500_and_other_clients_g
     pool.join(timeout=ANSWER_TIMEOUT * 3, raise_error=True)
     keeper.kill()
     assert not keeper.exception, keeper.exception
-    assert sent >= 1000, f"only {sent} requests in {FUZZ_SECONDS} s"
+    assert sent >= 500, f"only {sent} requests in {FUZZ_SECONDS} s"
     assert not failures, (FUZZ_SEED, failures[:5])
     assert len(answered) >= 10, f"the other client's calls stalled: {len(answered)} answered while fuzzing"
     assert text_of(keeper_http.call("after", "echo", {"text": "after"}).json()) == "after"
