@@ -133,6 +133,7 @@ SETTINGS = (
     Setting("daemon", "status_token", "", _token,
             "secret every HTTP status request must carry (Authorization: Bearer, or ?token=); "
             "required for a non-loopback status_listen"),
+    Setting("daemon", "http_connections", 1040, _int_at_least(64), "HTTP connections held at once (40 for pages)"),
     Setting("daemon", "log_level", "INFO", _log_level, "daemon log level (serve --log-level overrides)"),
     Setting("daemon", "log_json", False, _bool, "write logs/daemon.log as JSON lines instead of text"),
     Setting("pool", "enabled", True, _bool, "share MCP servers through Unix sockets"),
@@ -179,9 +180,7 @@ def _section_class(section):
     return dataclasses.make_dataclass(section.capitalize() + "Settings", fields, frozen=True)
 
 
-DaemonSettings = _section_class("daemon")
-PoolSettings = _section_class("pool")
-NotifySettings = _section_class("notify")
+DaemonSettings, PoolSettings, NotifySettings = (_section_class(section) for section in SECTIONS)
 
 
 @dataclasses.dataclass(frozen=True)

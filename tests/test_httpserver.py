@@ -38,7 +38,8 @@ def server():
     def check_body(environ, length, chunked):
         return httprequest.raw_response("413 Content Too Large", b"too big\n") if length > 1000 else None
     srv = httpserver.HttpServer(("127.0.0.1", 0), app, lambda reason, client, detail="": refused.append(reason),
-                                check_body, HEAD_TIMEOUT, 5.0, 16, BODY_TIMEOUT)
+                                check_body, head_timeout=HEAD_TIMEOUT, io_timeout=5.0, body_timeout=BODY_TIMEOUT,
+                                capacity=16)
     srv.start()
     srv.refused = refused
     yield srv

@@ -34,7 +34,7 @@ from agentdeck.web.status import StatusServer
 EXIT_OK = 0             # stopped in order (SIGTERM, or a first SIGINT)
 EXIT_STOPPED_NOW = 130  # a second SIGINT: children SIGKILLed, no grace (128 + SIGINT, as a shell reports it)
 # Daemon settings the running process keeps until it is restarted (a reload logs that).
-RESTART_SETTINGS = ("home", "status_listen", "status_token")
+RESTART_SETTINGS = ("home", "status_listen", "status_token", "http_connections")
 DAEMON_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2}
 
 
@@ -129,6 +129,7 @@ class Daemon:
         if self.config.daemon.status_listen:
             self.http = StatusServer(self.config.daemon.status_listen, self.snapshot, self.rss.samples,
                                      token=self.config.daemon.status_token, mcp=McpRoute(self.pool.server),
+                                     capacity=self.config.daemon.http_connections,
                                      events=EventsRoute(self.events, lambda: self.snapshot(fresh=True)))
             self.http.start()
         self.spawn_loop(self.rss.run, "RSS sampler")

@@ -76,6 +76,8 @@ class Reader:
         self.sock = sock
         self.io_timeout = io_timeout  # the socket's own timeout, put back after a deadline read
         self.buffer = b""
+        self.request_since = None  # time.monotonic() when the current request's first byte came
+        self.waiting_since = None  # request_since while blocked waiting for more of that request, else None
 
     def recv(self, size=READ_BYTES):
         """One read of at most ``size`` bytes; Closed at the end of the stream."""
@@ -97,6 +99,7 @@ class Reader:
         if left <= 0:
             raise Refused(REFUSE_408_BODY, BODY_TIMEOUT)
         self.sock.settimeout(left)
+        self.waiting_since = self.request_since
         try:
             return self.recv(min(size, BODY_READ_BYTES))
         except Closed:
@@ -104,6 +107,7 @@ class Reader:
                 raise Refused(REFUSE_408_BODY, BODY_TIMEOUT) from None
             raise
         finally:
+            self.waiting_since = None
             self.sock.settimeout(self.io_timeout)
 
     def put_back(self, data):
@@ -124,6 +128,8 @@ class Reader:
                 if not fed and data[:1] in (b"\r", b"\n"):
                     data = data.lstrip(b"\r\n")  # empty lines before a request are ignored
                 if data:
+                    if not fed:
+                        self.request_since = time.monotonic()
                     window = tail + data
                     end = window.find(b"\r\n\r\n")
                     cut = len(data) if end < 0 else end + 4 - len(tail)
@@ -135,6 +141,7 @@ class Reader:
                     if end >= 0:
                         return True
                     tail = window[-3:]
+                    self.waiting_since = self.request_since
                 try:
                     self.buffer = self.recv()
                 except Closed:
@@ -146,6 +153,7 @@ class Reader:
                 raise Refused(REFUSE_408, TIMEOUT) from None
             return False  # an idle keep-alive connection, closed quietly
         finally:
+            self.waiting_since = None
             timer.close()
 
 

@@ -19,33 +19,57 @@ as does every other answer after which the connection is closed.
 import socket
 import time
 
+import gevent
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from loguru import logger
 
 from agentdeck.logs.logsetup import debug_enabled
-from agentdeck.web.httprequest import Body, ChunkedBody, Closed, Reader, Refused, raw_response, read_head
+from agentdeck.web.httprequest import (REFUSE_408_BODY, Body, ChunkedBody, Closed, Reader, Refused, raw_response,
+                                       read_head)
+from agentdeck.web.httpslots import REQUEST, STREAM, WAITING, Evicted, Slots
 
 SMALL_BODY_BYTES = 65536      # answers up to this size go out in one write with their head
 CONNECTION_FD = "agentdeck.connection_fd"  # environ key: the request's socket fd (to watch for a hang-up)
 NO_BODY_STATUSES = (b"204", b"304")
+OVERFLOW = 64                 # greenlets beyond the capacity, to answer 503 or make room
+RETRY_AFTER = 1               # seconds a client turned away with 503 is asked to wait
+FULL = "full"                 # refusal reason: no connection free, none could be taken back (503)
+EVICTED = "evicted"           # a connection taken back to make room (idle, slow, or the oldest stream)
 ERROR_500 = raw_response("500 Internal Server Error", b"internal error: see the agentdeck log\n")
+REFUSE_503 = raw_response("503 Service Unavailable", b"the listener is full: try again in a second\n",
+                          headers=[("Retry-After", str(RETRY_AFTER))])
+
+
+def _send_now(sock, data):
+    """Send a short answer if the socket takes it at once; never wait for a slow reader."""
+    try:
+        sock.settimeout(0)
+        sock.send(data)
+    except OSError:
+        pass
 
 
 class HttpServer:
     """Serve ``app`` (WSGI) on ``address``. ``refuse(reason, client, detail)`` counts and
     logs a request refused here; ``check_body(environ, length, chunked)`` returns a whole
-    response (bytes) to refuse a body with, from its head alone, or None."""
+    response (bytes) to refuse a body with, from its head alone, or None. At most
+    ``capacity`` connections are held, and requests on a path where ``limited(path)``
+    is true hold at most ``capacity - reserve`` of them (`httpslots`)."""
 
-    def __init__(self, address, app, refuse, check_body, head_timeout, io_timeout, max_connections,
-                 body_timeout):
+    def __init__(self, address, app, refuse, check_body, *, head_timeout, io_timeout, body_timeout, capacity,
+                 reserve=0, limited=None):
         self.app = app
         self.refuse = refuse
         self.check_body = check_body
         self.head_timeout = head_timeout
         self.io_timeout = io_timeout
         self.body_timeout = body_timeout
-        self.server = StreamServer(address, self._handle, spawn=Pool(max_connections))
+        self.limited = limited or (lambda path: False)
+        self.slots = Slots(capacity, reserve, REFUSE_408_BODY)
+        # Beyond the capacity, a few more greenlets answer 503 (or make room); past those
+        # the accept loop waits.
+        self.server = StreamServer(address, self._handle, spawn=Pool(capacity + OVERFLOW))
 
     @property
     def address(self):
@@ -66,12 +90,23 @@ class HttpServer:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small answers must not wait for an ACK
         reader = Reader(sock, self.io_timeout)
+        conn = self.slots.take(gevent.getcurrent(), reader)
         try:
-            while self._one_request(sock, reader, client):
+            if conn is None:
+                self.refuse(FULL, client)
+                sock.sendall(REFUSE_503)
+                return
+            while self._one_request(sock, reader, client, conn):
                 pass
         except (Closed, OSError) as exc:  # gone, or stopped reading for io_timeout: its own problem
             logger.debug("http: client {} dropped: {}", client, exc)
+        except Evicted as exc:
+            self.refuse(EVICTED, client, "to make room")
+            if exc.response:
+                _send_now(sock, exc.response)
         finally:
+            if conn is not None:
+                self.slots.release(conn)
             sock.close()
 
     def _refused(self, sock, client, exc):
@@ -93,20 +128,26 @@ class HttpServer:
                                lambda total: self.check_body(environ, total, False))
         return Body(reader, length, deadline, expect)
 
-    def _one_request(self, sock, reader, client):
+    def _one_request(self, sock, reader, client, conn):
         """Read one request and answer it; True to read another on this connection."""
         try:
             request = read_head(reader, self.head_timeout, client)
             if request is None:
                 return False
             environ, parser, message, keep_alive = request
+            if self.limited(environ["PATH_INFO"]) and not self.slots.limit(conn):
+                raise Refused(REFUSE_503, FULL)
+            self.slots.phase(conn, REQUEST)
             body = environ["wsgi.input"] = self._body(environ, reader, parser, message)
         except Refused as exc:
             logger.debug("http: refused a request from {}: {}", client, exc)
             self._refused(sock, client, exc)
             return False
         environ[CONNECTION_FD] = sock.fileno()
-        response = Response(sock, environ["REQUEST_METHOD"] == "HEAD", environ["SERVER_PROTOCOL"], keep_alive, body)
+        method = environ["REQUEST_METHOD"]
+        response = Response(sock, method == "HEAD", environ["SERVER_PROTOCOL"], keep_alive, body)
+        if method == "GET" and conn.limited:  # a stream, once streaming: the last to give way for room
+            response.on_stream = lambda: self.slots.phase(conn, STREAM)
         result = None
         try:
             result = self.app(environ, response.start)
@@ -129,6 +170,8 @@ class HttpServer:
         finally:
             if hasattr(result, "close"):
                 result.close()
+            self.slots.unlimit(conn)
+            self.slots.phase(conn, WAITING)
         if debug_enabled():
             logger.debug("http: {} {} {} {}", client[0] if isinstance(client, tuple) else client,
                          environ["REQUEST_METHOD"], environ["PATH_INFO"], response.status.decode())
@@ -150,6 +193,7 @@ class Response:
         self.headers = None
         self.head_sent = False
         self.chunked = False
+        self.on_stream = None  # called when the head of a streamed (chunked) answer is sent
 
     def start(self, status, headers, exc_info=None):
         if exc_info is not None and self.head_sent:
@@ -173,6 +217,8 @@ class Response:
             head += (name.encode("latin-1"), b": ", value.encode("latin-1"), b"\r\n")
         if self.chunked:
             head.append(b"Transfer-Encoding: chunked\r\n")
+            if self.on_stream is not None:
+                self.on_stream()
         if not self.keep_alive:
             head.append(b"Connection: close\r\n")
         head.append(b"\r\n")

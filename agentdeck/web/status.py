@@ -4,9 +4,11 @@
 
 Bounded so no client can hurt the daemon or the other clients:
 
-- at most MAX_CONNECTIONS connections are served at once (the accept loop waits for a
-  free slot), each with IO_TIMEOUT on every socket read and write; of them at most
-  MAX_PAGE_REQUESTS render a page at once, the rest are MCP streams (`mcproute`);
+- at most MAX_CONNECTIONS connections are held at once, each with IO_TIMEOUT on every
+  socket read and write; MCP traffic (`mcproute`) never holds the last PAGE_RESERVE of
+  them; when they are all taken an idle, a slow or the oldest MCP GET stream connection
+  is closed to make room, else the newcomer gets 503 with Retry-After (`httpslots`); at
+  most MAX_PAGE_REQUESTS render a page at once;
 - a request line and headers must arrive within HEAD_TIMEOUT (a slow-loris client is
   cut off; an idle keep-alive connection is closed the same way), a body within
   BODY_TIMEOUT of its head (408);
@@ -38,7 +40,8 @@ from agentdeck.web.httpserver import HttpServer
 
 EVENTS_PATH = "/events"
 MAX_PAGE_REQUESTS = 16        # pages rendered at once; more wait for a turn
-MAX_CONNECTIONS = 1040        # connections served at once (pages and MCP streams); more wait in the backlog
+MAX_CONNECTIONS = 1040        # connections held at once (pages and MCP streams); then 503, see httpslots
+PAGE_RESERVE = 40             # of them, never taken by /mcp/ traffic: /events' 16 streams and 16 page renders fit
 HEAD_TIMEOUT = 5.0            # seconds for a request line and its headers to arrive
 BODY_TIMEOUT = 10.0           # seconds for a whole request body to arrive, however it trickles
 IO_TIMEOUT = 10.0             # seconds any one socket read or write may block
@@ -65,7 +68,8 @@ class StatusServer:
     naming the address if it cannot); `stop` stops accepting and closes connections."""
 
     def __init__(self, listen, snapshot, rss_samples, token="", head_timeout=HEAD_TIMEOUT,
-                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES, mcp=None, events=None, body_timeout=BODY_TIMEOUT):
+                 io_timeout=IO_TIMEOUT, max_body=MAX_BODY_BYTES, mcp=None, events=None, body_timeout=BODY_TIMEOUT,
+                 capacity=MAX_CONNECTIONS, reserve=PAGE_RESERVE):
         self.snapshot = snapshot
         self.rss_samples = rss_samples
         self.token = token.encode()  # b"" when every loopback request is let in
@@ -75,7 +79,8 @@ class StatusServer:
         self.max_body = max_body
         self.refused = collections.Counter()  # reason -> requests refused since start
         self.server = HttpServer(split_host_port(listen), self.app, self.refuse, self.check_body,
-                                 head_timeout, io_timeout, MAX_CONNECTIONS, body_timeout)
+                                 head_timeout=head_timeout, io_timeout=io_timeout, body_timeout=body_timeout,
+                                 capacity=capacity, reserve=reserve, limited=mcproute.serves)
 
     def start(self):
         try:
