@@ -241,3 +241,19 @@ def test_every_answer_after_which_the_connection_closes_says_so(listener, what, 
     listener.release.set()
     for other in held:
         other.close()
+
+
+def test_a_connection_that_has_not_sent_its_first_request_yet_is_not_taken_for_idle(listener):
+    """Regression: a new connection, before its head arrived, looked like an idle keep-alive
+    one, so each reconnecting slow client closed the newest honest connection instead."""
+    slow = [connect(listener) for _ in range(CAPACITY)]
+    for sock in slow:
+        sock.sendall(b"GET /status HTTP/1.1\r\n")
+        gevent.sleep(0.02)
+    honest = connect(listener)   # makes room: the oldest slow head goes
+    gevent.sleep(0.1)
+    another = connect(listener)  # makes room too: the next slow head, not the honest newcomer
+    gevent.sleep(0.1)
+    assert request(listener, get("/status"), honest).startswith(b"HTTP/1.1 200")
+    assert read_answer(slow[0]).startswith(b"HTTP/1.1 408") and read_answer(slow[1]).startswith(b"HTTP/1.1 408")
+    another.close()

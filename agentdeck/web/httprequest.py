@@ -76,7 +76,8 @@ class Reader:
         self.sock = sock
         self.io_timeout = io_timeout  # the socket's own timeout, put back after a deadline read
         self.buffer = b""
-        self.request_since = None  # time.monotonic() when the current request's first byte came
+        self.fresh = True          # no request read yet: a connection that never sent one is not idle
+        self.request_since = time.monotonic()  # when the current request's first byte came (or we accepted)
         self.waiting_since = None  # request_since while blocked waiting for more of that request, else None
 
     def recv(self, size=READ_BYTES):
@@ -122,13 +123,15 @@ class Reader:
         fed = 0      # bytes of this head given to llhttp
         tail = b""   # its last 3 bytes: the blank line may straddle two reads
         timer = gevent.Timeout.start_new(timeout)
+        if self.fresh:
+            self.waiting_since = self.request_since
         try:
             while True:
                 data = self.buffer
                 if not fed and data[:1] in (b"\r", b"\n"):
                     data = data.lstrip(b"\r\n")  # empty lines before a request are ignored
                 if data:
-                    if not fed:
+                    if not fed and not self.fresh:
                         self.request_since = time.monotonic()
                     window = tail + data
                     end = window.find(b"\r\n\r\n")
@@ -139,6 +142,7 @@ class Reader:
                     fed += cut
                     self.buffer = data[cut:]
                     if end >= 0:
+                        self.fresh = False
                         return True
                     tail = window[-3:]
                     self.waiting_since = self.request_since
