@@ -19,6 +19,13 @@ server never would. Tools (``tools/call`` with ``name`` and ``arguments``):
   remember {value}            -> keeps the value in this process (per-process state)
   whoami                      -> {pid, cwd, memory, initializes, argv}: where it runs and what it keeps
 
+``--modern`` makes it a 2026-07-28 server (no initialize: every request must carry the
+``_meta`` envelope; ``server/discover``; ``subscriptions/listen``). Its tools/list offers
+``ask`` only to a client that declared elicitation (tools by client capability): ``ask``
+answers ``input_required`` with an elicitation until the retry brings its answer (and
+the same ``requestState``), then ``hello <name>``; ``changed`` sends tools/list_changed
+on every listen; ``envelope`` returns its own request's ``_meta``.
+
 Options: ``--id-last`` writes responses with the id as the last member (as the
 TypeScript SDK does); ``--exit-at-start N`` exits with code N before reading anything;
 ``--no-ping`` answers ping with method-not-found; ``--ignore-term`` ignores SIGTERM (its
@@ -34,8 +41,11 @@ import time
 
 ID_LAST = "--id-last" in sys.argv
 NO_PING = "--no-ping" in sys.argv
+MODERN = "--modern" in sys.argv
+V = "io.modelcontextprotocol/"
 out_lock = threading.Lock()
-state = {"memory": None, "initializes": 0, "subscriptions": [], "cancelled": [], "hung": False, "stop_reading": False}
+state = {"memory": None, "initializes": 0, "subscriptions": [], "cancelled": [], "hung": False, "stop_reading": False,
+         "listens": []}
 client_answers = {}  # our request id -> threading.Event + reply
 next_request = [0]
 
@@ -54,7 +64,8 @@ def result(id_, value):
 
 
 def text(id_, value):
-    result(id_, {"content": [{"type": "text", "text": value}], "isError": False})
+    result(id_, {"content": [{"type": "text", "text": value}], "isError": False,
+                 **({"resultType": "complete"} if MODERN else {})})
 
 
 def ask_client(method, params=None):
@@ -125,8 +136,62 @@ TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}}
                    "hang", "info", "ping_client", "env", "remember", "whoami")]
 
 
+def modern(msg):
+    """Serve one message as a 2026-07-28 server; False when the legacy code serves it as is."""
+    method, id_ = msg.get("method"), msg.get("id")
+    params = msg.get("params") or {}
+    meta = params.get("_meta") or {}
+    if method is None or id_ is None:
+        if method == "notifications/cancelled" and params.get("requestId") in state["listens"]:
+            rid = params["requestId"]
+            state["listens"].remove(rid)
+            result(rid, {"resultType": "complete", "_meta": {V + "subscriptionId": rid}})
+            return True
+        return method is None  # answers to us: none in this era
+    if method == "initialize":
+        write({"jsonrpc": "2.0", "id": id_, "error": {"code": -32022, "message": "modern only",
+                                                      "data": {"supported": ["2026-07-28"]}}})
+    elif V + "protocolVersion" not in meta or not isinstance(meta.get(V + "clientCapabilities"), dict):
+        write({"jsonrpc": "2.0", "id": id_, "error": {"code": -32602, "message": "missing the _meta envelope"}})
+    elif method == "server/discover":
+        result(id_, {"resultType": "complete", "supportedVersions": ["2026-07-28"], "ttlMs": 0, "cacheScope": "public",
+                     "capabilities": {"tools": {"listChanged": True}},
+                     "_meta": {V + "serverInfo": {"name": "scripted-modern", "version": "1"}}})
+    elif method == "subscriptions/listen":
+        state["listens"].append(id_)
+        write({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+               "params": {"_meta": {V + "subscriptionId": id_}, "notifications": params.get("notifications", {})}})
+    elif method == "tools/list":
+        asks = ["ask"] if "elicitation" in meta[V + "clientCapabilities"] else []
+        result(id_, {"resultType": "complete", "ttlMs": 0, "cacheScope": "private",
+                     "tools": TOOLS + [{"name": n, "description": n, "inputSchema": {"type": "object"}}
+                                       for n in asks + ["changed", "envelope"]]})
+    elif method == "tools/call" and params.get("name") in ("ask", "changed", "envelope"):
+        name = params["name"]
+        if name == "envelope":
+            result(id_, {"resultType": "complete", "content": [{"type": "text", "text": json.dumps(meta)}]})
+        elif name == "changed":
+            for rid in state["listens"]:
+                write({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+                       "params": {"_meta": {V + "subscriptionId": rid}}})
+            text(id_, "changed")
+        elif params.get("requestState") == "st-1" and "who" in (params.get("inputResponses") or {}):
+            answer = params["inputResponses"]["who"]
+            result(id_, {"resultType": "complete", "content": [
+                {"type": "text", "text": f"hello {(answer.get('content') or {}).get('name', answer.get('action'))}"}]})
+        else:
+            result(id_, {"resultType": "input_required", "requestState": "st-1", "inputRequests": {"who": {
+                "method": "elicitation/create", "params": {"mode": "form", "message": "name?", "requestedSchema": {
+                    "type": "object", "properties": {"name": {"type": "string"}}}}}}})
+    else:
+        return False
+    return True
+
+
 def handle(msg):
     if state["hung"]:
+        return
+    if MODERN and modern(msg):
         return
     method = msg.get("method")
     id_ = msg.get("id")

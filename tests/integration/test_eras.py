@@ -4,6 +4,8 @@ against mcp-server-time (dual-era: the Python SDK's dual-era stdio server) and
 server-everything (npm, legacy only). Each child is first reached by a client of
 another era or version, in both orders; agentdeck owns every child's handshake."""
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.everything import server_everything
-from tests.support import REPO, LineClient, clean_env, scripted, wait_for
+from tests.support import REPO, DaemonProcess, LineClient, clean_env, scripted, wait_for
 
 TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 ERA_CLIENT = REPO / "tests" / "sdk_era_client.py"
@@ -125,3 +127,90 @@ def test_a_child_request_reaches_only_a_client_that_declared_the_capability(daem
         asked = sdk(daemon, mode, "e1", "trigger-elicitation-request", args, "--elicit")
         assert asked["asked"] == ["elicitation/create"] and not asked["is_error"], asked
         assert "ann" in asked["text"], asked
+
+
+def test_a_restarted_child_is_probed_again_before_held_traffic(start_daemon):
+    """A killed mcp-server-time is restarted, probed (server/discover its first line) and
+    serves a legacy and a modern client again; the handshake kept on disk says what the
+    child is, never a client's version."""
+    daemon = start_daemon({"t": {"command": TIME_SERVER}})
+    wait_for(lambda: daemon.server("t")["state"] == "running", 60, message="t running")
+    assert time_call(daemon, "legacy", "t") == "2025-11-25"
+    first = daemon.server("t")["pid"]
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: daemon.server("t")["state"] == "running" and daemon.server("t")["pid"] != first, 60,
+             message="t restarted")
+    assert time_call(daemon, MODERN, "t") == MODERN
+    assert time_call(daemon, "legacy", "t") == "2025-11-25"
+    assert daemon.output.count("server t: speaks MCP 2026-07-28 (modern)") == 2
+    kept = json.loads((Path(daemon.home) / "handshakes" / "t.json").read_text())
+    assert kept["format"] == 2 and kept["child"]["era"] == "modern" and kept["child"]["version"] == MODERN
+
+
+def test_no_restart_brings_back_the_first_clients_version(start_daemon):
+    """Before: handshakes/NAME.json kept the first client's initialize, so after a daemon
+    restart every client was answered with that client's protocolVersion (Gemini CLI, at
+    most 2025-06-18, showed the server disconnected after Claude Code asked for 2025-11-25)."""
+    def initialize(daemon, version):
+        client = LineClient(daemon.socket_path("t"))
+        try:
+            reply = client.request(1, "initialize", {"protocolVersion": version, "capabilities": {}}, timeout=30)
+            assert reply["result"]["serverInfo"]["name"] == "mcp-time", reply
+            return reply["result"]["protocolVersion"]
+        finally:
+            client.close()
+    daemon = start_daemon({"t": {"command": TIME_SERVER}})
+    assert initialize(daemon, "2025-11-25") == "2025-11-25"
+    daemon.stop()
+    again = DaemonProcess(daemon.home, daemon.config_path.read_text(), env=clean_env(daemon.home))
+    try:
+        again.info()
+        assert initialize(again, "2025-06-18") == "2025-06-18"
+    finally:
+        again.stop()
+
+
+@pytest.fixture
+def modern_daemon(start_daemon):
+    daemon = start_daemon({"m": scripted("--modern")})
+    wait_for(lambda: daemon.server("m")["state"] == "running", 60, message="m running")
+    return daemon
+
+
+def test_a_modern_child_asks_a_legacy_client_through_input_required(modern_daemon):
+    """The child answers input_required naming an elicitation; agentdeck sends the legacy
+    client elicitation/create and retries with its answer and the untouched requestState:
+    the client sees one call and one result. The child offers `ask` only to clients that
+    declared elicitation, and each client sees its own list."""
+    asked = sdk(modern_daemon, "legacy", "m", "ask", {}, "--elicit")
+    assert asked["version"] == "2025-11-25" and asked["asked"] == ["elicitation/create"], asked
+    assert asked["text"] == "hello ann" and "ask" in asked["tools"], asked
+    plain = sdk(modern_daemon, "legacy", "m", "echo", {"text": "hi"})
+    assert "ask" not in plain["tools"] and plain["text"] == "hi", plain
+    modern = sdk(modern_daemon, MODERN, "m", "ask", {}, "--elicit")
+    assert modern["asked"] == ["elicitation/create"] and modern["text"] == "hello ann", modern
+    assert "ask" not in sdk(modern_daemon, "auto", "m")["tools"]
+
+
+def test_a_legacy_clients_requests_carry_its_own_envelope_and_get_list_changes(modern_daemon):
+    """Each request of a legacy client reaches the modern child with the version, the
+    capabilities ({} when it declared none) and clientInfo of its initialize and the level
+    of its logging/setLevel; list changes come on the listen agentdeck holds for it, as
+    the 2025 notification."""
+    client = LineClient(modern_daemon.socket_path("m"))
+    try:
+        client.request(1, "initialize", {"protocolVersion": "2025-06-18", "clientInfo": {"name": "gem", "version": "9"}},
+                       timeout=30)
+        assert client.request(2, "logging/setLevel", {"level": "debug"}, timeout=10)["result"] == {}
+        reply = client.request(3, "tools/call", {"name": "envelope", "arguments": {}}, timeout=10)
+        meta = json.loads(reply["result"]["content"][0]["text"])
+        assert meta == {"io.modelcontextprotocol/protocolVersion": MODERN,
+                        "io.modelcontextprotocol/clientCapabilities": {},
+                        "io.modelcontextprotocol/clientInfo": {"name": "gem", "version": "9"},
+                        "io.modelcontextprotocol/logLevel": "debug"}, meta
+        client.send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "changed"}})
+        got = [client.read(10), client.read(10)]
+        assert {"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {}} in got, got
+        assert any(m.get("id") == 4 and m["result"]["content"][0]["text"] == "changed" for m in got), got
+    finally:
+        client.close()
