@@ -7,7 +7,7 @@ import socket
 import gevent
 
 from agentdeck.clientfiles.endpoint import server_url
-from tests.mcphttp import INIT_PARAMS, McpHttp, ModernHttp
+from tests.mcphttp import INIT_PARAMS, McpHttp, ModernHttp, Stream
 from tests.support import scripted, wait_for
 
 
@@ -120,3 +120,50 @@ def test_a_server_with_one_child_per_session_sends_modern_clients_to_initialize(
     assert reply.status == 400 and "initialize" in reply.json()["error"]["message"]
     session = McpHttp(url_of(daemon))
     assert session.post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT_PARAMS}).status == 200
+
+
+def listen(client, id_, wanted):
+    """A subscriptions/listen POST left open: its Stream."""
+    body = ModernHttp.message(id_, "subscriptions/listen", {"notifications": wanted})
+    conn = client.connection()
+    conn.request("POST", client.path, body=json.dumps(body).encode(), headers=client.modern_headers(body))
+    return Stream(conn, conn.getresponse(), client.timeout)
+
+
+def test_a_listen_gets_what_it_asked_for_under_its_own_id_until_it_hangs_up(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    client = ModernHttp(url_of(daemon))
+    tools = listen(client, "mine", {"toolsListChanged": True})
+    assert tools.status == 200 and tools.resp.getheader("content-type") == "text/event-stream"
+    _, ack = tools.next_event()
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "mine"
+    prompts = listen(client, 1, {"promptsListChanged": True})
+    prompts.next_event()
+    assert in_flight(daemon) == 2
+    for method in ("notifications/tools/list_changed", "notifications/prompts/list_changed"):
+        assert text_of(client.call(5, "notify", {"method": method}).json()) == "sent"
+    _, changed = tools.next_event()
+    assert changed["method"] == "notifications/tools/list_changed"
+    assert changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "mine"
+    _, changed = prompts.next_event()
+    assert changed["method"] == "notifications/prompts/list_changed"
+    assert changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 1
+    tools.hang_up()
+    prompts.hang_up()
+    wait_for(lambda: in_flight(daemon) == 0, 10, message="the listens to end with their streams")
+
+
+def test_a_modern_response_nobody_reads_is_closed_at_client_queue_bytes(start_daemon):
+    """A client that stops reading its stream costs the daemon client_queue_bytes at most."""
+    daemon = start_daemon({"s": scripted()}, pool={"client_queue_bytes": 65536})
+    client = ModernHttp(url_of(daemon))
+    body = ModernHttp.message(1, "tools/call", {"name": "progress", "arguments": {"steps": 60000}},
+                              meta={"progressToken": "t"})
+    conn = client.connection()
+    conn.request("POST", client.path, body=json.dumps(body).encode(), headers=client.modern_headers(body))
+    # Never read: the socket buffers fill, then what waits for it reaches the limit.
+    wait_for(lambda: daemon.server("s")["slow_streams"] == 1, 60, message="the stream closed as too slow")
+    conn.close()
+    wait_for(lambda: in_flight(daemon) == 0, 10, message="the call to be dropped")
+    assert text_of(client.call(2, "echo", {"text": "others go on"}).json()) == "others go on"
