@@ -14,7 +14,8 @@ and prints:
     Unix socket (socket), a raw HTTP/1.1 keep-alive client POSTing to /mcp/echo (HTTP),
     and the same HTTP client against bench/http_floor.py, a raw-socket responder that
     answers every POST with a fixed JSON body (floor). "added" = HTTP minus floor;
-  - requests/s with 1, 10 and 100 sessions, each keeping one request in flight, driven
+  - requests/s with 1, 10 and 100 sessions (for MCP 2026-07-28, "HTTP 2026", clients
+    with no session), each keeping one request in flight, driven
     by --workers client processes (each a selector over raw keep-alive sockets; their
     own CPU per request is printed, so one can see they are not the limit), for HTTP,
     the socket and the floor; and the daemon's CPU per request (utime+stime from
@@ -76,6 +77,21 @@ def http_request(port, path, body=b"", sid=None, method="POST", accept="applicat
         head.append(f"Mcp-Session-Id: {sid}")
     if method == "POST":
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+MODERN = "2026-07-28"
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {},
+               "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}}
+
+
+def modern_request(port, path, id_, text="hello"):
+    """The bytes of one MCP 2026-07-28 tools/call POST: no session, its headers mirrored from its body."""
+    body = json.dumps({"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": {
+        "name": "echo", "arguments": {"text": text}, "_meta": MODERN_META}}).encode()
+    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Accept: application/json, text/event-stream",
+            f"MCP-Protocol-Version: {MODERN}", "Mcp-Method: tools/call", "Mcp-Name: echo",
+            "Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
@@ -197,6 +213,18 @@ class HttpDaemon:
                     raise SystemExit(f"the daemon of {tree} did not come up") from None
                 time.sleep(0.05)
         self.http = self._has_front_door()
+        self.modern = self.http and self._serves_modern()
+
+    def _serves_modern(self):
+        """Whether this daemon answers MCP 2026-07-28 requests (a --compare REV may not)."""
+        conn = HttpConn(self.port)
+        try:
+            status, _, body = conn.exchange(modern_request(self.port, conn.path, 1))
+            return status == 200 and b'"result"' in body
+        except ConnectionError:
+            return False
+        finally:
+            conn.close()
 
     def _has_front_door(self):
         deadline = time.monotonic() + 10
@@ -274,6 +302,9 @@ def _worker(kind, address, sessions, barrier, start_at, end_at, results):
             conn = Conn(address)
             conn.roundtrip(json.dumps(INIT).encode() + b"\n")
             request = call_line(1, "hello")
+        elif kind == "modern":  # no session: every request stands alone
+            conn = HttpConn(address)
+            request = modern_request(address, conn.path, 1)
         else:
             conn = HttpConn(address)
             conn.sid = "floor" if kind == "floor" else conn.open_session()
@@ -390,6 +421,21 @@ def idle_session_cost(daemon, sessions):
     return (idle - base) / sessions, (streaming - base) / sessions
 
 
+def idle_modern_cost(daemon, clients):
+    """RSS per 2026-07-28 client once answered: ``clients`` connections, one request
+    each, then closed. Such a request leaves nothing behind, so this should be 0."""
+    def one(i):
+        conn = HttpConn(daemon.port)
+        conn.roundtrip(modern_request(daemon.port, conn.path, i))
+        conn.close()
+    for i in range(50):
+        one(i)
+    base = settle(daemon.pid)
+    for i in range(clients):
+        one(i)
+    return (settle(daemon.pid) - base) / clients
+
+
 def http_cycle(daemon):
     """One open/call/DELETE of an HTTP session, for `pool_bench.churn`."""
     def once(i):
@@ -479,6 +525,9 @@ def run(trees, floor_port, args):
                     if d.http:
                         rows.setdefault(f"{name} HTTP", []).append(
                             throughput("http", d.port, d.pid, sessions, args.workers, seconds))
+                    if d.modern:
+                        rows.setdefault(f"{name} HTTP 2026", []).append(
+                            throughput("modern", d.port, d.pid, sessions, args.workers, seconds))
             rows["floor"] = [throughput("floor", floor_port, None, sessions, args.workers, seconds)]
             for name, runs in rows.items():
                 rate = statistics.mean(r for r, _, _ in runs)
@@ -488,7 +537,10 @@ def run(trees, floor_port, args):
                     cpu = statistics.mean(c for _, c, _ in runs)
                     line += f", daemon CPU {cpu:6.1f} µs/request ({rate * cpu / 1e4:3.0f}% of a core)"
                 line += f", client CPU {client:5.1f} µs/request ({min(args.workers, sessions)} processes)"
-                if name.endswith("HTTP"):
+                if name.endswith("HTTP 2026"):
+                    sock = statistics.mean(r for r, _, _ in rows[name.replace("HTTP 2026", "socket")])
+                    line += f" | {rate / sock:4.2f}x socket"
+                elif name.endswith("HTTP"):
                     sock = statistics.mean(r for r, _, _ in rows[name.replace("HTTP", "socket")])
                     line += f" | {rate / sock:4.2f}x socket"
                     if sessions >= 10:
@@ -508,6 +560,9 @@ def run(trees, floor_port, args):
             print(f"  {name:>8} per idle HTTP session ({IDLE_SESSIONS}, no stream):   {idle / KiB:7.2f} KiB   "
                   "(target <= 16 KiB)")
             print(f"  {name:>8} per HTTP session with a GET stream open:   {streaming / KiB:7.2f} KiB")
+            if d.modern:
+                print(f"  {name:>8} per 2026-07-28 client after its request ({IDLE_SESSIONS}):  "
+                      f"{idle_modern_cost(d, IDLE_SESSIONS) / KiB:7.2f} KiB   (no session: target 0)")
         for name, d in http_daemons.items():
             grown = churn(d.pid, warm, cycles, http_cycle(d))
             print(f"  {name:>8} growth over {cycles} open/call/DELETE cycles (after {warm}): {grown / MiB:6.2f} MiB   "
