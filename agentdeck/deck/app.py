@@ -25,11 +25,16 @@ from agentdeck.deck.newsession import NewSessionScreen
 from agentdeck.deck.preview import Preview
 from agentdeck.deck.servers import ServersScreen
 from agentdeck.deck.sessiontable import SessionTable
-from agentdeck.sessions.states import DEAD, WAITING
+from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
 
 RETRY_INTERVAL = 2.0     # seconds between two looks for a daemon that is not running or whose stream broke
 TICK_INTERVAL = 1.0      # seconds between two refreshes of ages and of the preview
 SYNC_DELAY = 0.03        # seconds events are gathered before the rows are redrawn
+# Ticks between two looks at the selected session's pane, by its status. A waiting or dead
+# session's screen changes only when something happens that the daemon tells us about
+# (or the person attached, after which we look again), so it is captured on those only:
+# a capture is a tmux process, and the deck's idle budget is 1 % of a core.
+PREVIEW_EVERY = {RUNNING: 1, IDLE: 5}
 
 
 class DeckApp(App):
@@ -61,6 +66,8 @@ class DeckApp(App):
         self.message = ""           # the latest action's answer
         self.events_seen = 0        # events applied since start (tests and the benchmark wait on it)
         self._sync_pending = False
+        self._preview_stale = False  # the selected session changed since its pane was captured
+        self.ticks = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="bar", classes="bar")
@@ -110,8 +117,10 @@ class DeckApp(App):
             self.daemon_pid, self.offline_reason = pid, ""
             self.model.load(data)
             self._exit_statuses()
+            self._preview_stale = True
         else:
-            self.model.apply(kind, data)
+            if self.model.apply(kind, data) == self.table.selected:
+                self._preview_stale = True
             if kind == "session" and data.get("status") == DEAD:
                 self._exit_statuses()
             if kind.startswith("server") and isinstance(self.screen, ServersScreen):
@@ -133,6 +142,7 @@ class DeckApp(App):
             return
         self.model.load({"sessions": sessions, "servers": []})
         self._exit_statuses()
+        self._preview_stale = True
         self._schedule_sync()
 
     def _schedule_sync(self):
@@ -144,7 +154,9 @@ class DeckApp(App):
         self._sync_pending = False
         self.table.sync()
         self._show_bar()
-        self._capture()
+        if self._preview_stale:
+            self._preview_stale = False
+            self._capture()
 
     @work(exclusive=True, group="exits")
     async def _exit_statuses(self):
@@ -169,8 +181,13 @@ class DeckApp(App):
     # -- the preview and the clock
 
     def _tick(self):
-        if self.screen is self.screen_stack[0]:
-            self.table.tick()
+        if self.screen is not self.screen_stack[0]:
+            return
+        self.ticks += 1
+        self.table.tick()
+        entry = self.selected_entry()
+        every = PREVIEW_EVERY.get(entry.get("status")) if entry else None
+        if every and self.ticks % every == 0:
             self._capture()
 
     def on_data_table_row_highlighted(self, event):
@@ -214,6 +231,7 @@ class DeckApp(App):
             self.say(f"{doing} failed: {exc}")
             return
         self.say(result or f"{doing}: done")
+        self._capture()
         if self.daemon_pid is None:
             await self._load_registry()
 

@@ -24,12 +24,13 @@ TOOLS = {"claude": "claude", "codex": "codex", "gemini": "gemini", "shell": ""} 
 
 
 def age(since, now):
-    """A duration a person reads at a glance: 42s, 7m, 3h05m, 2d."""
+    """A duration a person reads at a glance: <1m, 7m, 3h05m, 2d. No seconds: a cell that
+    changes every second would redraw every young row every second."""
     if not since:
         return ""
     seconds = max(0, int(now - since))
     if seconds < 60:
-        return f"{seconds}s"
+        return "<1m"
     if seconds < 3600:
         return f"{seconds // 60}m"
     if seconds < 86400:

@@ -94,7 +94,7 @@ def test_sessions_waiting_first_with_why_exit_status_prompt_and_preview(daemon, 
     idle = add(home, tmp_path, "idle-one")
     running = add(home, tmp_path, "running-one")
     waiting = add(home, tmp_path, "waiting-one")
-    add(home, tmp_path, "dead-one", "sh -c 'exit 3'")
+    add(home, tmp_path, "dead-one", "sh -c 'sleep 2; exit 3'")  # not at once: `add` would refuse it
     add(home, tmp_path, "shows-text", "sh -c 'echo hello-from-the-pane; sleep 600'")
     write_hook(home, running, "UserPromptSubmit", prompt="refactor the parser")
     write_hook(home, waiting, "Stop")
