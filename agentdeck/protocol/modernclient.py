@@ -10,7 +10,8 @@
   final answer. A client that never retries leaves nothing waiting: after ``wait``
   seconds `expire` answers the child with an error and drops the final answer.
 - ``subscriptions/listen`` is acknowledged here; list changes the child announces and
-  updates of the URIs it names reach the client tagged with the listen's id.
+  updates of the URIs it names reach the client tagged with the listen's id, until the
+  client cancels it.
 """
 from agentdeck.protocol import front, requeststate
 from agentdeck.protocol import versions as v
@@ -93,10 +94,8 @@ class ModernToLegacy:
     def _cancelled(self, msg, rid):
         key = id_key(rid) if rid.__class__ in (int, float, str) else None
         listen = self.listens.pop(key, None)
-        if listen is not None:
-            ended = {"jsonrpc": "2.0", "id": listen[0],
-                     "result": {"resultType": "complete", "_meta": {v.SUBSCRIPTION_ID: listen[0]}}}
-            return self._subscriptions("resources/unsubscribe", listen[1]), [ended]
+        if listen is not None:  # a cancelled request is not answered (basic/patterns/cancellation)
+            return self._subscriptions("resources/unsubscribe", listen[1]), []
         self.methods.pop(key, None)
         return [msg], []
 

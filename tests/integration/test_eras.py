@@ -214,3 +214,38 @@ def test_a_legacy_clients_requests_carry_its_own_envelope_and_get_list_changes(m
         assert any(m.get("id") == 4 and m["result"]["content"][0]["text"] == "changed" for m in got), got
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("child", ["modern", "legacy"])
+def test_a_listen_gets_its_notifications_under_the_clients_own_id(start_daemon, child):
+    """A modern client's subscriptions/listen: the acknowledgement and the list changes
+    carry the client's own id (the child saw a proxy id, or for a legacy child no listen
+    at all), whoever else listens; after its cancel the client hears no more."""
+    daemon = start_daemon({"s": scripted("--modern") if child == "modern" else scripted()})
+    wait_for(lambda: daemon.server("s")["state"] == "running", 60, message="s running")
+    listeners = [LineClient(daemon.socket_path("s")) for _ in range(2)]
+    try:
+        for n, client in enumerate(listeners):
+            client.send({"jsonrpc": "2.0", "id": f"L{n}", "method": "subscriptions/listen",
+                         "params": {"_meta": ENVELOPE, "notifications": {"toolsListChanged": True}}})
+            ack = client.read(30)
+            assert ack["method"] == "notifications/subscriptions/acknowledged", ack
+            assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == f"L{n}", ack
+        caller = listeners[0]
+        if child == "modern":
+            call = {"name": "changed", "_meta": ENVELOPE}
+        else:
+            call = {"name": "notify", "arguments": {"method": "notifications/tools/list_changed"}, "_meta": ENVELOPE}
+        caller.send({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": call})
+        got = [caller.read(10), caller.read(10)]
+        change = next(m for m in got if m.get("method") == "notifications/tools/list_changed")
+        assert change["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "L0", got
+        other = listeners[1].read(10)
+        assert other["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "L1", other
+        caller.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "L0"}})
+        caller.send({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": call})
+        assert caller.read(10)["id"] == 10  # the call's answer, and no change on the cancelled listen
+        assert listeners[1].read(10)["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "L1"
+    finally:
+        for client in listeners:
+            client.close()
