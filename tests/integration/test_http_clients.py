@@ -1,7 +1,7 @@
 """Real MCP clients of every era and version over the HTTP front door, on shared children
 that a client of another era or version reached first, in both orders (issue 19):
 the Python SDK 2.x ``Client`` (legacy, auto, 2026-07-28), the TypeScript SDK 2.x
-client (the same three), ``claude mcp list`` and ``gemini mcp list`` on the entries
+client (the same three; also over the bridge), ``claude mcp list`` and ``gemini mcp list`` on the entries
 `agentdeck mcp config` writes (HTTP, and the bridge's stdio entries), and the stock MCP
 Inspector CLI against the ``/servers/NAME/mcp`` URL. The children: mcp-server-time
 (dual-era), server-everything (npm, legacy only) and the scripted server (legacy).
@@ -60,16 +60,19 @@ def python_sdk(daemon, mode, name, call, *options):
     return report["protocol"], report
 
 
-def typescript_sdk(daemon, mode, name, call):
+def typescript_sdk(daemon, mode, name, call, transport="http"):
+    """The TypeScript SDK client in ``mode`` on server ``name``, over HTTP or the bridge."""
     found, why = npmclients.typescript_sdk()
     if found is None:
         pytest.skip(why)
     node, package_json = found
     tool, arguments = call
-    done = subprocess.run([node, str(TS_CLIENT), str(Path(package_json).parent), mode, url(daemon, name), tool,
-                           json.dumps(arguments)], capture_output=True, text=True, timeout=90, cwd=REPO,
-                          stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, f"TypeScript SDK ({mode}) on {name}: {done.stderr[-3000:]}"
+    target = [url(daemon, name)] if transport == "http" else \
+        ["--", sys.executable, "-m", "agentdeck", "bridge", name, "--config", str(daemon.config_path)]
+    done = subprocess.run([node, str(TS_CLIENT), str(Path(package_json).parent), mode, tool, json.dumps(arguments),
+                           *target], capture_output=True, text=True, timeout=90, cwd=REPO,
+                          env=clean_env(daemon.home), stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"TypeScript SDK ({mode}, {transport}) on {name}: {done.stderr[-3000:]}"
     report = json.loads(done.stdout.strip().splitlines()[-1])
     return report["version"], report
 
@@ -100,6 +103,16 @@ def test_each_sdk_mode_shares_a_legacy_child_whoever_came_first(daemon, sdk):
             version, report = SDKS[sdk](daemon, mode, name, ECHO_CALL)
             assert version == SPOKEN[mode], (sdk, name, mode, report)
             assert report["text"] == "Echo: hi" and not report["is_error"], report
+
+
+def test_typescript_sdk_modes_over_the_bridge_whoever_came_first(daemon):
+    """The bridge carries each era too: the TypeScript SDK on stdio (its auto mode probes
+    on a sibling bridge process first), both orders, on the dual-era child."""
+    for name, modes in ORDERS:
+        for mode in modes:
+            version, report = typescript_sdk(daemon, mode, name, TIME_CALL, transport="stdio")
+            assert version == SPOKEN[mode], (name, mode, report)
+            assert '"timezone": "UTC"' in report["text"] and not report["is_error"], report
 
 
 def test_the_two_sdks_take_turns_on_one_child(daemon):
