@@ -2,11 +2,13 @@
 parser of a ``host:port`` listen value. Standard library only: the config uses it, and
 the hook loads the config.
 """
+import functools
 import ipaddress
 
 MAX_PORT = 65535
 
 
+@functools.lru_cache(maxsize=64)  # every HTTP request asks about its Host: nearly always the same few
 def is_loopback_host(host):
     """True for ``localhost`` or a loopback IP address (127.0.0.0/8, ::1), any case,
     an IPv6 address with or without its brackets; False for anything else, names included."""

@@ -4,7 +4,8 @@ Run by hand (not in CI), from the repository root:
 
     .venv/bin/python bench/http_bench.py             # full run, about three minutes
     .venv/bin/python bench/http_bench.py --quick     # smaller counts, for a smoke test
-    .venv/bin/python bench/http_bench.py --compare HEAD~1   # that commit's daemon beside this one
+    .venv/bin/python bench/http_bench.py --compare          # this commit's parent beside this one
+    .venv/bin/python bench/http_bench.py --compare REV      # that commit's daemon beside this one
     .venv/bin/python bench/http_bench.py --profile /tmp/http.txt   # also py-spy the daemon under load
 
 It starts a real `agentdeck serve` pooling bench/echo_server.py
@@ -55,6 +56,7 @@ PROTOCOL = "2025-06-18"
 IDLE_SESSIONS = 200
 ANSWER_BYTES = 5 * MiB
 INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+TARGETS = {1: " (target <= 120 µs CPU)", 100: " (targets <= 60 µs CPU, >= 15000 req/s)"}  # issue 18 §5
 
 
 def free_port():
@@ -473,7 +475,8 @@ def big_answer(daemon, transport):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (smoke test)")
-    parser.add_argument("--compare", metavar="REV", help="also measure the daemon of git revision REV, interleaved")
+    parser.add_argument("--compare", metavar="REV", nargs="?", const="HEAD~1",
+                        help="also measure the daemon of git revision REV (default: this commit's parent), interleaved")
     parser.add_argument("--workers", type=int, default=4, help="client processes driving the load (default 4)")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the daemon during a 100-session HTTP run into FILE")
     args = parser.parse_args()
@@ -543,8 +546,7 @@ def run(trees, floor_port, args):
                 elif name.endswith("HTTP"):
                     sock = statistics.mean(r for r, _, _ in rows[name.replace("HTTP", "socket")])
                     line += f" | {rate / sock:4.2f}x socket"
-                    if sessions >= 10:
-                        line += " (targets >= 8000 req/s, <= 120 µs CPU)"
+                    line += TARGETS.get(sessions, "")
                 print(line)
 
         if args.profile:

@@ -20,7 +20,6 @@ value llhttp has checked) is counted, not parsed. On top of llhttp's grammar:
 import time
 import urllib.parse
 
-import gevent
 import httptools
 
 MAX_HEAD_BYTES = 65536        # request line and headers; more is refused with 431
@@ -122,7 +121,7 @@ class Reader:
         between requests. Refused (408, 431) for a head too slow or too large."""
         fed = 0      # bytes of this head given to llhttp
         tail = b""   # its last 3 bytes: the blank line may straddle two reads
-        timer = gevent.Timeout.start_new(timeout)
+        deadline = None  # the whole head by then (set at the first wait: a head already here needs none)
         if self.fresh:
             self.waiting_since = self.request_since
         try:
@@ -146,29 +145,37 @@ class Reader:
                         return True
                     tail = window[-3:]
                     self.waiting_since = self.request_since
+                if deadline is None:
+                    deadline = time.monotonic() + timeout
+                    self.sock.settimeout(timeout)
+                else:
+                    self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
                 try:
-                    self.buffer = self.recv()
-                except Closed:
+                    self.buffer = self.sock.recv(READ_BYTES)
+                except TimeoutError:
+                    if fed:  # a client that began a request and dribbles: a slow loris
+                        raise Refused(REFUSE_408, TIMEOUT) from None
+                    return False  # an idle keep-alive connection, closed quietly
+                except OSError:
                     return False
-        except gevent.Timeout as exc:
-            if exc is not timer:
-                raise
-            if fed:  # a client that began a request and dribbles: a slow loris
-                raise Refused(REFUSE_408, TIMEOUT) from None
-            return False  # an idle keep-alive connection, closed quietly
+                if not self.buffer:
+                    return False
         finally:
             self.waiting_since = None
-            timer.close()
+            if deadline is not None:
+                self.sock.settimeout(self.io_timeout)
 
 
 class Message:
-    """llhttp's callbacks for one request: what it saw, as it saw it."""
+    """llhttp's callbacks for one request: what it saw, the headers already as environ
+    entries (names with ``_`` dropped; a repeated one's values kept to be joined once)."""
 
-    __slots__ = ("url", "fields", "head_done", "done", "chunk_header", "data")
+    __slots__ = ("url", "headers", "repeated", "head_done", "done", "chunk_header", "data")
 
     def __init__(self):
         self.url = b""
-        self.fields = []          # (name, value) in order, as bytes
+        self.headers = {}         # environ key -> value
+        self.repeated = None      # environ key -> every value of a header given more than once
         self.head_done = False
         self.done = False         # the whole message, body included, has been parsed
         self.chunk_header = False  # a chunk-size line was accepted since this was last cleared
@@ -178,7 +185,23 @@ class Message:
         self.url += url
 
     def on_header(self, name, value):
-        self.fields.append((name, value))
+        key = _KEYS.get(name)
+        if key is None:
+            if b"_" in name:
+                return
+            key = name.decode("latin-1").upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+        value = value.rstrip(b" \t").decode("latin-1")  # llhttp has dropped the leading white space
+        headers = self.headers
+        if key not in headers:
+            headers[key] = value
+        elif self.repeated is None:
+            self.repeated = {key: [headers[key], value]}
+        elif key in self.repeated:
+            self.repeated[key].append(value)
+        else:
+            self.repeated[key] = [headers[key], value]
 
     def on_headers_complete(self):
         self.head_done = True
@@ -228,26 +251,9 @@ def read_head(reader, timeout, client):
                "REMOTE_ADDR": client[0] if isinstance(client, tuple) else "",
                "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": None,
                "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False}
-    repeated = None  # key -> values of a header given more than once, joined at the end
-    for name, value in message.fields:
-        key = _KEYS.get(name)
-        if key is None:
-            if b"_" in name:
-                continue
-            key = name.decode("latin-1").upper().replace("-", "_")
-            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                key = "HTTP_" + key
-        value = value.strip(b" \t").decode("latin-1")
-        if key not in environ:
-            environ[key] = value
-        elif repeated is None:
-            repeated = {key: [environ[key], value]}
-        elif key in repeated:
-            repeated[key].append(value)
-        else:
-            repeated[key] = [environ[key], value]
-    if repeated:
-        for key, values in repeated.items():
+    environ.update(message.headers)
+    if message.repeated:
+        for key, values in message.repeated.items():
             environ[key] = ",".join(values)
     encoding = environ.get("HTTP_TRANSFER_ENCODING")
     if encoding is not None and encoding.lower() != "chunked":

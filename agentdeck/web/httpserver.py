@@ -239,13 +239,20 @@ class Response:
         for piece in pieces:
             if len(piece) > SMALL_BODY_BYTES:
                 if small:
-                    self.sock.sendall(b"".join(small))
+                    self._send_one(b"".join(small))
                     small = []
-                self.sock.sendall(piece)
+                self._send_one(piece)
             else:
                 small.append(piece)
         if small:
-            self.sock.sendall(b"".join(small))
+            self._send_one(b"".join(small))
+
+    def _send_one(self, data):
+        # One send() usually takes a small answer whole; sendall (which asks the socket
+        # its buffer size every time) only for what is left.
+        sent = self.sock.send(data)
+        if sent < len(data):
+            self.sock.sendall(memoryview(data)[sent:])
 
     def finish(self):
         if self.status is None:
