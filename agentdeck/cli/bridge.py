@@ -134,6 +134,11 @@ def settings(args):
             raise UserError(f"bridge: {name!r} is not a server name (letters, digits, '_', '.', '-') "
                             "nor a socket path (which contains '/')")
         socket_path = str(Home(cfg.home).socket_path(name))
+        pooled = [spec.name for spec in cfg.pooled()]
+        if name not in pooled and not os.path.exists(socket_path):  # a typo would wait out the give-up time
+            where = f"(in {cfg.path or 'the built-in defaults'}); check the name in the agent's MCP config"
+            raise UserError(f"no server named {name}: " + (f"the pooled servers are {', '.join(pooled)} {where}"
+                                                           if pooled else f"no server is pooled {where}"))
     return {"socket_path": socket_path, "name": name, "max_request_bytes": cfg.pool.max_request_bytes,
             "max_response_bytes": cfg.pool.max_response_bytes}
 

@@ -8,7 +8,6 @@ import importlib
 
 from agentdeck import __version__
 from agentdeck.errors import exit_status
-from agentdeck.logs import logsetup
 
 # Each module registers its subcommands; its heavy imports happen inside the handlers.
 COMMAND_MODULES = ("serve", "daemonctl", "bridge", "mcp_commands", "session", "hooks", "wait", "status")
@@ -35,6 +34,8 @@ def build_parser():
 
 
 def main(argv=None):
+    from agentdeck.logs import logsetup  # not at the top: the bridge's resolver imports `common_options`
+
     logsetup.setup_command()  # `serve` replaces it with the daemon's sinks
     args = build_parser().parse_args(argv)
     return exit_status(args.func, args)

@@ -8,6 +8,8 @@ import re
 import signal
 import socket
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -192,3 +194,29 @@ def test_import_writes_the_file_the_running_daemon_was_told_to_read(start_daemon
         assert reloaded.stdout.startswith(f"reloaded {elsewhere / 'mine.toml'}: 1 added (s)"), reloaded
     finally:
         rmtree(elsewhere)
+
+
+# -- a bridge to a server that does not exist ----------------------------------------------
+
+def test_a_bridge_to_an_unknown_server_fails_at_once_naming_the_servers_there_are(start_daemon):
+    """Regression (issue 20, friction 4): `agentdeck bridge nosuch` (a typo in an agent's MCP
+    config) waited 60 s in silence for a socket that would never come. It fails at once
+    with the names there are, while the agent still has its stdin open."""
+    daemon = start_daemon({"time": scripted(), "github": scripted()})
+    stdin, agent = os.pipe()  # the agent's end stays open: the bridge must not wait for it to close
+    err = daemon.home / "bridge.err"
+    with open(err, "w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "bridge", "nosuch", "--config",
+                                 str(daemon.config_path)], cwd=REPO, env=clean_env(daemon.home), stdin=stdin,
+                                stdout=subprocess.DEVNULL, stderr=err_file)
+    os.close(stdin)
+    try:
+        proc.wait(timeout=15)  # the bridge gives up after 60 s
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        os.close(agent)
+    assert proc.returncode == 1
+    assert err.read_text().splitlines() == [f"agentdeck: no server named nosuch: the pooled servers are time, github (in "
+                                f"{daemon.config_path}); check the name in the agent's MCP config"]
