@@ -15,7 +15,7 @@ from gevent.pool import Pool
 
 from tests.integration.test_http_front_door import session, text_of, url_of
 from tests.integration.test_pool_lifecycle import call as socket_call, client_of
-from tests.support import scripted
+from tests.support import scripted, wait_for
 
 FUZZ_SEED = 18
 FUZZ_REQUESTS = 4000
@@ -42,6 +42,12 @@ def templates(sid, key):
     mcp = host + [(b"Accept", b"application/json, text/event-stream"), (b"Content-Type", b"application/json")]
     in_session = mcp + [(b"Mcp-Session-Id", sid.encode()), (b"MCP-Protocol-Version", b"2025-06-18")]
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(call), call)
+    envelope = b'"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}'
+    modern = mcp + [(b"MCP-Protocol-Version", b"2026-07-28")]
+    modern_call = (b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"f"},'
+                   b'"_meta":{' + envelope + b',"progressToken":1}}}')
+    listen = (b'{"jsonrpc":"2.0","id":"l","method":"subscriptions/listen","params":{"notifications":'
+              b'{"toolsListChanged":true},"_meta":{' + envelope + b'}}}')
     return [
         (b"POST /mcp/s HTTP/1.1", mcp, init),
         (b"POST /mcp/s HTTP/1.1", in_session, call),
@@ -49,6 +55,10 @@ def templates(sid, key):
         (b"POST /mcp/s/p/" + key.encode() + b" HTTP/1.1", in_session, call),
         (b"POST /mcp/s HTTP/1.1", in_session + [(b"Expect", b"100-continue")], call),
         (b"POST /mcp/s HTTP/1.1", in_session + [(b"Transfer-Encoding", b"chunked")], None, chunked),
+        (b"POST /servers/s/mcp HTTP/1.1", modern + [(b"Mcp-Method", b"tools/call"), (b"Mcp-Name", b"echo")],
+         modern_call),
+        (b"POST /servers/s/p/" + key.encode() + b"/mcp HTTP/1.1", modern + [(b"Mcp-Method", b"subscriptions/listen")],
+         listen),
         (b"GET /mcp/s HTTP/1.1", host + [(b"Accept", b"text/event-stream"), (b"Mcp-Session-Id", sid.encode()),
                                          (b"Last-Event-ID", b"x-1")], None),
         (b"DELETE /mcp/s HTTP/1.1", host + [(b"Mcp-Session-Id", sid.encode())], None),
@@ -178,6 +188,8 @@ def test_fuzzed_requests_get_a_status_or_a_close_never_a_500_and_other_clients_g
     assert len(answered) >= 10, f"the other client's calls stalled: {len(answered)} answered while fuzzing"
     assert text_of(keeper_http.call("after", "echo", {"text": "after"}).json()) == "after"
     assert daemon.status()["servers"]
+    # 2026-07-28 requests leave nothing behind, answered or hung up on
+    wait_for(lambda: daemon.server("s")["http_requests"] == 0, 10, message="no modern request left")
     log = daemon.output
     assert "Traceback" not in log and " ERROR " not in log, log[-5000:]
     print(f"{sent} fuzzed requests, seed {FUZZ_SEED}: {dict(sorted(statuses.items()))}")
