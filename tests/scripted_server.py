@@ -13,7 +13,8 @@ server never would. Tools (``tools/call`` with ``name`` and ``arguments``):
   garbage                     -> writes a non-JSON line to stdout, then answers
   stop_reading                -> answers, then never reads stdin again
   hang                        -> answers, then ignores everything (pings too)
-  info                        -> {pid, initializes, subscriptions, cancelled}
+  info                        -> {pid, initializes, first (method of the first line it read), subscriptions,
+                                  cancelled}
   ping_client                 -> sends the client a ping and returns its answer
   env {name}                  -> the value of that environment variable (or null)
   remember {value}            -> keeps the value in this process (per-process state)
@@ -45,7 +46,7 @@ MODERN = "--modern" in sys.argv
 V = "io.modelcontextprotocol/"
 out_lock = threading.Lock()
 state = {"memory": None, "initializes": 0, "subscriptions": [], "cancelled": [], "hung": False, "stop_reading": False,
-         "listens": []}
+         "listens": [], "first": None}
 client_answers = {}  # our request id -> threading.Event + reply
 next_request = [0]
 
@@ -125,7 +126,7 @@ def call_tool(id_, name, args, meta):
         result(id_, {"pid": os.getpid(), "cwd": os.getcwd(), "memory": state["memory"],
                      "initializes": state["initializes"], "argv": sys.argv[1:]})
     elif name == "info":
-        result(id_, {"pid": os.getpid(), "initializes": state["initializes"],
+        result(id_, {"pid": os.getpid(), "initializes": state["initializes"], "first": state["first"],
                      "subscriptions": state["subscriptions"], "cancelled": state["cancelled"]})
     else:
         write({"jsonrpc": "2.0", "id": id_, "error": {"code": -32602, "message": f"unknown tool {name}"}})
@@ -191,6 +192,8 @@ def modern(msg):
 def handle(msg):
     if state["hung"]:
         return
+    if state["first"] is None:
+        state["first"] = msg.get("method")
     if MODERN and modern(msg):
         return
     method = msg.get("method")

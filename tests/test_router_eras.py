@@ -145,3 +145,17 @@ def test_the_listen_held_for_a_legacy_client_keeps_it_neither_busy_nor_from_idli
     assert len(peer.inflight) == 1 and not peer.busy()
     harness.step("a", line(id=3, method="tools/list"))
     assert peer.busy()
+
+
+def test_a_legacy_client_answering_the_childs_question_is_busy_not_idle():
+    """While its request is between input_required rounds the router has nothing of it in
+    flight: the adapter's round keeps the client from being closed as idle meanwhile."""
+    harness = Harness(info=MODERN_INFO)
+    harness.step("a", INIT_A)
+    harness.step("a", line(id="c", method="tools/call", params={"name": "x"}))
+    harness.step("child", line(id=2, result={"resultType": "input_required", "inputRequests": {"q": ELICIT}}))
+    peer = harness.peer("a")
+    assert len(peer.inflight) == 1 and peer.busy()  # only the held listen is in flight
+    harness.step("a", line(id="agentdeck-input-2", result={"action": "decline"}))
+    harness.step("child", line(id=3, result={"content": []}))
+    assert not peer.busy()

@@ -61,5 +61,6 @@ class Peer:
         return not self.busy() and now - self.last_active >= settings.idle_timeout
 
     def busy(self):
-        """A request of the client is in flight (not counting the listens held for it)."""
-        return len(self.inflight) > self.held
+        """A request of the client is in flight (not counting the listens held for it), or
+        its adapter waits for its answers to the child's questions."""
+        return len(self.inflight) > self.held or (self.adapter is not None and self.adapter.waiting())

@@ -10,7 +10,8 @@ Every adapter has ``to_child(message)`` and ``to_client(message, about)``, each 
 answering on the spot, or an answer to the other side. Requests to the child are in the
 client's id space (the router gives them proxy ids); answers to the child's own requests
 carry the child's ids. ``about`` is the id key of the client's request a message from
-the child belongs to (None when unprompted).
+the child belongs to (None when unprompted). ``waiting()`` says the client owes the
+adapter answers (its request is with the adapter, not in flight at the router).
 """
 from agentdeck.protocol import versions as v
 

@@ -196,6 +196,10 @@ class LegacyToModern:
             return [self._retry(key)], []
         return [], out
 
+    def waiting(self):
+        """The client owes answers to questions of an input_required round."""
+        return bool(self.rounds)
+
     def forget(self, key):
         """The client cancelled its request ``key``: its round ends."""
         self.calls.pop(key, None)

@@ -199,6 +199,10 @@ class ModernToLegacy:
         return {"jsonrpc": "2.0", "id": rid, "result": {"resultType": "input_required", "inputRequests": requests,
                                                          "requestState": state}}
 
+    def waiting(self):
+        """Nothing: a parked request is still in flight at the router until the child answers."""
+        return False
+
     def expire(self, now):
         """Answer the child's requests of states whose client never retried; what the
         child answers after that is dropped. Returns the messages for the child."""

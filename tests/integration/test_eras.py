@@ -249,3 +249,28 @@ def test_a_listen_gets_its_notifications_under_the_clients_own_id(start_daemon, 
     finally:
         for client in listeners:
             client.close()
+
+
+def test_the_probe_is_the_childs_first_line_and_no_clients_initialize_reaches_it(start_daemon):
+    """agentdeck alone initializes a legacy child, after server/discover came first (a
+    dual-era server locks itself to the era of the first line it reads), however many
+    clients initialize, and again after a restart."""
+    daemon = start_daemon({"s": scripted()}, pool={"ping_interval": 0.2})
+    wait_for(lambda: daemon.server("s")["state"] == "running", 60, message="s running")
+    clients = [LineClient(daemon.socket_path("s")) for _ in range(3)]
+    try:
+        for n, client in enumerate(clients):
+            version = ("2024-11-05", "2025-06-18", "2025-11-25")[n]
+            assert client.initialize()["result"]["serverInfo"]["name"] == "scripted"
+            reply = client.request(n + 1, "initialize", {"protocolVersion": version, "capabilities": {}}, timeout=10)
+            assert reply["result"]["protocolVersion"] == version
+        info = clients[0].request(9, "tools/call", {"name": "info", "arguments": {}}, timeout=10)["result"]
+        assert info["first"] == "server/discover" and info["initializes"] == 1, info
+        clients[0].request(10, "tools/call", {"name": "crash", "arguments": {"code": 1}}, timeout=10)
+        wait_for(lambda: daemon.server("s")["state"] == "running" and daemon.server("s")["pid"] != info["pid"], 60,
+                 message="s restarted")
+        again = clients[1].request(11, "tools/call", {"name": "info", "arguments": {}}, timeout=30)["result"]
+        assert again["first"] == "server/discover" and again["initializes"] == 1, again
+    finally:
+        for client in clients:
+            client.close()
