@@ -258,7 +258,7 @@ class ServerChildren:
             own = {"since": supervisor.state_since, "pid": child.pid if child is not None else None,
                    "restarts": supervisor.policy.restarts, "failures": supervisor.policy.failures,
                    "last_error": supervisor.last_error,
-                   "stderr_tail": child.stderr_tail() if child is not None else shared.router.link.stderr_tail}
+                   "stderr_tail": shared.router.link.stderr_tail}  # of the child that ended last, with last_error
         else:
             own = {"since": None, "pid": None,
                    "restarts": self.retired_restarts + sum(u.supervisor.policy.restarts for u in units),

@@ -8,6 +8,7 @@ asks the child every ping_interval (``ping`` of a legacy child, ``server/discove
 modern one, which has no ping) and restarts one that does not answer, independently of
 every other server's. `stop()` interrupts a back-off at once.
 """
+import subprocess
 import time
 
 import gevent
@@ -27,6 +28,7 @@ EOF_TIMEOUT = 2.0  # seconds to read a dead child's last output before giving up
 # Seconds a new child has to write its first line: an interpreter's imports on a busy
 # machine, or npx fetching a package, take far longer than answering a ping.
 START_TIMEOUT = 30.0
+ERROR_LINE_CHARS = 200  # of a failed child's last stderr line in its last_error
 
 
 class ChildSupervisor:
@@ -129,11 +131,15 @@ class ChildSupervisor:
         reader = self.reader = self.greenlets.spawn(self._read_child, child)
         logger.info("server {}: started pid {} ({})", self.name, child.pid,
                     " ".join((self.spec.command, *self.spec.args)))
-        if self._handshake():
+        ready = self._handshake()
+        if ready:
             # STARTING -> RUNNING
             self.set_state(states.RUNNING)
             self.router.release_child()
-        else:
+        # A child that closed its stdout during the handshake is exiting: its exit status
+        # and stderr say more than the handshake that failed.
+        exited_itself = not ready and self._exits_by_itself(child)
+        if not ready and not exited_itself:
             child.stop()
         code = child.wait()
         reader.join(timeout=EOF_TIMEOUT)
@@ -145,11 +151,21 @@ class ChildSupervisor:
         tail = child.stderr_tail()
         if self.hung_reason:
             self.last_error, self.hung_reason = self.hung_reason, None
-        elif self.state == states.RUNNING:
-            self.last_error = f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
+        elif self.state == states.RUNNING or exited_itself:
+            self.last_error = exit_error(code, tail)
         unanswered = self.router.detach_child(f"is restarting: it {self.last_error}", tail)
         logger.warning("server {}: pid {} {}; {} in-flight requests answered with -32001; stderr tail: {!r}",
                        self.name, child.pid, self.last_error, unanswered, tail[-300:])
+
+    def _exits_by_itself(self, child):
+        """True when ``child`` has closed its stdout and exits within EOF_TIMEOUT."""
+        if not self.reader.dead:
+            return False
+        try:
+            child.wait(EOF_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def _handshake(self):
         """Probe the new child and initialize it if it is legacy; False (with last_error
@@ -227,3 +243,14 @@ class ChildSupervisor:
         logger.warning("server {}: pid {} {}; restarting it", self.name, child.pid, self.hung_reason)
         child.stop()
         return False
+
+
+def exit_error(code, stderr_tail):
+    """Why a child ended, for status: its exit status, then its last stderr line, which
+    is where a server says why it gives up (``exited with code 3: Error: GITHUB_TOKEN is
+    not set``)."""
+    error = f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
+    last = next((line.strip() for line in reversed(stderr_tail.splitlines()) if line.strip()), "")
+    if len(last) > ERROR_LINE_CHARS:
+        last = last[:ERROR_LINE_CHARS - 1] + "…"
+    return f"{error}: {last}" if last else error

@@ -58,9 +58,9 @@ def _badge(status):
 def _error_cell(server):
     error = server.get("last_error") or ""
     tail = server.get("stderr_tail") or ""
-    if not error and not tail:
+    if not error:  # a healthy server's stderr (its start-up banner) is no error
         return '<td class="muted">-</td>'
-    summary = escape(error or "stderr")
+    summary = escape(error)
     if not tail:
         return f'<td class="error">{summary}</td>'
     return f'<td class="error"><details><summary>{summary}</summary><pre>{escape(tail)}</pre></details></td>'

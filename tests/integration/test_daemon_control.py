@@ -1,7 +1,7 @@
 """Operating the running daemon from the shell, as a user does on a normal day: the signals
 log rotators send, `agentdeck reload` and `agentdeck stop`, the file `mcp import` writes,
-a config broken on disk, and a bridge to a server that does not exist. Real daemons, real
-processes, the real CLI."""
+a config broken on disk, a bridge to a server that does not exist, and what a server that
+fails shows. Real daemons, real processes, the real CLI."""
 import json
 import os
 import re
@@ -10,11 +10,12 @@ import socket
 import stat
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
-from tests.support import (REPO, DaemonProcess, clean_env, rmtree, run_cli, scripted, short_tmpdir, toml_config,
-                           wait_for)
+from tests.support import (REPO, SCRIPTED_SERVER as SCRIPTED, DaemonProcess, clean_env, rmtree, run_cli, scripted,
+                           short_tmpdir, toml_config, wait_for)
 
 
 def test_usr1_reopens_the_log_files_and_usr2_does_no_harm(start_daemon):
@@ -220,3 +221,37 @@ def test_a_bridge_to_an_unknown_server_fails_at_once_naming_the_servers_there_ar
     assert proc.returncode == 1
     assert err.read_text().splitlines() == [f"agentdeck: no server named nosuch: the pooled servers are time, github (in "
                                 f"{daemon.config_path}); check the name in the agent's MCP config"]
+
+
+# -- a server's error in the CLI and on the page -------------------------------------------
+
+FAILING = {"command": "sh", "args": ["-c", "echo 'GitHub MCP Server starting' >&2; "
+                                           "echo 'Error: GITHUB_TOKEN is not set' >&2; exit 3"]}
+BANNER = "Secure MCP Filesystem Server running on stdio"  # what a healthy server says on stderr at start
+
+
+def test_a_failed_servers_last_stderr_line_is_its_error_and_a_healthy_ones_banner_is_not(start_daemon):
+    """Regression (issue 20, friction 12): `mcp list` and `status` showed a server that exits
+    at start as "did not answer initialize" (or "exited with code 3"), without the line
+    on its stderr that says why; the page showed a healthy server's start-up banner in
+    its LAST ERROR cell."""
+    healthy = {"command": "sh", "args": ["-c", f"echo '{BANNER}' >&2; exec {sys.executable} {SCRIPTED}"]}
+    daemon = start_daemon({"github": FAILING, "fs": healthy})
+    error = "exited with code 3: Error: GITHUB_TOKEN is not set"
+    wait_for(lambda: daemon.server("github")["last_error"] == error, 20,
+             message=f"github's last error (now {daemon.server('github')['last_error']!r})")
+    wait_for(lambda: daemon.server("fs")["state"] == "running", message="fs running")
+
+    listed = run_cli(daemon.home, "mcp", "list", config=daemon.config_path)
+    assert f"github: {error}" in listed.stdout.splitlines(), listed.stdout
+    status = run_cli(daemon.home, "status", config=daemon.config_path)
+    github_row = next(line for line in status.stdout.splitlines() if line.startswith("github "))
+    assert github_row.endswith(error), status.stdout
+    fs_row = next(line for line in status.stdout.splitlines() if line.startswith("fs "))
+    assert fs_row.endswith(" -"), status.stdout
+
+    fs = daemon.server("fs")
+    assert fs["last_error"] is None and fs["stderr_tail"] == ""
+    page = urllib.request.urlopen(daemon.info()["status_url"] + "/", timeout=5).read().decode()
+    assert BANNER not in page
+    assert "Error: GITHUB_TOKEN is not set" in page
