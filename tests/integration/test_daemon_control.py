@@ -32,7 +32,7 @@ def test_usr1_reopens_the_log_files_and_usr2_does_no_harm(start_daemon):
     daemon.signal(signal.SIGUSR2)
     daemon.expect(r"SIGUSR2: nothing to do")
     assert daemon.proc.poll() is None
-    assert daemon.server("s")["state"] == "running"
+    wait_for(lambda: daemon.server("s")["state"] == "running", message="s running")
     assert "SIGUSR2" in _text(logs / "daemon.log") and "SIGUSR2" not in _text(logs / "daemon.log.rotated")
 
 
@@ -80,7 +80,7 @@ def test_stop_stops_in_order_and_says_how_it_ended(start_daemon):
     returns once the daemon has stopped in order and exited, with its exit status."""
     daemon = start_daemon({"s": scripted()})
     pid = daemon.info()["pid"]
-    child = daemon.server("s")["pid"]
+    child = wait_for(lambda: daemon.server("s")["pid"], message="s started")
     assert stat.S_IMODE(os.stat(daemon.home / "control.sock").st_mode) == 0o600
     result = run_cli(daemon.home, "stop", config=daemon.config_path)
     assert result.returncode == 0, result.stderr
