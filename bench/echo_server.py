@@ -1,8 +1,17 @@
 """The fastest honest MCP server for benchmarks: single thread, answers every request
 at once (tools/call echoes its `text` argument, or answers `bytes` of "x"), so the
-numbers measure the proxy."""
+numbers measure the proxy.
+
+With ``--modern`` it is a 2026-07-28 server: it answers ``server/discover`` (so the pool
+speaks to it statelessly), puts ``resultType`` on its results and holds every
+``subscriptions/listen`` open without a word (the pool keeps one for each legacy client)."""
 import json
 import sys
+
+MODERN = "--modern" in sys.argv
+DISCOVER = {"resultType": "complete", "supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}},
+            "ttlMs": 0, "cacheScope": "private",
+            "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "echo", "version": "1"}}}
 
 
 def main():
@@ -20,8 +29,14 @@ def main():
             arguments = msg["params"]["arguments"]
             text = "x" * arguments["bytes"] if "bytes" in arguments else arguments.get("text", "")
             result = {"content": [{"type": "text", "text": text}]}
+        elif MODERN and method == "server/discover":
+            result = DISCOVER
+        elif MODERN and method == "subscriptions/listen":
+            continue
         else:
             result = {}
+        if MODERN:
+            result["resultType"] = "complete"
         out.write(json.dumps({"jsonrpc": "2.0", "id": id_, "result": result}).encode() + b"\n")
         out.flush()
 

@@ -6,12 +6,17 @@ Run by hand (not in CI), from the repository root:
     .venv/bin/python bench/pool_bench.py --quick    # smaller counts, for a smoke test
     .venv/bin/python bench/pool_bench.py --compare HEAD~1   # that commit's daemon and this one, interleaved
 
-It starts a real `agentdeck serve` pooling bench/echo_server.py and prints:
+It starts a real `agentdeck serve` pooling bench/echo_server.py twice: as a 2025 server
+(echo) and as a 2026-07-28 one (echo26, ``--modern``), and prints:
   - round-trip p50/p99 of a small tools/call and of a 100 KiB one, through the pool and
     written straight to the same server's stdin, with the added latency and the ratio;
+    then of a small call for each pair of client era and child era (a 2025 client sends
+    bare requests, a 2026-07-28 one carries the ``_meta`` envelope in every request and
+    never initializes; where the eras differ the pool translates);
   - requests/s with 1, 10 and 100 concurrent clients, and the daemon's CPU per request
-    (utime+stime from /proc/PID/stat over the window);
-  - daemon RSS per idle client and per client after a request; RSS growth over
+    (utime+stime from /proc/PID/stat over the window), for each pair of eras;
+  - daemon RSS per idle client and per client after a request (2025: initialize and a
+    call; 2026-07-28: one call), for each pair of eras; RSS growth over
     connect/initialize/call/disconnect cycles after a warm-up; RSS growth (peak and
     after) while 20 clients each send a 16 MiB line at once.
 The load generator is plain blocking Python (no gevent) so it measures the daemon only.
@@ -41,11 +46,20 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 KiB, MiB = 1024, 1024 * 1024
 INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientCapabilities": {},
+               "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}}
+# (client era, child era) -> (the pooled server, whether the client speaks 2026-07-28)
+ERAS = {"2025 -> 2025 child": ("echo", False), "2026 -> 2025 child": ("echo", True),
+        "2025 -> 2026 child": ("echo26", False), "2026 -> 2026 child": ("echo26", True)}
+SAME_ERAS = "2025 -> 2025 child"  # what every pair is compared with: no translation, as before
 
 
-def call_line(id_, text):
-    return json.dumps({"jsonrpc": "2.0", "id": id_, "method": "tools/call",
-                       "params": {"name": "echo", "arguments": {"text": text}}}).encode() + b"\n"
+def call_line(id_, text, modern=False):
+    params = {"name": "echo", "arguments": {"text": text}}
+    if modern:
+        params["_meta"] = MODERN_META
+    return json.dumps({"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": params}).encode() + b"\n"
 
 
 # -- /proc readings ---------------------------------------------------------------------
@@ -107,9 +121,11 @@ class Daemon:
     def __init__(self, repo=REPO, **pool):
         self.home = Path(tempfile.mkdtemp(prefix="adb-", dir="/tmp"))
         pool_lines = "\n".join(f"{k} = {v}" for k, v in pool.items())
+        servers = "".join(f"[mcp.{name}]\ncommand = {json.dumps(cmd[0])}\nargs = {json.dumps(cmd[1:])}\n"
+                          for name, cmd in (("echo", ECHO), ("echo26", [*ECHO, "--modern"])))
         (self.home / "agentdeck.toml").write_text(
             f'[daemon]\nhome = "{self.home}"\nstatus_listen = ""\nlog_level = "WARNING"\n'
-            f"[pool]\n{pool_lines}\n[mcp.echo]\ncommand = {json.dumps(ECHO[0])}\nargs = {json.dumps(ECHO[1:])}\n")
+            f"[pool]\n{pool_lines}\n{servers}")
         self.proc = subprocess.Popen([sys.executable, str(repo / "run.py"), "--config", str(self.home / "agentdeck.toml")],
                                      env={**os.environ, "AGENTDECK_HOME": str(self.home), "PYTHONPATH": str(repo)},
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -126,6 +142,19 @@ class Daemon:
         else:
             raise SystemExit("the daemon did not come up")
         self.pid = self.proc.pid
+        self.modern = self._serves_modern()
+
+    def path(self, server):
+        return str(self.home / "sockets" / f"mcp-{server}.sock")
+
+    def _serves_modern(self):
+        """Whether this daemon speaks 2026-07-28 to clients (a --compare REV may not): a
+        modern client's result carries resultType, which the 2025 echo never writes."""
+        conn = Conn(self.socket)
+        try:
+            return b'"resultType"' in conn.roundtrip(call_line(1, "probe", modern=True))
+        finally:
+            conn.close()
 
     def stop(self):
         stop_daemon(self.proc, self.home)
@@ -225,11 +254,31 @@ def latencies(daemons, text, count):
     return times
 
 
-def throughput(daemon, clients, seconds):
+def era_latencies(daemons, count):
+    """Round-trip times of a small tools/call for each daemon and pair of eras (ERAS),
+    interleaved request by request."""
+    peers = {(name, eras): (Conn(d.path(server)), modern) for name, d in daemons.items() if d.modern
+             for eras, (server, modern) in ERAS.items()}
+    for conn, modern in peers.values():
+        if not modern:
+            conn.roundtrip(json.dumps(INIT).encode() + b"\n")
+    times = {key: [] for key in peers}
+    for i in range(count):
+        for key, (conn, modern) in peers.items():
+            line = call_line(i + 1, "hello", modern)
+            start = time.perf_counter()
+            conn.roundtrip(line)
+            times[key].append(time.perf_counter() - start)
+    for conn, _ in peers.values():
+        conn.close()
+    return times
+
+
+def throughput(daemon, clients, seconds, server="echo", modern=False):
     """Each client keeps one request in flight; returns (requests/s, daemon CPU µs per request)."""
     selector = selectors.DefaultSelector()
-    conns = [Conn(daemon.socket) for _ in range(clients)]
-    line = call_line(1, "hello")
+    conns = [Conn(daemon.path(server)) for _ in range(clients)]
+    line = call_line(1, "hello", modern)
     for conn in conns:
         conn.sock.setblocking(False)
         selector.register(conn.sock, selectors.EVENT_READ, conn)
@@ -259,13 +308,16 @@ def settle(pid, seconds=1.0):
     return rss(pid)
 
 
-def idle_client_cost(daemon, clients):
+def idle_client_cost(daemon, clients, server="echo", modern=False):
+    """RSS per client connected and idle, and per client after a request (a 2025 client:
+    initialize and a call; a 2026-07-28 one: a call, its first line)."""
     base = settle(daemon.pid)
-    conns = [Conn(daemon.socket) for _ in range(clients)]
+    conns = [Conn(daemon.path(server)) for _ in range(clients)]
     idle = settle(daemon.pid)
     for conn in conns:
-        conn.roundtrip(json.dumps(INIT).encode() + b"\n")
-        conn.roundtrip(call_line(1, "x"))
+        if not modern:
+            conn.roundtrip(json.dumps(INIT).encode() + b"\n")
+        conn.roundtrip(call_line(1, "x", modern))
     used = settle(daemon.pid)
     for conn in conns:
         conn.close()
@@ -356,26 +408,39 @@ def run(trees, quick):
                 p50 = statistics.median(pooled)
                 print(f"  {name:>8} pool p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "
                       f"added p50 {fmt_us(p50 - d50)} | ratio {p50 / d50:.2f}x | pool minus floor {fmt_us(p50 - f50)}")
+        times = era_latencies(daemons, n_lat)
+        if times:
+            print("\nround trip of a small tools/call by client era -> child era (interleaved)")
+        for (name, eras), pooled in times.items():
+            same = statistics.median(times[name, SAME_ERAS])
+            p50 = statistics.median(pooled)
+            print(f"  {name:>8} {eras}: p50 {fmt_us(p50)} p99 {fmt_us(percentile(pooled, 99))} | "
+                  f"{p50 / same:.2f}x {SAME_ERAS}")
 
-        print("\nthroughput (one request in flight per client)")
+        print("\nthroughput (one request in flight per client), by client era -> child era")
+        runs_of = {(name, eras): ERAS[eras] for name, d in daemons.items()
+                   for eras in (ERAS if d.modern else (SAME_ERAS,))}
         for clients in (1, 10, 100):
-            results = {name: [] for name in daemons}
+            results = {key: [] for key in runs_of}
             for _ in range(rounds):
-                for name, daemon in daemons.items():
-                    results[name].append(throughput(daemon, clients, seconds))
-            for name, runs in results.items():
+                for (name, eras), (server, modern) in runs_of.items():
+                    results[name, eras].append(throughput(daemons[name], clients, seconds, server, modern))
+            for (name, eras), runs in results.items():
                 rate = statistics.mean(r for r, _ in runs)
                 cpu_us = statistics.mean(c for _, c in runs)
                 spread = (max(r for r, _ in runs) - min(r for r, _ in runs)) / rate * 100
-                print(f"  {name:>8} {clients:3} clients: {rate:9.0f} req/s (spread {spread:4.1f}%), "
-                      f"daemon CPU {cpu_us:6.1f} µs/request")
+                same = statistics.mean(r for r, _ in results[name, SAME_ERAS])
+                print(f"  {name:>8} {eras} {clients:3} clients: {rate:9.0f} req/s (spread {spread:4.1f}%), "
+                      f"daemon CPU {cpu_us:6.1f} µs/request | {rate / same:4.2f}x {SAME_ERAS}")
 
         print("\nmemory (daemon RSS)")
         warm, cycles = (100, 1000) if quick else (300, 3000)
-        for name, daemon in daemons.items():
-            idle, used = idle_client_cost(daemon, idle_n)
-            print(f"  {name:>8} per idle client ({idle_n} clients):        {idle / KiB:7.2f} KiB   (target <= 12 KiB)")
-            print(f"  {name:>8} per client after a request:              {used / KiB:7.2f} KiB   (target <= 16 KiB)")
+        for (name, eras), (server, modern) in runs_of.items():
+            idle, used = idle_client_cost(daemons[name], idle_n, server, modern)
+            if eras == SAME_ERAS:
+                print(f"  {name:>8} per idle client ({idle_n} clients, connected, nothing sent): {idle / KiB:7.2f} KiB"
+                      "   (target <= 12 KiB)")
+            print(f"  {name:>8} {eras} per client after a request: {used / KiB:7.2f} KiB   (target <= 16 KiB)")
         for name, daemon in daemons.items():
             grown = churn(daemon.pid, warm, cycles, socket_cycle(daemon))
             print(f"  {name:>8} growth over {cycles} connect cycles (after {warm}): {grown / MiB:7.2f} MiB   "
