@@ -1,8 +1,8 @@
 """Run the official MCP Python SDK 2.x ``Client`` in one connect mode against a stdio
 command (the agentdeck bridge), list the tools and call one.
 
-``python tests/sdk_era_client.py MODE TOOL ARGS_JSON [--elicit] [--roots] -- COMMAND [ARG...]``
-(MODE: ``legacy``, ``auto`` or ``2026-07-28``). ``--elicit`` / ``--roots`` declare those
+``python tests/sdk_era_client.py MODE TOOL ARGS_JSON [--elicit] [--roots] [--sample] -- COMMAND [ARG...]``
+(MODE: ``legacy``, ``auto`` or ``2026-07-28``). ``--elicit``, ``--roots``, ``--sample`` declare those
 capabilities (with callbacks that answer them and count the calls). Prints one JSON line:
 the protocol version in use, the server's name, the tool names, the tool's text result,
 and the requests the server made of this client.
@@ -23,6 +23,12 @@ async def elicit(context, params):
     return types.ElicitResult(action="accept", content={"name": "ann"})
 
 
+async def sample(context, params):
+    asked.append("sampling/createMessage")
+    return types.CreateMessageResult(role="assistant", model="era-model",
+                                     content=types.TextContent(type="text", text="sampled by era"))
+
+
 async def roots(context):
     asked.append("roots/list")
     return types.ListRootsResult(roots=[types.Root(uri="file:///tmp/era-root", name="era")])
@@ -36,6 +42,8 @@ async def main(mode, tool, arguments, options, command):
         callbacks["elicitation_callback"] = elicit
     if "--roots" in options:
         callbacks["list_roots_callback"] = roots
+    if "--sample" in options:
+        callbacks["sampling_callback"] = sample
     async with Client(params, mode=mode, **callbacks) as client:
         tools = await client.list_tools()
         result = await client.call_tool(tool, arguments) if tool else None

@@ -274,3 +274,20 @@ def test_the_probe_is_the_childs_first_line_and_no_clients_initialize_reaches_it
     finally:
         for client in clients:
             client.close()
+
+
+@pytest.mark.parametrize("first", ["legacy", MODERN])
+def test_sampling_and_roots_of_a_legacy_child_reach_the_client_of_either_era(daemon, first):
+    """server-everything asks for sampling and roots while working on a call: a legacy
+    client that declared them is asked as a 2025 server request, a modern one through
+    input_required; one that did not declare sampling is not asked and gets its answer."""
+    if server_everything()[0] is None:
+        pytest.skip(server_everything()[1])
+    other = MODERN if first == "legacy" else "legacy"
+    roots = sdk(daemon, first, "e2", "get-roots-list", {}, "--roots")
+    assert roots["asked"] == ["roots/list"] and "era-root" in roots["text"], roots
+    for mode in (first, other):
+        sampled = sdk(daemon, mode, "e2", "trigger-sampling-request", {"prompt": "hi", "maxTokens": 5}, "--sample")
+        assert sampled["asked"] == ["sampling/createMessage"] and "sampled by era" in sampled["text"], sampled
+        plain = sdk(daemon, mode, "e2", "trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
+        assert plain["asked"] == [], plain
