@@ -1,5 +1,6 @@
-"""Soak the real daemon: many clients over the socket and HTTP, server faults, session
-waves, operations, for a while; check the invariants all along; print a report.
+"""Soak the real daemon: many clients of both MCP eras over the socket and HTTP, server
+faults, session waves, operations, for a while; check the invariants all along; print a
+report.
 
 Run from the repository root:
 
@@ -22,7 +23,8 @@ def main(argv=None):
     p.add_argument("--minutes", type=float, default=30.0, help="how long to run (default %(default)s)")
     p.add_argument("--smoke", action="store_true", help="2 minutes, a smaller fleet: the CI run")
     p.add_argument("--bridges", type=int, default=30, help="socket client slots (agentdeck bridge)")
-    p.add_argument("--https", type=int, default=24, help="raw HTTP client slots")
+    p.add_argument("--https", type=int, default=24, help="raw HTTP client slots (2025 sessions)")
+    p.add_argument("--moderns", type=int, default=12, help="raw HTTP client slots of MCP 2026-07-28 (no session)")
     p.add_argument("--sdks", type=int, default=6, help="SDK client slots (subprocesses)")
     p.add_argument("--sessions", type=int, default=200, help="sessions over the whole run")
     p.add_argument("--wave", type=float, default=180.0, help="seconds per wave (load, drain, baseline check)")
@@ -41,7 +43,7 @@ def main(argv=None):
     args.life, args.drain = (20.0, 90.0), 20.0
     if args.smoke:
         args.duration, args.wave, args.life = 120.0, 60.0, (10.0, 30.0)
-        args.bridges, args.https, args.sdks, args.sessions = 25, 25, 3, 24
+        args.bridges, args.https, args.moderns, args.sdks, args.sessions = 25, 20, 8, 3, 24
     from soak.orchestrate import soak
     rows, text, data, home = soak(args)
     print(text)

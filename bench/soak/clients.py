@@ -1,6 +1,10 @@
-"""The client fleet: socket agents (through `agentdeck bridge`), raw HTTP agents and SDK
-agents (subprocesses), each slot living one random life after another while a wave is
-active. Slots are plain threads."""
+"""The client fleet: socket agents (through `agentdeck bridge`), raw HTTP agents of both
+eras (2025 sessions, 2026-07-28 requests with no session) and SDK agents (subprocesses,
+each life in one connect mode: legacy, auto or 2026-07-28), each slot living one random
+life after another while a wave is active. Slots are plain threads.
+
+A server shared per session has no session to give a 2026-07-28 client (the front door
+sends it to initialize), so modern lives pick among the others."""
 import json
 import signal
 import subprocess
@@ -11,18 +15,26 @@ from pathlib import Path
 
 from soak.daemon import client_servers
 from soak.httpclient import HttpClient
+from soak.modernclient import ModernHttpClient
 from soak.socketclient import BridgeClient
 
 SDK_WORKER = Path(__file__).resolve().parent / "sdk_worker.py"
+SDK_MODES = ("legacy", "auto", "2026-07-28")
+CLIENTS = {"bridge": BridgeClient, "http": HttpClient, "modern": ModernHttpClient}
+
+
+def servers_for(modern):
+    return [s for s in client_servers() if not (modern and s == "session")]
 
 
 class Fleet:
-    def __init__(self, run, daemon, ledger, bridges, https, sdks, life=(20, 90)):
+    def __init__(self, run, daemon, ledger, bridges, https, moderns, sdks, life=(20, 90)):
         self.run, self.daemon, self.ledger = run, daemon, ledger
-        self.sizes = {"bridge": bridges, "http": https, "sdk": sdks}
+        self.sizes = {"bridge": bridges, "http": https, "modern": moderns, "sdk": sdks}
         self.life = life  # seconds: (shortest, longest) life of one client
-        self.live = {"bridge": 0, "http": 0, "sdk": 0}
-        self.lives = {"bridge": 0, "http": 0, "sdk": 0}
+        self.live = dict.fromkeys(self.sizes, 0)
+        self.lives = dict.fromkeys(self.sizes, 0)
+        self.sdk_lives = dict.fromkeys(SDK_MODES, 0)
         self.lock = threading.Lock()
         self.sdk_counts = {}
         self.threads = []
@@ -55,11 +67,10 @@ class Fleet:
                 self.lives[kind] += 1
             try:
                 if kind == "sdk":
-                    self._sdk_life(rng, f"sdk{i}.{n}", seconds)
+                    self._sdk_life(rng, f"sdk{i}.{n}", seconds, SDK_MODES[(i + n) % len(SDK_MODES)])
                 else:
-                    server = rng.choice(client_servers())
-                    client = (BridgeClient if kind == "bridge" else HttpClient)(self, server, f"{kind}{i}.{n}")
-                    client.life(seconds)
+                    server = rng.choice(servers_for(kind == "modern"))
+                    CLIENTS[kind](self, server, f"{kind}{i}.{n}").life(seconds)
             except Exception as exc:  # a bug of the soak itself: say so, keep the slot going
                 self.run.fail("soak_errors", f"{kind}{i}.{n}: {type(exc).__name__}: {exc}")
             finally:
@@ -67,10 +78,12 @@ class Fleet:
                     self.live[kind] -= 1
             self.run.sleep(rng.uniform(0.2, 2.0))
 
-    def _sdk_life(self, rng, cid, seconds):
-        server = rng.choice([*client_servers(), "time"])
+    def _sdk_life(self, rng, cid, seconds, mode):
+        server = rng.choice([*servers_for(mode != "legacy"), "time"])
+        with self.lock:
+            self.sdk_lives[mode] += 1
         proc = subprocess.Popen([sys.executable, str(SDK_WORKER), self.daemon.mcp_url(server, rng), str(seconds),
-                                 str(rng.randint(0, 10 ** 9))], env=self.daemon.env, stdout=subprocess.PIPE,
+                                 str(rng.randint(0, 10 ** 9)), mode], env=self.daemon.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         kill_at = time.monotonic() + rng.uniform(2, seconds) if rng.random() < 0.25 else None
         deadline = time.monotonic() + seconds + 120
@@ -87,11 +100,11 @@ class Fleet:
             time.sleep(0.2)
         out, _ = proc.communicate()
         if proc.returncode != 0 or not out.strip():
-            self.run.fail("sdk_clients", f"{cid}: the SDK client exited {proc.returncode}")
+            self.run.fail("sdk_clients", f"{cid} ({mode}): the SDK client exited {proc.returncode}")
             return
         counts = json.loads(out.strip().splitlines()[-1])
         if counts.get("wrong"):
-            self.run.fail("wrong_content", f"{cid}: {counts['wrong']} SDK calls got another answer")
+            self.run.fail("wrong_content", f"{cid} ({mode}): {counts['wrong']} SDK calls got another answer")
         self._add_sdk(counts)
 
     def _add_sdk(self, counts):

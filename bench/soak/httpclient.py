@@ -80,7 +80,7 @@ class HttpClient:
                 answer = json.loads(resp.read())
                 if answer.get("id") is None and "error" in answer:  # refused before the id was read
                     answer["id"] = rid
-                    self.ledger.count(f"http_{resp.status}")
+                    self.ledger.count(f"http_{resp.status}:{kind or message['method']}")
                 self.deliver(answer, check)
                 return resp.status
             if resp.status != 200:

@@ -70,12 +70,14 @@ def row(run, name, names, ok_detail):
 def evaluate(run, ledger, watch, waves, faults, sessions, stop, log_text, reloads):
     counts = ledger.snapshot()
     rows = []
+    modern = sum(v for k, v in counts.items() if k.startswith("requests:modern-"))
     answered = counts.get("server_answers", 0) + sum(v for k, v in counts.items() if k.startswith("proxy_error:"))
     rows.append(row(run, "every request got exactly one answer (its own)",
                     ("missing_answers", "duplicate_answers", "foreign_answers", "wrong_content", "garbage_to_client",
                      "misrouted_notifications", "http_status", "resume", "http_client_error", "sdk_clients",
                      "bridge_exit", "fault_answers"),
-                    f"{counts.get('requests', 0)} requests: {counts.get('server_answers', 0)} server answers, "
+                    f"{counts.get('requests', 0)} requests ({modern} of them MCP 2026-07-28, no session): "
+                    f"{counts.get('server_answers', 0)} server answers, "
                     f"{answered - counts.get('server_answers', 0)} proxy errors, {counts.get('abandoned', 0)} "
                     f"abandoned by a client that left on purpose, 0 missing, 0 duplicate, 0 foreign, 0 wrong"))
     rows.append(row(run, "the daemon stayed up until SIGTERM", ("daemon_alive",), "up all along"))
@@ -86,9 +88,11 @@ def evaluate(run, ledger, watch, waves, faults, sessions, stop, log_text, reload
     rows.append(("SIGTERM: exit 0 within 10 s, no child/socket/temp file left", ok,
                  f"exit {code} after {took:.2f} s" + ("; " + "; ".join(left[:5]) if left else "; nothing left")))
     bad = [w for w in waves if not w["ok"]]
-    rows.append(("fds, greenlets, children back to baseline after each wave", not bad and bool(waves),
+    rows.append(("fds, greenlets, children back to baseline after each wave, no 2026-07-28 request left",
+                 not bad and bool(waves),
                  "; ".join(f"wave {w['wave']}: fds {w['fds']}/{w['base']['fds']} greenlets {w['greenlets']}/"
-                           f"{w['base']['greenlets']} children {w['children']}/{w['base']['children']}"
+                           f"{w['base']['greenlets']} children {w['children']}/{w['base']['children']} "
+                           f"2026-07-28 requests {w['modern_left']}"
                            f"{'' if w['ok'] else ' NOT BACK'}" for w in waves)))
     rows.append(rss_row(waves))
     rows.append(row(run, "sessions: final status = last hook; one event-file update per transition",

@@ -29,14 +29,17 @@ def settle(run, daemon, watch, base, stage):
         last = watch.samples[-1]
         st = watch.last_status or {}
         running = sum(1 for s in st.get("servers", []) if s.get("state") == "running")
+        # A 2026-07-28 request leaves nothing behind once answered (or hung up on).
+        modern_left = sum(s.get("http_requests", 0) for s in st.get("servers", []))
         ok = (last["fds"] <= base["fds"] and (last["greenlets"] or 0) <= base["greenlets"]
-              and last["children"] == base["children"] == want_children and running == len(servers(stage)))
+              and last["children"] == base["children"] == want_children and running == len(servers(stage))
+              and modern_left == 0)
         if not ok and time.monotonic() - started > SETTLE_TIMEOUT:
             run.note(f"not back at baseline: {diagnose(daemon, st)}")
         if ok or time.monotonic() - started > SETTLE_TIMEOUT:
             settled = time.monotonic() - started
             return {"fds": last["fds"], "greenlets": last["greenlets"], "children": last["children"],
-                    "base": base, "ok": ok, "settle": settled, "rss": quiet_rss(watch)}
+                    "modern_left": modern_left, "base": base, "ok": ok, "settle": settled, "rss": quiet_rss(watch)}
 
 
 def quiet_rss(watch):
@@ -88,7 +91,7 @@ def soak(args):
     run.note(f"daemon pid {daemon.pid}, home {daemon.home}, servers {sorted(servers(0))}")
     ledger = Ledger(run)
     watch = Watch(run, daemon)
-    fleet = Fleet(run, daemon, ledger, args.bridges, args.https, args.sdks, life=args.life)
+    fleet = Fleet(run, daemon, ledger, args.bridges, args.https, args.moderns, args.sdks, life=args.life)
     watch.clients = fleet.clients
     faults = FaultInjector(run, daemon)
     n_waves = max(2, int(args.duration // args.wave))
@@ -148,7 +151,8 @@ def soak(args):
     run.note(f"stopped: exit {stop[0]} in {stop[1]:.2f} s")
     rows = evaluate(run, ledger, watch, waves, faults, sessions, stop, daemon.daemon_log() + daemon.stderr_text(), reloads)
     text = render(rows, watch.samples, watch.probes, ledger, fleet, sessions, faults, waves, run,
-                  f"{args.duration:.0f} s, {args.bridges} bridge + {args.https} HTTP + {args.sdks} SDK client slots, "
+                  f"{args.duration:.0f} s, {args.bridges} bridge + {args.https} HTTP + {args.moderns} HTTP "
+                  f"2026-07-28 + {args.sdks} SDK client slots, "
                   f"{args.sessions} sessions, seed {args.seed}")
     daemon.cleanup(keep=args.keep or not all(ok for _, ok, _ in rows))
     return rows, text, data(watch.samples, watch.probes, rows, waves), daemon.home

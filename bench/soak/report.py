@@ -58,7 +58,7 @@ def render(rows, samples, probes, ledger, fleet, sessions, faults, waves, run, a
         f"{k.split(':', 1)[1]} {v}" for k, v in sorted(counts.items()) if k.startswith("requests:")),
         "- answers: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())
                                   if not k.startswith("requests:") and k != "requests"),
-        f"- client lives: {fleet.lives}; SDK: {fleet.sdk_counts}",
+        f"- client lives: {fleet.lives}; SDK lives by mode: {fleet.sdk_lives}; SDK: {fleet.sdk_counts}",
         f"- sessions: {dict(sessions.stats)}",
         f"- faults ({len(faults.done)}): " + ", ".join(f"{t:.0f}s {kind}@{server}" for t, kind, server, _ in faults.done)]
     if run.failures:
