@@ -10,7 +10,7 @@ from agentdeck import __version__
 from agentdeck.errors import exit_status
 
 # Each module registers its subcommands; its heavy imports happen inside the handlers.
-COMMAND_MODULES = ("serve", "daemonctl", "bridge", "mcp_commands", "session", "hooks", "wait", "status")
+COMMAND_MODULES = ("serve", "daemonctl", "bridge", "mcp_commands", "session", "hooks", "wait", "status", "deck")
 
 
 def common_options():

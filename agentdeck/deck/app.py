@@ -35,6 +35,7 @@ SYNC_DELAY = 0.03        # seconds events are gathered before the rows are redra
 # (or the person attached, after which we look again), so it is captured on those only:
 # a capture is a tmux process, and the deck's idle budget is 1 % of a core.
 PREVIEW_EVERY = {RUNNING: 1, IDLE: 5}
+PREVIEW_DELAY = 0.15     # seconds the cursor rests on a row before its pane is captured
 
 
 class DeckApp(App):
@@ -67,6 +68,7 @@ class DeckApp(App):
         self.events_seen = 0        # events applied since start (tests and the benchmark wait on it)
         self._sync_pending = False
         self._preview_stale = False  # the selected session changed since its pane was captured
+        self._capture_timer = None  # the capture after the cursor moved, until it fires
         self.ticks = 0
 
     def compose(self) -> ComposeResult:
@@ -191,8 +193,11 @@ class DeckApp(App):
             self._capture()
 
     def on_data_table_row_highlighted(self, event):
+        # Captured once the cursor rests: a tmux process per row passed would slow the keys.
         if event.data_table is self.table:
-            self._capture()
+            if self._capture_timer is not None:
+                self._capture_timer.stop()
+            self._capture_timer = self.set_timer(PREVIEW_DELAY, self._capture)
 
     @work(exclusive=True, group="preview")
     async def _capture(self):

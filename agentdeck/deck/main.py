@@ -5,9 +5,12 @@ import argparse
 from agentdeck.errors import exit_status
 
 
+DESCRIPTION = ("A live terminal view of every session, waiting ones first, fed by the daemon's /events: "
+               "Enter jumps into a session, and a key does each action (? lists them).")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="agentdeck deck", description=(
-        "A live terminal view of every session: waiting ones first, Enter to attach, a key for every action."))
+    parser = argparse.ArgumentParser(prog="agentdeck deck", description=DESCRIPTION)
     parser.add_argument("--config", metavar="FILE", help="config file (as for every agentdeck command)")
     return parser
 

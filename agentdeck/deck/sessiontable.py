@@ -1,9 +1,11 @@
 """The sessions, one row each, in the deck's order (`model.DeckModel.visible`).
 
-A change that keeps the order updates only the cells that changed; a change of order
-(a status changed, a session came or went, the filter changed) rebuilds the rows and
-keeps the cursor on the session it was on. `tick` refreshes the "for" column of the
-rows on screen only, so an idle deck with 500 sessions redraws a screenful a second.
+A change updates only the cells that changed; a change of order (a status changed, a
+session came or went, the filter changed) adds and removes only the rows that came and
+went and sorts the rest in place (DataTable.sort reorders its index, it redraws nothing
+else), keeping the cursor on the session it was on. `tick` refreshes the "for" column
+of the rows on screen only. Every cell is `rich.text.Text`, never a str, which
+DataTable would read as markup (a prompt "fix [b]" must show as typed).
 """
 from rich.text import Text
 from textual.binding import Binding
@@ -14,6 +16,14 @@ from agentdeck.deck.model import STATUS_STYLE
 COLUMNS = (("title", "TITLE"), ("project", "PROJECT"), ("tool", "TOOL"), ("status", "STATUS"), ("for", "FOR"),
            ("why", "WHY"), ("prompt", "LATEST PROMPT"))
 STATUS_COLUMN = 3
+
+
+class TitleCell(Text):
+    """A title that knows its session, so that rows can be sorted by the model's order."""
+
+    def __init__(self, text, session):
+        super().__init__(text)
+        self.session = session
 
 
 class SessionTable(DataTable):
@@ -39,14 +49,30 @@ class SessionTable(DataTable):
         return self.order[self.cursor_row]
 
     def sync(self, now=None):
-        """Show the model: in place when the order held, else rebuilt."""
+        """Show the model: cells in place, rows added and removed, then sorted if the order changed."""
         entries = self.model.visible()
         order = [entry["id"] for entry in entries]
-        if order != self.order:
-            self._rebuild(entries, order, now)
+        if order == self.order:
+            for entry in entries:
+                self._update(entry, now)
             return
+        keep = self.selected
+        wanted = set(order)
+        for gone in [i for i in self.order if i not in wanted]:
+            self.remove_row(gone)
+            del self.shown[gone]
         for entry in entries:
-            self._update(entry, now)
+            if entry["id"] in self.shown:
+                self._update(entry, now)
+            else:
+                cells = self.model.cells(entry, now)
+                self.shown[entry["id"]] = cells
+                self.add_row(*_styled(entry["id"], cells), key=entry["id"])
+        position = {session: index for index, session in enumerate(order)}
+        self.sort("title", key=lambda title: position[title.session])
+        self.order = order
+        if keep in position:
+            self.move_cursor(row=position[keep], animate=False)
 
     def tick(self, now=None):
         """Refresh what time changes ("for") on the rows on screen."""
@@ -56,30 +82,19 @@ class SessionTable(DataTable):
             if entry is not None:
                 self._update(entry, now)
 
-    def _rebuild(self, entries, order, now):
-        keep = self.selected
-        self.clear()
-        self.shown = {}
-        for entry in entries:
-            cells = self.model.cells(entry, now)
-            self.shown[entry["id"]] = cells
-            self.add_row(*_styled(cells), key=entry["id"])
-        self.order = order
-        if keep in order:
-            self.move_cursor(row=order.index(keep), animate=False)
-
     def _update(self, entry, now):
         cells = self.model.cells(entry, now)
         old = self.shown.get(entry["id"])
         if cells == old:
             return
         self.shown[entry["id"]] = cells
-        styled = _styled(cells)
+        styled = _styled(entry["id"], cells)
         for index, (key, _) in enumerate(COLUMNS):
             if old is None or cells[index] != old[index]:
                 self.update_cell(entry["id"], key, styled[index])
 
 
-def _styled(cells):
+def _styled(session, cells):
     status = cells[STATUS_COLUMN]
-    return (*cells[:STATUS_COLUMN], Text(status, style=STATUS_STYLE.get(status, "")), *cells[STATUS_COLUMN + 1:])
+    return (TitleCell(cells[0], session), *map(Text, cells[1:STATUS_COLUMN]),
+            Text(status, style=STATUS_STYLE.get(status, "")), *map(Text, cells[STATUS_COLUMN + 1:]))

@@ -96,7 +96,7 @@ def test_sessions_waiting_first_with_why_exit_status_prompt_and_preview(daemon, 
     waiting = add(home, tmp_path, "waiting-one")
     add(home, tmp_path, "dead-one", "sh -c 'sleep 2; exit 3'")  # not at once: `add` would refuse it
     add(home, tmp_path, "shows-text", "sh -c 'echo hello-from-the-pane; sleep 600'")
-    write_hook(home, running, "UserPromptSubmit", prompt="refactor the parser")
+    write_hook(home, running, "UserPromptSubmit", prompt="refactor the [b]parser[/b]")  # text, not markup
     write_hook(home, waiting, "Stop")
     app = DeckApp(home, config=str(daemon.config_path))
 
@@ -105,7 +105,8 @@ def test_sessions_waiting_first_with_why_exit_status_prompt_and_preview(daemon, 
         await until(pilot, lambda: [c[3] for c in rows(app)] == ["waiting", "running", "idle", "idle", "dead"],
                     "the order waiting, running, idle, dead")
         assert by_title(app, "waiting-one")[5] == "finished turn"
-        assert by_title(app, "running-one")[6] == "refactor the parser"
+        assert by_title(app, "running-one")[6] == "refactor the [b]parser[/b]"
+        assert "[b]parser[/b]" in app.export_screenshot()
         assert by_title(app, "running-one")[2] == "shell" and by_title(app, "running-one")[1] == tmp_path.name
         await until(pilot, lambda: by_title(app, "dead-one")[5] == "exit 3", "the dead session's exit status")
         # A hook reaches the screen within a second.
@@ -327,3 +328,16 @@ def test_agentdeck_deck_in_a_real_tmux_pane_attaches_to_a_session_and_comes_back
         wait_for(lambda: "deck" not in outer.panes(), 15, interval=0.2, message="the deck to quit")
     finally:
         outer.kill_server()
+
+
+def test_agentdeck_help_lists_the_deck_and_a_bad_config_is_one_line(tmp_path):
+    listed = subprocess.run([sys.executable, "-m", "agentdeck", "--help"], capture_output=True, text=True,
+                            timeout=60, cwd=REPO)
+    assert "deck" in listed.stdout and "live terminal view" in listed.stdout
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[daemon\n")
+    proc = subprocess.run([sys.executable, "-m", "agentdeck", "deck", "--config", str(broken)], capture_output=True,
+                          text=True, timeout=60, cwd=REPO, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1 and str(broken) in proc.stderr
+    assert "Traceback" not in proc.stderr
