@@ -6,9 +6,7 @@ Session B keeps the server busy (trigger-long-running-operation, with progress) 
 session A makes the server do FEATURE: ``progress``, ``sampling``, ``elicitation``,
 ``roots`` or ``logging``; ``chatty``, B also makes one echo call after another (and A
 asks for CHATTY_REPEATS samplings). Both sessions record everything the server sent them
-(callbacks and every notification); one JSON line on stdout reports it. ``warmup``
-runs A alone until the server's first roots/list reached it (the server asks for roots
-once, 350 ms after its first ``notifications/initialized``). Its own process, because
+(callbacks and every notification); one JSON line on stdout reports it. Its own process, because
 the SDK runs on asyncio and the tests on gevent; every wait has a deadline.
 """
 import json
@@ -117,9 +115,7 @@ async def cause(url, a, feature, repeat=1):
             await session.initialize()
             tools = {t.name for t in (await session.list_tools()).tools}
         with anyio.fail_after(STEP):
-            if feature == "warmup":
-                await a.roots_asked.wait()
-            elif feature == "progress":
+            if feature == "progress":
                 result = await session.call_tool("trigger-long-running-operation", {"duration": 1, "steps": A_STEPS},
                                                  progress_callback=a.on_progress)
                 a.result = text_of(result)
@@ -148,17 +144,14 @@ async def cause(url, a, feature, repeat=1):
 async def main(url, feature, busy_how="quiet"):
     a, b = Recorder("A", A_ROOT), Recorder("B", B_ROOT)
     report = {}
-    if feature == "warmup":
-        report["tools"] = await cause(url, a, feature)
-    else:
-        started = anyio.Event()
-        async with anyio.create_task_group() as group:
-            group.start_soon(busy, url, b, started, busy_how == "chatty")
-            with anyio.fail_after(STEP):
-                await started.wait()
-            chatty = busy_how == "chatty"
-            report["tools"] = await cause(url, a, feature, CHATTY_REPEATS if chatty else 1)
-            report["b_busy_when_a_done"] = b.done_at is None
+    started = anyio.Event()
+    async with anyio.create_task_group() as group:
+        group.start_soon(busy, url, b, started, busy_how == "chatty")
+        with anyio.fail_after(STEP):
+            await started.wait()
+        chatty = busy_how == "chatty"
+        report["tools"] = await cause(url, a, feature, CHATTY_REPEATS if chatty else 1)
+        report["b_busy_when_a_done"] = b.done_at is None
     report.update(a=a.report(), b=b.report())
     print(json.dumps(report), flush=True)
 

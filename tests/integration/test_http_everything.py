@@ -31,11 +31,10 @@ def everything():
     daemon = DaemonProcess(home, toml_config(home, {"everything": entry}))
     try:
         url = daemon.info()["status_url"] + "/mcp/everything"
+        # agentdeck initializes the child itself, declaring sampling, elicitation and roots,
+        # so the server registers the tools that use them (no client's initialize reaches
+        # it; the roots/list it sends at start finds no agent and is answered with an error).
         wait_for(lambda: daemon.server("everything")["state"] == "running", 30, message="server-everything running")
-        # The first session's initialize is the one the child sees: it declares sampling,
-        # elicitation and roots, so the server registers the tools that use them.
-        warm = run_sessions(url, "warmup", daemon)
-        assert ["roots", ""] in warm["a"]["events"], warm
         yield url, daemon
         daemon.stop()
     finally:
