@@ -50,13 +50,13 @@ def run_reload(args):
 
 
 def describe_reload(report):
-    """The report of a reload as the lines `agentdeck reload` prints."""
-    def counted(key, verb):
+    """The report of a reload as the lines `agentdeck reload` prints: each count, with the
+    names of the servers that changed."""
+    def counted(key):
         names = report.get(key) or []
-        return f"{len(names)} {verb}" + (f" ({', '.join(names)})" if names and key != "unchanged" else "")
-    lines = [f"reloaded {report.get('config') or 'the built-in defaults'}: " + ", ".join(
-        counted(key, verb) for key, verb in (("added", "added"), ("removed", "removed"),
-                                             ("restarted", "restarted"), ("unchanged", "unchanged")))]
+        return f"{len(names)} {key}" + (f" ({', '.join(names)})" if names and key != "unchanged" else "")
+    lines = [f"reloaded {report.get('config') or 'the built-in defaults'}: "
+             + ", ".join(map(counted, ("added", "removed", "restarted", "unchanged")))]
     lines += [f"note: {note}" for note in report.get("notes") or []]
     return "\n".join(lines)
 

@@ -59,7 +59,8 @@ class ControlServer:
     def _serve(self, sock, _address):
         command = _read_command(sock)
         if command not in COMMANDS:
-            answer = {"ok": False, "error": f"unknown request {command!r}: expected one of {', '.join(COMMANDS)}"}
+            answer = {"ok": False, "error": "expected one JSON line {\"command\": C} with C one of "
+                                            + ", ".join(COMMANDS)}
         else:
             answer = self.submit(command).get()
         try:

@@ -148,16 +148,9 @@ class Daemon:
                 self.stop_requested = True  # a SIGINT now means "kill", as after a SIGTERM
                 stops.append(reply)
                 break
-            if kind == "reload":
-                report = self.reload()
-                if reply is not None:
-                    reply.set(report)
-            elif kind == "reopen":
-                # Log rotators (logrotate's postrotate, newsyslog) send USR1 after moving the files.
-                logsetup.reopen_files()
-                logger.info("SIGUSR1: log files reopened")
-            elif kind == "usr2":
-                logger.info("SIGUSR2: nothing to do (SIGUSR1 reopens the log files, SIGHUP reloads the config)")
+            answer = self.handle_request(kind)
+            if reply is not None:
+                reply.set(answer)
         stopping = time.monotonic()
         code = self._stop_or_kill(stops)
         for reply in filter(None, stops):
@@ -172,6 +165,19 @@ class Daemon:
             pass
         logger.info("agentdeck stopped (exit {})", code)
         return code
+
+    def handle_request(self, kind):
+        """Do what a signal or `agentdeck reload` asked (anything but a stop); returns the
+        answer for the control socket."""
+        if kind == "reload":
+            return self.reload()
+        if kind == "reopen":
+            # Log rotators (logrotate's postrotate, newsyslog) send USR1 after moving the files.
+            logsetup.reopen_files()
+            logger.info("SIGUSR1: log files reopened")
+        elif kind == "usr2":
+            logger.info("SIGUSR2: nothing to do (SIGUSR1 reopens the log files, SIGHUP reloads the config)")
+        return {"ok": True}
 
     def write_info(self):
         """``daemon.json``: how the CLI finds this daemon (see `agentdeck.daemon.remote`)."""

@@ -255,3 +255,21 @@ def test_a_failed_servers_last_stderr_line_is_its_error_and_a_healthy_ones_banne
     page = urllib.request.urlopen(daemon.info()["status_url"] + "/", timeout=5).read().decode()
     assert BANNER not in page
     assert "Error: GITHUB_TOKEN is not set" in page
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"nonsense\n",
+    b'{"command": "explode"}\n',
+    b'["reload"]\n',
+    b'{"command": "' + b"x" * 5000 + b'"}\n',  # over the 4 KiB a request may be
+])
+def test_a_bad_control_request_is_answered_and_changes_nothing(start_daemon, request_bytes):
+    daemon = start_daemon({"s": scripted()})
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(daemon.home / "control.sock"))
+        sock.sendall(request_bytes)
+        answer = json.loads(sock.makefile("rb").readline())
+    assert answer == {"ok": False, "error": 'expected one JSON line {"command": C} with C one of reload, stop'}
+    assert daemon.proc.poll() is None
+    assert run_cli(daemon.home, "reload", config=daemon.config_path).returncode == 0
