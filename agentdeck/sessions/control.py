@@ -131,13 +131,18 @@ class SessionControl:
         return store.set_status(instance_id, DEAD) or record
 
     def remove(self, instance_id):
-        """Kill the instance if it still runs, then delete its hook and event files and its row."""
+        """Kill the instance if it still runs, then delete its row and its hook and event
+        files in one registry write transaction: the daemon stores and publishes each
+        transition under the same lock after checking the row, so once this returns no
+        event file of the instance is written again."""
         store, record = self.find(instance_id)
         self.tmux.kill_session(record.tmux_session)
         self.prompts.forget(instance_id)
-        for path in (self.home.hook_file(instance_id), self.home.event_file(instance_id)):
-            _unlink(path)
-        store.delete(instance_id)
+
+        def delete_files():
+            for path in (self.home.hook_file(instance_id), self.home.event_file(instance_id)):
+                _unlink(path)
+        store.delete(instance_id, then=delete_files)
         return record
 
     def restart(self, instance_id):

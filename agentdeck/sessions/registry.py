@@ -128,9 +128,19 @@ class ProfileStore:
         """Store ``title``; returns the updated record, or None if the instance is gone."""
         return self._call(self._set_title, instance_id, title)
 
-    def delete(self, instance_id):
-        """Delete the instance's row; False if there was none."""
-        return self._call(self._delete, instance_id)
+    def record_transition(self, instance_id, status, publish):
+        """Store ``status`` and call ``publish()`` (which writes the transition's event file)
+        in one write transaction, if the instance still exists; returns its updated record,
+        or None (and publishes nothing) when it is gone. `delete` runs under the same write
+        lock, so an event is never written for an instance whose removal has begun."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return self._call(self._set_status, instance_id, status, publish)
+
+    def delete(self, instance_id, then=None):
+        """Delete the instance's row and, in the same write transaction, call ``then()``
+        (which deletes its files) if given; False if there was no row."""
+        return self._call(self._delete, instance_id, then)
 
     def close(self):
         """Close the connection (in the worker) and end the worker; a later call reopens."""
@@ -233,15 +243,17 @@ class ProfileStore:
                                tmux_session=tmux_session, status=status, created=now, updated=now)
             return self._record(row)
 
-    def _set_status(self, instance_id, status):
+    def _set_status(self, instance_id, status, publish=None):
         self._open()
-        with orm.db_session(immediate=True):
+        with orm.db_session(immediate=True):  # BEGIN IMMEDIATE: the write lock is ours from the first read
             row = self._entity.get(id=instance_id)
             if row is None:
                 return None
             if row.status != status:
                 row.status = status
                 row.updated = time.time()
+            if publish is not None:
+                publish()
             return self._record(row)
 
     def _set_title(self, instance_id, title):
@@ -255,13 +267,15 @@ class ProfileStore:
                 row.updated = time.time()
             return self._record(row)
 
-    def _delete(self, instance_id):
+    def _delete(self, instance_id, then=None):
         self._open()
         with orm.db_session(immediate=True):
             row = self._entity.get(id=instance_id)
             if row is None:
                 return False
             row.delete()
+            if then is not None:
+                then()
             return True
 
 

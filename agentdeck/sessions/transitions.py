@@ -21,11 +21,13 @@ Rules worth knowing:
   declared dead because tmux did not answer) and is logged, at most once a minute;
 - state of an instance is dropped as soon as a pass no longer finds it (or its
   registry row is gone when its status is stored): the daemon's maps, the hook
-  map, the notifier's rate limit and an event file written after its removal;
+  map and the notifier's rate limit;
+- a transition is stored and its event file written in one registry write
+  transaction that first checks the row is there, and `session remove` deletes the
+  row and the files in one too: an event file never reappears after a removal;
 - a profile whose registry disappeared has its store closed; `stop` closes every
   store and empties every map.
 """
-import os
 import time
 
 from gevent.event import Event
@@ -235,7 +237,17 @@ class TransitionDaemon:
         else:  # first sight: compare with what was stored (changes while no daemon ran count)
             previous, missed = record.status, False
             self._since[instance_id] = record.updated
-        if status != record.status and store.set_status(instance_id, status) is None:
+        changed = status != previous or missed
+        if changed:
+            event = TransitionEvent(instance=instance_id, title=record.title, profile=record.profile,
+                                    from_status=RUNNING if missed else previous, to_status=status, time=now,
+                                    hook_event=hook.event if hook is not None and hook.status == status else "")
+            # Stored and published under the registry's write lock, which `session remove`
+            # holds while it deletes the row and the files: no event outlives a removal.
+            stored = store.record_transition(instance_id, status, lambda: self._publish(event))
+        else:
+            stored = store.set_status(instance_id, status) if status != record.status else record
+        if stored is None:
             self._forget(instance_id)  # removed since it was listed
             return 0
         self._last[instance_id] = status
@@ -244,13 +256,9 @@ class TransitionDaemon:
             self._dead_panes[instance_id] = pane
         else:
             self._dead_panes.pop(instance_id, None)
-        if status == previous and not missed:
+        if not changed:
             self._show(record, status, hook_ts)
             return 0
-        event = TransitionEvent(instance=instance_id, title=record.title, profile=record.profile,
-                                from_status=RUNNING if missed else previous, to_status=status, time=now,
-                                hook_event=hook.event if hook is not None and hook.status == status else "")
-        self._publish(event)
         self._since[instance_id] = now
         self._show(record, status, hook_ts)
         self.transitions += 1
@@ -291,10 +299,6 @@ class TransitionDaemon:
         """Drop everything kept for instances that no longer exist."""
         for instance_id in [i for i in self._last if i not in present]:
             self._forget(instance_id)
-            try:
-                os.unlink(self.home.event_file(instance_id))  # written after its removal
-                logger.info("session {}: removed; dropped its late event file", instance_id)
-            except FileNotFoundError:
-                logger.info("session {}: removed; state dropped", instance_id)
+            logger.info("session {}: removed; state dropped", instance_id)
         self.hooks.retain(present)
         self.notifier.retain(present)

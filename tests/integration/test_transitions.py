@@ -248,8 +248,80 @@ def test_an_instance_removed_mid_pass_leaves_no_state_behind(deck, control, trac
     tracker_store.list_instances = list_then_remove
     hook(deck, tracker, keep, "Stop")
     tracker.run_pass()
-    assert tracker.tracked() == {keep} and tracker.hooks.get(victim) is None
     assert not deck.event_file(victim).exists() and store.get(victim) is None
+    # A victim whose status that pass found unchanged (no tmux session, no hook file any
+    # more, young enough for the start grace) was not looked up again: the next pass,
+    # which no longer lists it, drops it.
+    tracker_store.list_instances = listing
+    tracker.run_pass()
+    assert tracker.tracked() == {keep} and tracker.hooks.get(victim) is None
+
+
+def test_a_killed_instance_removed_mid_pass_gets_no_late_event_file(deck, control, tracker, project):
+    """Regression (issue 20, friction 8): `kill` stores dead, so the pass that saw the pane
+    gone had nothing to store and wrote the transition's event file without asking the
+    registry: a `remove` between the pass's listing and that write left events/<id>.json
+    behind it, for a script watching events/ to see the removed session come back."""
+    victim = add(control, project)
+    hook(deck, tracker, victim, "UserPromptSubmit")
+    tracker.run_pass()
+    assert last_event(deck, victim).to_status == RUNNING
+    control.kill(victim)
+    tracker_store = tracker.registry.store()
+    listing = tracker_store.list_instances
+
+    def list_then_remove():
+        records = listing()
+        control.remove(victim)  # after the pass listed it, before it wrote the transition
+        return records
+    tracker_store.list_instances = list_then_remove
+    tracker.run_pass()
+    tracker_store.list_instances = listing
+    assert not deck.event_file(victim).exists()
+    tracker.run_pass()
+    assert tracker.tracked() == set() and not deck.event_file(victim).exists()
+
+
+def watch_for_file(path, seconds):
+    """True if ``path`` exists at any look within ``seconds`` (looks every 5 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        gevent.sleep(0.005)
+    return False
+
+
+@pytest.mark.timeout(180)
+def test_after_kill_and_remove_the_daemon_never_writes_the_session_again(home, deck, env, control, project):
+    """Regression (issue 20, friction 8), end to end: sessions killed and removed while the
+    real daemon runs passes back to back (another session's hooks keep waking it); after
+    each remove returns, its events/<id>.json is not there and does not appear for longer
+    than the daemon's slowest pass interval."""
+    daemon = start_daemon(home, env)
+    noise = add(control, project)
+    victims = [add(control, project) for _ in range(6)]
+    for instance_id in victims:
+        write_hook(deck.root, instance_id, "UserPromptSubmit")
+    wait_for(lambda: all(last_event(deck, i) and last_event(deck, i).to_status == RUNNING for i in victims),
+             PASS_TIMEOUT, message="every victim running")
+
+    def churn():
+        while True:
+            for event in ("UserPromptSubmit", "Stop"):
+                write_hook(deck.root, noise, event)
+                gevent.sleep(0.02)
+    churner = gevent.spawn(churn)
+    try:
+        for instance_id in victims:
+            control.kill(instance_id)
+            gevent.sleep(random.uniform(0, 0.05))  # let a pass list it, maybe
+            control.remove(instance_id)
+            assert not watch_for_file(deck.event_file(instance_id), QUIET_INTERVAL + 1.0), \
+                f"events/{instance_id}.json came back after remove"
+    finally:
+        churner.kill()
+        daemon.stop()
 
 
 def test_a_profile_that_disappears_has_its_store_closed(deck, control, tracker, project):
