@@ -105,9 +105,10 @@ class SessionControl:
             pane = self.tmux.panes().get(record.tmux_session)
             if pane is None:
                 return "its tmux session ended"
-            if pane.dead:
+            if pane.dead and pane.reaped:
                 return "" if pane.exit_status == 0 else exit_text(pane.exit_status, pane.exit_signal)
-            if time.monotonic() >= deadline:
+            # Dead but not reaped yet: its status is a moment away, worth another interval.
+            if time.monotonic() >= deadline + (seconds if pane.dead else 0.0):
                 return ""
             gevent.sleep(START_POLL)
 

@@ -36,6 +36,12 @@ class PaneState:
     exit_signal: int | None = None  # the signal that killed it, once dead that way (pane_dead_signal)
 
     @property
+    def reaped(self):
+        """True once tmux knows how the dead pane's command ended: the pane reads as dead
+        from the end of its output, a moment before tmux reaps the process."""
+        return self.exit_status is not None or self.exit_signal is not None
+
+    @property
     def target(self):
         """The pane as a tmux target (``%N``): exact, whatever the session's current window."""
         return f"%{self.pane_id}"

@@ -362,7 +362,9 @@ def test_add_of_a_command_that_fails_at_once_says_why(home, env, project, comman
 def test_add_of_a_command_that_ends_well_at_once_is_no_error(home, env, project):
     proc = cli(home, env, "session", "add", str(project), "--cmd", "true")
     assert proc.returncode == 0 and proc.stderr == ""
-    session = wait_status(home, env, proc.stdout.strip(), "dead")
+    instance_id = proc.stdout.strip()
+    session = wait_for(lambda: (lambda s: s if s["exit_status"] is not None else None)(show(home, env, instance_id)),
+                       STATUS_TIMEOUT, interval=0.1, message="tmux to reap the command")  # dead a moment earlier
     assert (session["status"], session["exit_status"], session["ended"]) == ("dead", 0, "exit status 0")
 
 
