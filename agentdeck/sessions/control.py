@@ -196,6 +196,13 @@ class SessionControl:
         _, record = self.find(instance_id)
         return self._view(record, self.tmux.panes())
 
+    def lookup(self, instance_id):
+        """The `view.SessionView` of one instance, or None when there is no such instance
+        (any more): for those who watch a session that may be removed meanwhile."""
+        check_name(instance_id, "session id")
+        found = self.registry.find(instance_id)
+        return None if found is None else self._view(found[1], self.tmux.panes())
+
     def views(self, profile=None):
         """SessionViews of every instance (of ``profile`` only, if given), with one tmux call."""
         if profile is not None:

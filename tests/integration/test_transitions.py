@@ -624,6 +624,27 @@ def test_wait_with_the_daemon_follows_its_events(home, deck, env, control, proje
         daemon.stop()
 
 
+@pytest.mark.parametrize("with_daemon", [True, False], ids=["daemon", "no-daemon"])
+def test_wait_on_a_session_removed_meanwhile_exits_3_at_once(home, deck, env, control, project, with_daemon):
+    """Regression (issue 20, friction 7): `wait` on a session removed meanwhile waited out
+    its whole timeout."""
+    instance_id = add(control, project)
+    daemon = start_daemon(home, env) if with_daemon else None
+    try:
+        proc = wait_cli(home, env, instance_id, "--status", WAITING, "--timeout", "60")
+        started_watching(proc)
+        assert proc.poll() is None
+        removed = time.monotonic()
+        assert run_cli(home, "session", "remove", instance_id, env=env).returncode == 0
+        code, out, err = finish(proc)
+        assert time.monotonic() - removed < 5.0  # the CLI's start-up included; the wait itself looks every 0.5 s
+        assert (code, out, err) == (3, "", f"agentdeck: session {instance_id} was removed while we waited (it was "
+                                           f"idle): it will not become waiting (waited for waiting)")
+    finally:
+        if daemon is not None:
+            daemon.stop()
+
+
 def test_wait_times_out_with_exit_2(home, env, control, project):
     instance_id = add(control, project)
     started = time.monotonic()
