@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agentdeck.sessions.hook import MAX_PAYLOAD_BYTES, status_for
+from agentdeck.sessions.hook import MAX_PAYLOAD_BYTES, classify, hook_events, status_for
 from agentdeck.sessions.status import read_hook_status
 from tests.support import REPO, clean_env
 
@@ -28,45 +28,111 @@ def claude_payload(event, **extra):
     return payload
 
 
-# (payload, expected status or None for "no change"), side by side.
+def gemini_payload(event, **extra):
+    return {"session_id": "g1", "transcript_path": "/home/u/.gemini/tmp/chats/s.json", "cwd": "/p",
+            "hook_event_name": event, "timestamp": "2026-01-01T00:00:00Z", **extra}
+
+
+def codex_payload(event, **extra):
+    return {"session_id": "c1", "transcript_path": None, "cwd": "/p", "hook_event_name": event,
+            "model": "gpt-5-codex", **extra}
+
+
+# (payload, expected (status, why it waits) or None for "no change"), side by side: every
+# status-bearing event of each client's current hook reference, and some that bear none.
 MAPPING_CASES = [
-    (claude_payload("SessionStart", source="startup", model="claude-sonnet-4-5"), "waiting"),
-    (claude_payload("UserPromptSubmit", prompt="fix the tests"), "running"),
-    (claude_payload("PreToolUse", tool_name="Bash", tool_input={"command": "ls"}, tool_use_id="toolu_01"), "running"),
-    (claude_payload("PostToolUse", tool_name="Bash", tool_input={}, tool_response={}), "running"),
-    (claude_payload("Stop", stop_hook_active=False), "waiting"),
-    (claude_payload("StopFailure", error="overloaded"), "waiting"),
-    (claude_payload("PermissionRequest", tool_name="Bash", tool_input={"command": "rm -rf build"}), "waiting"),
+    # Claude Code
+    (claude_payload("SessionStart", source="startup", model="claude-sonnet-4-5"), ("waiting", "started")),
+    (claude_payload("SessionStart", source="resume"), ("waiting", "started")),
+    (claude_payload("SessionStart", source="clear"), ("waiting", "started")),
+    (claude_payload("SessionStart", source="compact"), None),  # auto-compaction mid-turn: still running
+    (claude_payload("UserPromptSubmit", prompt="fix the tests"), ("running", "")),
+    (claude_payload("PreToolUse", tool_name="Bash", tool_input={"command": "ls"}, tool_use_id="toolu_01"),
+     ("running", "")),
+    (claude_payload("PreToolUse", tool_name="AskUserQuestion",
+                    tool_input={"questions": [{"question": "Which database?", "options": []}]}),
+     ("waiting", "question")),  # issue 20, friction 16: its only hook, and the agent waits
+    (claude_payload("PermissionRequest", tool_name="Bash", tool_input={"command": "rm -rf build"}),
+     ("waiting", "permission")),
+    (claude_payload("PostToolUse", tool_name="Bash", tool_input={}, tool_response={}), ("running", "")),
+    (claude_payload("PostToolUse", tool_name="AskUserQuestion", tool_input={}, tool_response={}), ("running", "")),
+    (claude_payload("PostToolUseFailure", tool_name="Bash", error="exit 1", is_interrupt=False), ("running", "")),
+    (claude_payload("PostToolUseFailure", tool_name="Bash", error="interrupted", is_interrupt=True),
+     ("waiting", "interrupted")),
     (claude_payload("Notification", message="Claude needs your permission to use Bash",
-                    notification_type="permission_prompt"), "waiting"),
-    (claude_payload("Notification", message="Answer the MCP server", notification_type="elicitation_dialog"),
-     "waiting"),
+                    notification_type="permission_prompt"), ("waiting", "permission")),
     (claude_payload("Notification", message="Claude is waiting for your input", notification_type="idle_prompt"),
-     None),
+     ("waiting", "idle")),  # issue 20, friction 16: it changed nothing
+    (claude_payload("Notification", message="Answer the MCP server", notification_type="elicitation_dialog"),
+     ("waiting", "question")),
     (claude_payload("Notification", message="Logged in", notification_type="auth_success"), None),
-    (claude_payload("SessionEnd", reason="prompt_input_exit"), "dead"),
+    (claude_payload("Elicitation", mcp_server_name="github", message="Pick a repo"), ("waiting", "question")),
+    (claude_payload("ElicitationResult", mcp_server_name="github", action="accept"), ("running", "")),
+    (claude_payload("Stop", stop_hook_active=False), ("waiting", "turn finished")),
+    (claude_payload("StopFailure", error="overloaded"), ("waiting", "turn failed")),
+    (claude_payload("SessionEnd", reason="prompt_input_exit"), ("dead", "")),
+    (claude_payload("SessionEnd", reason="logout"), ("dead", "")),
+    (claude_payload("SessionEnd", reason="clear"), None),  # /clear: a SessionStart follows
     (claude_payload("PreCompact", trigger="auto"), None),
+    (claude_payload("PostCompact", trigger="manual"), None),
+    (claude_payload("SubagentStart", agent_type="Explore"), None),
     (claude_payload("SubagentStop"), None),
+    (claude_payload("TaskCompleted"), None),
+    (claude_payload("ConfigChange"), None),
     (claude_payload("NoSuchEvent"), None),
-    # Gemini CLI
-    ({"session_id": "g1", "cwd": "/p", "hook_event_name": "BeforeAgent", "prompt": "hi",
-      "timestamp": "2026-01-01T00:00:00Z"}, "running"),
-    ({"session_id": "g1", "cwd": "/p", "hook_event_name": "AfterAgent", "prompt_response": "done"}, "waiting"),
-    ({"session_id": "g1", "hook_event_name": "BeforeTool", "tool_name": "run_shell_command"}, "running"),
-    ({"session_id": "g1", "hook_event_name": "AfterTool", "tool_name": "run_shell_command"}, "running"),
-    ({"session_id": "g1", "hook_event_name": "Notification", "notification_type": "ToolPermission"}, "waiting"),
+    # Codex (hooks.json: the events it has, Claude Code's names and payloads)
+    (codex_payload("SessionStart", source="startup"), ("waiting", "started")),
+    (codex_payload("UserPromptSubmit", prompt="add a test"), ("running", "")),
+    (codex_payload("PreToolUse", tool_name="Bash", tool_input={"command": "cargo test"}), ("running", "")),
+    (codex_payload("PermissionRequest", tool_name="Bash", tool_input={"command": "rm -rf target"}),
+     ("waiting", "permission")),
+    (codex_payload("PostToolUse", tool_name="apply_patch", tool_input={}, tool_response={}), ("running", "")),
+    (codex_payload("Stop", stop_hook_active=False, last_assistant_message="done"), ("waiting", "turn finished")),
+    (codex_payload("PreCompact", trigger="auto"), None),
     # Codex `notify` program payload
     ({"type": "agent-turn-complete", "thread-id": "t1", "turn-id": "1", "cwd": "/p",
-      "input-messages": ["hi"], "last-assistant-message": "done"}, "waiting"),
+      "input-messages": ["hi"], "last-assistant-message": "done"}, ("waiting", "turn finished")),
+    # Gemini CLI
+    (gemini_payload("SessionStart", source="startup"), ("waiting", "started")),
+    (gemini_payload("BeforeAgent", prompt="hi"), ("running", "")),
+    (gemini_payload("BeforeTool", tool_name="run_shell_command", tool_input={}), ("running", "")),
+    (gemini_payload("AfterTool", tool_name="run_shell_command", tool_input={}, tool_response={}), ("running", "")),
+    (gemini_payload("Notification", notification_type="ToolPermission", message="Allow?", details={}),
+     ("waiting", "permission")),
+    (gemini_payload("AfterAgent", prompt="hi", prompt_response="done", stop_hook_active=False),
+     ("waiting", "turn finished")),
+    (gemini_payload("SessionEnd", reason="exit"), ("dead", "")),
+    (gemini_payload("SessionEnd", reason="clear"), None),
+    (gemini_payload("BeforeModel", llm_request={}), None),  # per request and per chunk: no status in them
+    (gemini_payload("AfterModel", llm_request={}, llm_response={}), None),
+    (gemini_payload("BeforeToolSelection", llm_request={}), None),
+    (gemini_payload("PreCompress", trigger="auto"), None),
     ({"hook_event_name": 42}, None),
 ]
 
 
 @pytest.mark.parametrize("payload,expected", MAPPING_CASES,
-                         ids=[f"{p.get('hook_event_name') or p.get('type')}-{p.get('notification_type', '')}"
+                         ids=[f"{p.get('hook_event_name') or p.get('type')}-"
+                              f"{p.get('notification_type') or p.get('tool_name') or p.get('source') or p.get('reason') or ''}"
                               for p, _ in MAPPING_CASES])
-def test_event_maps_to_status(payload, expected):
-    assert status_for(payload) == expected
+def test_event_maps_to_status_and_reason(payload, expected):
+    assert classify(payload) == expected
+    assert status_for(payload) == (expected[0] if expected else None)
+
+
+# What `hooks install --client X` hooks: every event of X that bears a status, and no other.
+INSTALLED_EVENTS = {
+    "claude": ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse",
+               "PostToolUseFailure", "Notification", "Elicitation", "ElicitationResult", "Stop", "StopFailure",
+               "SessionEnd"),
+    "codex": ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop"),
+    "gemini": ("SessionStart", "Notification", "SessionEnd", "BeforeAgent", "BeforeTool", "AfterTool", "AfterAgent"),
+}
+
+
+@pytest.mark.parametrize("client", sorted(INSTALLED_EVENTS))
+def test_each_client_hooks_every_event_that_bears_a_status(client):
+    assert hook_events(client) == INSTALLED_EVENTS[client]
 
 
 @pytest.fixture
@@ -105,7 +171,11 @@ def test_writes_status_file_with_the_payload_fields(home):
 def test_later_event_replaces_the_status(home):
     run_hook(home, claude_payload("UserPromptSubmit"))
     run_hook(home, claude_payload("Stop", stop_hook_active=False))
-    assert read_hook_status(hook_file(home)).status == "waiting"
+    status = read_hook_status(hook_file(home))
+    assert (status.status, status.reason) == ("waiting", "turn finished")
+    run_hook(home, claude_payload("PreToolUse", tool_name="AskUserQuestion", tool_input={}))
+    status = read_hook_status(hook_file(home))
+    assert (status.status, status.reason) == ("waiting", "question")
 
 
 def test_codex_notify_payload_as_argument(home):
@@ -137,7 +207,7 @@ BAD_PAYLOADS = {
     "8-MiB": json.dumps(claude_payload("SessionEnd", padding="x" * (8 * 1024 * 1024))).encode(),
     "just-over-1-MiB": json.dumps(claude_payload("SessionEnd", padding="x" * MAX_PAYLOAD_BYTES)).encode(),
     "unknown-event": json.dumps(claude_payload("TotallyNewEvent")).encode(),
-    "informational-notification": json.dumps(claude_payload("Notification", notification_type="idle_prompt")).encode(),
+    "informational-notification": json.dumps(claude_payload("Notification", notification_type="auth_success")).encode(),
 }
 
 

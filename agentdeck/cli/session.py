@@ -10,9 +10,9 @@ import os
 import time
 
 from agentdeck.sessions.names import DEFAULT_PROFILE
-from agentdeck.sessions.states import BY_ATTENTION
+from agentdeck.sessions.states import BY_ATTENTION, DEAD
 
-LIST_COLUMNS = ("id", "profile", "status", "for", "tool", "title", "prompt")
+LIST_COLUMNS = ("id", "profile", "status", "for", "why", "tool", "title", "prompt")
 PROMPT_COLUMN_CHARS = 60  # `list` cuts prompts to this; `show` prints them whole
 
 
@@ -186,8 +186,17 @@ def _list_row(view, now):
     if len(prompt) > PROMPT_COLUMN_CHARS:
         prompt = prompt[:PROMPT_COLUMN_CHARS - 1] + "…"
     r = view.record
-    return {"id": r.id, "profile": r.profile, "status": view.status, "for": age(view.since, now), "tool": r.tool,
-            "title": r.title, "prompt": prompt or "-"}
+    return {"id": r.id, "profile": r.profile, "status": view.status, "for": age(view.since, now),
+            "why": view.reason or _short_end(view) or "-", "tool": r.tool, "title": r.title, "prompt": prompt or "-"}
+
+
+def _short_end(view):
+    """How a dead session ended, in a word for the list: "exit 127", "signal 9"; "" if unknown."""
+    if view.status != DEAD:
+        return ""
+    if view.exit_signal is not None:
+        return f"signal {view.exit_signal}"
+    return f"exit {view.exit_status}" if view.exit_status is not None else ""
 
 
 def _table(rows):
@@ -200,7 +209,7 @@ def _table(rows):
 def _describe(view):
     r, hook = view.record, view.hook
     last_hook = f"{hook.event} at {_clock(hook.ts)}" if hook else "none yet"
-    ended = f" ({view.ended})" if view.ended else ""
+    ended = f" ({view.reason or view.ended})" if view.reason or view.ended else ""
     fields = [("id", r.id), ("title", r.title), ("profile", r.profile),
               ("status", f"{view.status} since {_clock(view.since)}{ended}"),
               ("last hook", last_hook), ("tool", r.tool), ("command", r.command or "(shell)"), ("path", r.path),

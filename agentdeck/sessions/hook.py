@@ -17,8 +17,8 @@ synchronously), so it must be fast and must never fail the agent:
 The status file is a JSON object: ``status`` (see `states`), ``event`` (the hook
 event name), ``session_id`` (the agent's own session id), ``cwd``,
 ``transcript_path`` (the agent's JSONL transcript, for the latest prompt), ``prompt``
-(the latest prompt a hook carried, at most PROMPT_MAX_CHARS) and ``ts`` (Unix time in
-seconds). A hook that names no transcript (Codex's notify, a hand-written hook) keeps
+(the latest prompt a hook carried, at most PROMPT_MAX_CHARS), ``reason`` (why a waiting
+session waits: see HOOK_RULES; "" otherwise) and ``ts`` (Unix time in seconds). A hook that names no transcript (Codex's notify, a hand-written hook) keeps
 the previous file's ``transcript_path`` and ``prompt``; one that names the same
 transcript keeps its ``prompt`` unless it carries one; one that names another starts
 afresh. Readers: `agentdeck.sessions.status.read_hook_status`.
@@ -39,42 +39,77 @@ ENV_INSTANCE = "AGENTDECK_INSTANCE_ID"
 MAX_PAYLOAD_BYTES = 1024 * 1024  # hook JSON read from stdin; a larger payload is ignored
 MAX_FIELD_CHARS = 4096  # a path or id longer than PATH_MAX is not one; keeps the file small
 
-# Event name -> status. Events not listed leave the status unchanged.
-EVENT_STATUS = {
-    # Claude Code (Codex's hooks use the same names for the events it has).
-    "SessionStart": WAITING,
-    "UserPromptSubmit": RUNNING,
-    "PreToolUse": RUNNING,
-    # DESIGN.md says waiting; but after a tool the agent goes on working (and a person who
-    # just approved a permission prompt should see it running again), so: running.
-    "PostToolUse": RUNNING,
-    "Stop": WAITING,
-    "StopFailure": WAITING,  # the turn ended on an API error: the agent is back at its prompt
-    "PermissionRequest": WAITING,
-    "SessionEnd": DEAD,
-    # Gemini CLI.
-    "BeforeAgent": RUNNING,
-    "AfterAgent": WAITING,
-    "BeforeTool": RUNNING,
-    "AfterTool": RUNNING,  # as PostToolUse
-    # Codex's `notify` program: the payload's "type" is the event.
-    "agent-turn-complete": WAITING,
-}
-# Notifications that mean the agent waits for the person (Claude Code's
-# notification_type values; Gemini CLI's); other notifications change nothing.
-NOTIFICATION_EVENT = "Notification"
-ATTENTION_NOTIFICATIONS = frozenset({"permission_prompt", "elicitation_dialog", "ToolPermission"})
+CLAUDE, CODEX, GEMINI = "claude", "codex", "gemini"
+# Why a session waits (the hook file's "reason"), for `session list/show`, /status and the deck.
+STARTED = "started"              # a new session, at its first prompt
+QUESTION = "question"            # the agent asks the person something
+IDLE_PROMPT = "idle"             # the agent has waited at its prompt for a while (Claude Code: 60 s)
+PERMISSION = "permission"        # a tool needs the person's approval
+TURN_FINISHED = "turn finished"  # the agent ended its turn
+TURN_FAILED = "turn failed"      # the turn ended on an error (the API's)
+INTERRUPTED = "interrupted"      # the person stopped the agent mid-tool
+
+# What each status-bearing hook event means, as data, from each client's hook reference
+# (Claude Code: code.claude.com/docs/en/hooks; Codex: developers.openai.com/codex/hooks;
+# Gemini CLI: geminicli.com/docs/hooks/reference). Read top to bottom: the first row of the
+# payload's event whose condition holds (payload[field] == value; None: always) decides;
+# a status of None means "no change". An event no row names changes nothing either
+# (compaction, subagents, tasks, config and file events, Gemini's per-chunk model events:
+# none says whether the person is wanted). ``clients``: who sends it, for `hooks install`.
+HOOK_RULES = (
+    # event, condition, status, reason, clients
+    ("SessionStart", ("source", "compact"), None, "", (CLAUDE,)),  # after a compaction mid-turn: the turn goes on
+    ("SessionStart", None, WAITING, STARTED, (CLAUDE, CODEX, GEMINI)),
+    ("UserPromptSubmit", None, RUNNING, "", (CLAUDE, CODEX)),
+    ("PreToolUse", ("tool_name", "AskUserQuestion"), WAITING, QUESTION, (CLAUDE,)),  # its only hook: the agent asks
+    ("PreToolUse", None, RUNNING, "", (CLAUDE, CODEX)),
+    ("PermissionRequest", None, WAITING, PERMISSION, (CLAUDE, CODEX)),
+    # After a tool (an answered question or permission too) the agent goes on working.
+    ("PostToolUse", None, RUNNING, "", (CLAUDE, CODEX)),
+    ("PostToolUseFailure", ("is_interrupt", True), WAITING, INTERRUPTED, (CLAUDE,)),  # Esc: no Stop follows
+    ("PostToolUseFailure", None, RUNNING, "", (CLAUDE,)),
+    ("Notification", ("notification_type", "permission_prompt"), WAITING, PERMISSION, (CLAUDE,)),
+    ("Notification", ("notification_type", "idle_prompt"), WAITING, IDLE_PROMPT, (CLAUDE,)),
+    ("Notification", ("notification_type", "elicitation_dialog"), WAITING, QUESTION, (CLAUDE,)),
+    ("Notification", ("notification_type", "ToolPermission"), WAITING, PERMISSION, (GEMINI,)),
+    ("Elicitation", None, WAITING, QUESTION, (CLAUDE,)),  # an MCP server asks the person, through Claude Code
+    ("ElicitationResult", None, RUNNING, "", (CLAUDE,)),
+    ("Stop", None, WAITING, TURN_FINISHED, (CLAUDE, CODEX)),
+    ("StopFailure", None, WAITING, TURN_FAILED, (CLAUDE,)),
+    ("SessionEnd", ("reason", "clear"), None, "", (CLAUDE, GEMINI)),  # /clear: a SessionStart follows at once
+    ("SessionEnd", None, DEAD, "", (CLAUDE, GEMINI)),
+    ("BeforeAgent", None, RUNNING, "", (GEMINI,)),
+    ("BeforeTool", None, RUNNING, "", (GEMINI,)),
+    ("AfterTool", None, RUNNING, "", (GEMINI,)),
+    ("AfterAgent", None, WAITING, TURN_FINISHED, (GEMINI,)),
+    # Codex's `notify` program (config.toml's notify, not a hook): the payload's "type" is the event.
+    ("agent-turn-complete", None, WAITING, TURN_FINISHED, ()),
+)
 # Events whose payload's "prompt" is what the person just typed (Claude Code and Codex; Gemini CLI).
 PROMPT_EVENTS = frozenset({"UserPromptSubmit", "BeforeAgent"})
 
 
-def status_for(payload):
-    """The status a hook payload (a dict) means, or None when it changes nothing."""
+def hook_events(client):
+    """The events ``client`` sends that bear a status, in table order: what `hooks install` hooks."""
+    return tuple(dict.fromkeys(event for event, _, _, _, clients in HOOK_RULES if client in clients))
+
+
+def classify(payload):
+    """``(status, reason)`` a hook payload (a dict) means, or None when it changes nothing;
+    ``reason`` says why a waiting session waits ("" for the other statuses)."""
     event = payload.get("hook_event_name") or payload.get("type")
-    if event == NOTIFICATION_EVENT:
-        kind = payload.get("notification_type") or payload.get("matcher")
-        return WAITING if kind in ATTENTION_NOTIFICATIONS else None
-    return EVENT_STATUS.get(event) if isinstance(event, str) else None
+    if not isinstance(event, str):
+        return None
+    for rule_event, condition, status, reason, _ in HOOK_RULES:
+        if rule_event == event and (condition is None or payload.get(condition[0]) == condition[1]):
+            return None if status is None else (status, reason)
+    return None
+
+
+def status_for(payload):
+    """The status a hook payload means, or None when it changes nothing."""
+    meaning = classify(payload)
+    return None if meaning is None else meaning[0]
 
 
 def _field(payload, *keys):
@@ -86,9 +121,9 @@ def _field(payload, *keys):
     return ""
 
 
-def status_record(payload, status, now, previous=None):
+def status_record(payload, status, now, previous=None, reason=""):
     """The status file's content for ``payload`` (see the module docstring); ``previous``
-    is the instance's HookStatus before this hook, or None."""
+    is the instance's HookStatus before this hook, or None; ``reason`` why it waits."""
     event = _field(payload, "hook_event_name", "type")
     transcript = _field(payload, "transcript_path")
     prompt = display_prompt(payload.get("prompt")) if event in PROMPT_EVENTS else ""
@@ -102,6 +137,7 @@ def status_record(payload, status, now, previous=None):
         "cwd": _field(payload, "cwd"),
         "transcript_path": transcript,
         "prompt": prompt,
+        "reason": reason,
         "ts": now,
     }
 
@@ -144,14 +180,15 @@ def record_event(argv, stdin, environ):
         return None
     if not isinstance(payload, dict):
         return None
-    status = status_for(payload)
-    if status is None:
+    meaning = classify(payload)
+    if meaning is None:
         return None
+    status, reason = meaning
     home = Home(home_root(environ))
     private_dir(home.root)
     private_dir(home.hooks)
     path = home.hook_file(instance_id)
-    record = status_record(payload, status, time.time(), read_hook_status(path))
+    record = status_record(payload, status, time.time(), read_hook_status(path), reason)
     atomic_write(path, json.dumps(record).encode())
     return status
 

@@ -12,6 +12,7 @@ from agentdeck.sessions.states import DEAD, IDLE, STATUSES
 from agentdeck.sessions.transcript import display_prompt
 
 HOOK_FILE_MAX_BYTES = 64 * 1024  # a status file is a few hundred bytes; anything bigger is not ours
+REASON_MAX_CHARS = 40  # ours are a word or two; a longer one was not written by agentdeck
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +25,7 @@ class HookStatus:
     transcript_path: str  # the latest one any hook of the instance named; "" if none did
     ts: float  # Unix time the hook ran
     prompt: str = ""  # the latest prompt a hook carried (UserPromptSubmit, BeforeAgent), shortened; "" if none
+    reason: str = ""  # why the session waits ("question", "permission", ...: hook.HOOK_RULES); "" otherwise
 
 
 def read_hook_status(path):
@@ -40,7 +42,7 @@ def read_hook_status(path):
     return HookStatus(status=raw["status"], event=text("event"), session_id=text("session_id"), cwd=text("cwd"),
                       transcript_path=text("transcript_path"),
                       ts=float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else 0.0,
-                      prompt=display_prompt(raw.get("prompt")))
+                      prompt=display_prompt(raw.get("prompt")), reason=text("reason")[:REASON_MAX_CHARS])
 
 
 def resolve_status(stored, hook, pane):

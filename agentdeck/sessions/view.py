@@ -5,7 +5,7 @@ prompt."""
 import dataclasses
 import signal
 
-from agentdeck.sessions.states import DEAD
+from agentdeck.sessions.states import DEAD, WAITING
 
 # What a shell's exit status says about the command it was asked to run.
 SHELL_EXIT_MEANINGS = {126: "found but not executable", 127: "command not found"}
@@ -37,6 +37,13 @@ class SessionView:
     exit_signal: int | None = None  # or the signal that killed it
 
     @property
+    def reason(self):
+        """Why a waiting session waits, as its latest hook said ("question", "permission",
+        "turn finished", ...); "" when it does not wait or no hook said."""
+        hook = self.hook
+        return hook.reason if self.status == WAITING and hook is not None and hook.status == WAITING else ""
+
+    @property
     def ended(self):
         """How a dead session's command ended ("exit status 127 (command not found)"); "" if unknown."""
         return exit_text(self.exit_status, self.exit_signal) if self.status == DEAD else ""
@@ -45,7 +52,7 @@ class SessionView:
         """The view as JSON-ready data (`session show --json`, /status "sessions")."""
         data = self.record.to_dict()
         data.update(status=self.status, since=self.since, stored_status=self.record.status, prompt=self.prompt,
-                    exit_status=self.exit_status, exit_signal=self.exit_signal, ended=self.ended,
+                    reason=self.reason, exit_status=self.exit_status, exit_signal=self.exit_signal, ended=self.ended,
                     hook_event=self.hook.event if self.hook else "", hook_ts=self.hook.ts if self.hook else None,
                     agent_session_id=self.hook.session_id if self.hook else "")
         return data

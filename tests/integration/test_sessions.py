@@ -145,28 +145,41 @@ def test_hooks_run_inside_the_session_drive_its_status_and_prompt(home, env, tmu
     assert "status:    waiting" in text and "refactor the parser" in text
 
 
-# Claude Code's events in the order a turn with a permission prompt fires them.
+# Claude Code's events in the order a turn with a permission prompt and a question fires
+# them, with the status and why it waits that `session show` then says.
 TURN = [
-    (claude_payload("SessionStart", source="startup", model="claude-sonnet-4-5"), "waiting"),
-    (claude_payload("UserPromptSubmit", prompt="run the tests"), "running"),
+    (claude_payload("SessionStart", source="startup", model="claude-sonnet-4-5"), "waiting", "started"),
+    (claude_payload("UserPromptSubmit", prompt="run the tests"), "running", ""),
     (claude_payload("PreToolUse", tool_name="Bash", tool_input={"command": "pytest"}, tool_use_id="toolu_1"),
-     "running"),
-    (claude_payload("PermissionRequest", tool_name="Bash", tool_input={"command": "pytest"}), "waiting"),
+     "running", ""),
+    (claude_payload("PermissionRequest", tool_name="Bash", tool_input={"command": "pytest"}), "waiting", "permission"),
     (claude_payload("Notification", message="Claude needs your permission to use Bash",
-                    notification_type="permission_prompt"), "waiting"),
-    (claude_payload("PreToolUse", tool_name="Read", tool_input={"file_path": "/p/x"}), "running"),
+                    notification_type="permission_prompt"), "waiting", "permission"),
+    (claude_payload("PostToolUse", tool_name="Bash", tool_input={"command": "pytest"}, tool_response={}),
+     "running", ""),
+    (claude_payload("PreToolUse", tool_name="AskUserQuestion", tool_input={"questions": []}), "waiting", "question"),
+    (claude_payload("PostToolUse", tool_name="AskUserQuestion", tool_input={}, tool_response={}), "running", ""),
+    (claude_payload("Stop", stop_hook_active=False), "waiting", "turn finished"),
     (claude_payload("Notification", message="Claude is waiting for your input", notification_type="idle_prompt"),
-     "running"),  # informational: no change
-    (claude_payload("Stop", stop_hook_active=False), "waiting"),
-    (claude_payload("SessionEnd", reason="prompt_input_exit"), "dead"),
+     "waiting", "idle"),
+    (claude_payload("SessionEnd", reason="prompt_input_exit"), "dead", ""),
 ]
 
 
-def test_a_claude_turn_moves_the_status(home, env, project):
+def test_a_claude_turn_moves_the_status_and_says_why_it_waits(home, env, project):
+    """Regression (issue 20, friction 16): a question (AskUserQuestion's PreToolUse) showed
+    as running, and idle_prompt changed nothing; nothing said why a session waited."""
     instance_id = add(home, env, project, "--cmd", "sleep 300")
-    for payload, expected in TURN:
+    for payload, status, reason in TURN:
         run_hook(home, instance_id, payload)
-        assert show(home, env, instance_id)["status"] == expected, payload["hook_event_name"]
+        session = show(home, env, instance_id)
+        assert (session["status"], session["reason"]) == (status, reason), payload["hook_event_name"]
+        if payload.get("tool_name") == "AskUserQuestion" and status == "waiting":
+            line = next(line for line in cli(home, env, "session", "list").stdout.splitlines()
+                        if line.startswith(instance_id))
+            assert " waiting " in line and " question " in line
+            assert re.search(r"^status: +waiting since .* \(question\)$",
+                             cli(home, env, "session", "show", instance_id).stdout, re.M)
 
 
 def test_bad_hook_payloads_leave_the_status_alone(home, env, project):

@@ -18,7 +18,7 @@ from agentdeck.fsutil import atomic_write
 from agentdeck.paths import Home
 from agentdeck.sessions.control import SessionControl
 from agentdeck.sessions.events import TransitionEvent, read_event
-from agentdeck.sessions.hook import EVENT_STATUS
+from agentdeck.sessions.hook import status_for
 from agentdeck.sessions.notify import Notifier
 from agentdeck.sessions.registry import Registry
 from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
@@ -175,7 +175,7 @@ def test_a_turn_too_fast_for_two_passes_still_yields_running_to_waiting(deck, co
 
 
 def test_the_turn_end_events_are_events_the_hook_maps_to_waiting():
-    assert {EVENT_STATUS[event] for event in TURN_END_EVENTS} == {WAITING}
+    assert {status_for({"hook_event_name": event}) for event in TURN_END_EVENTS} == {WAITING}
 
 
 def test_tmux_liveness_wins_over_a_hook_however_recent_or_stale(deck, control, tracker, tmux, project):
