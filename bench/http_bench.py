@@ -20,7 +20,8 @@ and prints:
     by --workers client processes (each a selector over raw keep-alive sockets; their
     own CPU per request is printed, so one can see they are not the limit), for HTTP,
     the socket and the floor; and the daemon's CPU per request (utime+stime from
-    /proc/PID/stat over the window);
+    /proc/PID/stat over the window); and each tree's listener alone (bench/http_listener.py:
+    its HttpServer with a trivial application), the listener's share of that CPU;
   - daemon RSS per idle HTTP session (200 sessions initialized, no connection left
     open), and per session with a GET stream open each;
   - RSS growth over open/call/DELETE cycles (a new connection each) after a warm-up;
@@ -262,6 +263,18 @@ def http_floor():
         proc.wait()
 
 
+@contextlib.contextmanager
+def http_listener(tree):
+    """bench/http_listener.py serving with ``tree``'s listener; yields (port, pid)."""
+    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "http_listener.py"), str(tree)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        yield int(proc.stdout.readline()), proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 # -- latency ----------------------------------------------------------------------------
 
 def latencies(daemons, floor_port, count):
@@ -485,14 +498,15 @@ def main():
         if args.compare:
             trees[args.compare] = stack.enter_context(source_tree(args.compare))
         floor_port = stack.enter_context(http_floor())
-        run(trees, floor_port, args)
+        listeners = {name: stack.enter_context(http_listener(tree)) for name, tree in trees.items()}
+        run(trees, floor_port, listeners, args)
 
 
 def start_daemon(tree):
     return HttpDaemon(tree, max_clients=IDLE_SESSIONS + 150, max_request_bytes=MiB, max_response_bytes=16 * MiB)
 
 
-def run(trees, floor_port, args):
+def run(trees, floor_port, listeners, args):
     quick = args.quick
     n_lat = 500 if quick else 3000
     seconds = 1.0 if quick else 3.0
@@ -531,6 +545,9 @@ def run(trees, floor_port, args):
                     if d.modern:
                         rows.setdefault(f"{name} HTTP 2026", []).append(
                             throughput("modern", d.port, d.pid, sessions, args.workers, seconds))
+                for name, (port, pid) in listeners.items():
+                    rows.setdefault(f"{name} listener", []).append(
+                        throughput("floor", port, pid, sessions, args.workers, seconds))
             rows["floor"] = [throughput("floor", floor_port, None, sessions, args.workers, seconds)]
             for name, runs in rows.items():
                 rate = statistics.mean(r for r, _, _ in runs)
