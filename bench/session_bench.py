@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 import gevent.pool  # noqa: E402
 
 from agentdeck.paths import Home  # noqa: E402
-from agentdeck.sessions.claude_settings import hook_command  # noqa: E402
+from agentdeck.sessions.hook_settings import hook_command  # noqa: E402
 from agentdeck.sessions.control import SessionControl  # noqa: E402
 from agentdeck.sessions.hook import record_event  # noqa: E402
 from agentdeck.sessions.registry import Registry  # noqa: E402

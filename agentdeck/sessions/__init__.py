@@ -9,7 +9,7 @@
 - `status`: read a hook file; combine stored status, hook status and tmux liveness.
 - `transcript`: the latest user prompt, read incrementally, in a bounded cache; how a
   prompt is shortened for display.
-- `claude_settings`: `hooks install/uninstall` for Claude Code's settings.json.
+- `hook_settings`: `hooks install/uninstall` for Claude Code's, Codex's and Gemini CLI's hook settings.
 - `view`: `SessionView`, one session as the `session` commands and /status show it.
 - `control`: what the `session` commands do, over all of the above.
 - `events`: the transition event file, ``events/<id>.json``.

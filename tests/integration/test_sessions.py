@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -591,3 +592,36 @@ def test_attach_inside_tmux_switches_the_client(home, env, tmux, project):
     finally:
         terminal.kill()
         terminal.wait(timeout=10)
+
+
+# Where each client keeps its hooks, under the test's home (CLAUDE_CONFIG_DIR, CODEX_HOME, HOME).
+HOOK_FILES = {"claude": "claude/settings.json", "codex": "codex/hooks.json", "gemini": "h/.gemini/settings.json"}
+HOOK_TIMEOUTS = {"claude": 10, "codex": 10, "gemini": 10_000}  # Gemini CLI counts milliseconds
+
+
+@pytest.mark.parametrize("client", sorted(HOOK_FILES))
+def test_hooks_install_for_each_client_hooks_every_event_that_bears_a_status(home, env, client):
+    """Regression (issue 20, friction 13): `hooks install` wrote Claude Code's hooks only,
+    and left out StopFailure."""
+    from tests.test_hook import INSTALLED_EVENTS
+    env = dict(env, CODEX_HOME=str(home / "codex"), HOME=str(home / "h"))
+    path = home / HOOK_FILES[client]
+    path.parent.mkdir(parents=True)
+    users = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]}, "theme": "dark"}
+    path.write_text(json.dumps(users))
+    original = path.read_bytes()
+    proc = cli(home, env, "hooks", "install", "--client", client)
+    assert proc.returncode == 0 and str(path) in proc.stdout, proc.stderr
+    settings = json.loads(path.read_text())
+    assert settings["theme"] == "dark" and settings["hooks"]["Stop"][0] == users["hooks"]["Stop"][0]
+    assert list(settings["hooks"]) == list(dict.fromkeys(["Stop", *INSTALLED_EVENTS[client]]))
+    for event in INSTALLED_EVENTS[client]:
+        ours = [entry for group in settings["hooks"][event] for entry in group["hooks"] if "agentdeck" in entry["command"]]
+        assert len(ours) == 1 and ours[0]["command"].endswith(" hook"), event
+        assert ours[0]["timeout"] == HOOK_TIMEOUTS[client]
+    assert Path(f"{path}.bak").read_bytes() == original
+    installed = path.read_bytes()
+    proc = cli(home, env, "hooks", "install", "--client", client)
+    assert proc.returncode == 0 and "nothing to do" in proc.stdout and path.read_bytes() == installed
+    assert cli(home, env, "hooks", "uninstall", "--client", client).returncode == 0
+    assert json.loads(path.read_text()) == users

@@ -1,14 +1,18 @@
-"""`hooks install/uninstall` on Claude Code's settings.json: idempotent, keeps everything it
-does not own, backs up, refuses broken files without touching them, and uninstall takes
-out exactly what install put in."""
+"""`hooks install/uninstall` on each client's hook settings (Claude Code's settings.json,
+Codex's hooks.json, Gemini CLI's settings.json): idempotent, keeps everything it does not
+own, backs up, refuses broken files without touching them, and uninstall takes out
+exactly what install put in."""
 import json
 import os
 
 import pytest
 
 from agentdeck.errors import UserError
-from agentdeck.sessions.claude_settings import (BACKUP_SUFFIX, HOOK_EVENTS, default_settings_path, hook_command,
-                                                install, is_our_entry, uninstall)
+from agentdeck.sessions.hook import hook_events
+from agentdeck.sessions.hook_settings import (BACKUP_SUFFIX, default_settings_path, hook_command, install, is_our_entry,
+                                              uninstall)
+
+HOOK_EVENTS = hook_events("claude")
 
 USER_SETTINGS = {
     "$schema": "https://json.schemastore.org/claude-code-settings.json",
