@@ -14,8 +14,9 @@ wait, a quarter that they run), and prints:
    showing one line, in the same kind of pane;
 2. redraw latency of a key press: the deck under Textual's headless pilot, `down` pressed
    KEY_PRESSES times, each timed from the press to the next frame composed and rendered
-   to terminal text (which a headless app does not write), p50/p99 (target: within 50 ms). Baseline in the same run: a bare DataTable of the same
-   N rows and seven columns, the same key;
+   to terminal text (which a headless app does not write), p50/p99 (target: within 50 ms).
+   Baseline in the same run: a bare DataTable of the same N rows and seven columns, the
+   same key;
 3. hook to screen: a hook written for one session until its row shows the new status, median.
 
 Each measurement of a deck runs in a process of its own (`--child`), so the deck of

@@ -68,7 +68,8 @@ def main():
                                   text=True, timeout=60)
             instance = proc.stdout.strip()
             for hook in (("UserPromptSubmit", event) if event else ()):
-                subprocess.run([sys.executable, "-m", "agentdeck", "hook"], env={**env, "AGENTDECK_INSTANCE_ID": instance},
+                subprocess.run([sys.executable, "-m", "agentdeck", "hook"],
+                               env={**env, "AGENTDECK_INSTANCE_ID": instance},
                                input=json.dumps({"hook_event_name": hook, "session_id": "s", "prompt": prompt}),
                                text=True, timeout=30)
             time.sleep(0.7)  # different ages

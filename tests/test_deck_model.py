@@ -104,3 +104,12 @@ def test_sse_an_event_over_the_limit_is_an_error():
     parser = SseParser(max_event=100)
     with pytest.raises(SseError):
         parser.feed(b"data: " + b"x" * 60 + b"\ndata: " + b"x" * 60 + b"\n")
+
+
+def test_a_server_backing_off_says_when_it_is_tried_again():
+    from agentdeck.deck.servers import details
+    entry = {"name": "github", "command": "github-mcp", "state": "backoff", "last_error": "exited with code 3",
+             "stderr_tail": "Error: GITHUB_TOKEN is not set\n", "next_start": NOW + 4}
+    assert details(entry, NOW).splitlines() == [
+        "[b]github[/b]  github-mcp", "last error: exited with code 3", "stderr:", "Error: GITHUB_TOKEN is not set",
+        "next retry: in 4 s (at least 5 s after its last start, at most 3 starts a minute; given up after 10 failures)"]

@@ -14,7 +14,7 @@ import gevent
 
 SERVER_CHECK = 0.5  # seconds between two looks at the pool while a stream is open
 # The fields of a server's /status entry a change of which is news (not its byte counters).
-SERVER_FIELDS = ("state", "pid", "clients", "restarts", "failures", "last_error", "child_count")
+SERVER_FIELDS = ("state", "pid", "clients", "restarts", "failures", "last_error", "child_count", "next_start")
 
 
 def server_signature(entry):

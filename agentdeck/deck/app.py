@@ -172,9 +172,10 @@ class DeckApp(App):
         waiting = sum(1 for s in sessions if s.get("status") == WAITING)
         where = f"daemon pid {self.daemon_pid}, live" if self.daemon_pid else \
             f"{self.offline_reason}; showing the registry's sessions"
-        shown = f"{len(self.table.order)} of {len(self.model.sessions)} shown (filter: {self.filter_text})" \
-            if self.model.filter else f"{len(self.model.sessions)} sessions"
-        self.bar.update(f"{shown}, {waiting} waiting · {where}")
+        count = f"{len(sessions)} session{'' if len(sessions) == 1 else 's'}"
+        if self.model.filter:
+            count = f"{len(self.table.order)} of {count} shown (filter: {self.filter_text})"
+        self.bar.update(f"{count}, {waiting} waiting · {where}")
 
     @property
     def filter_text(self):

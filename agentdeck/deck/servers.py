@@ -16,7 +16,7 @@ from agentdeck.deck.model import SERVER_STYLE, age
 
 COLUMNS = (("name", "SERVER"), ("state", "STATE"), ("for", "FOR"), ("pid", "PID"), ("children", "CHILDREN"),
            ("clients", "CLIENTS"), ("restarts", "RESTARTS"), ("error", "LAST ERROR"))
-BACKOFF_NOTE = "tried again within 5 s of its last start (at most 3 starts a minute; given up after 10 failures)"
+BACKOFF_NOTE = "at least 5 s after its last start, at most 3 starts a minute; given up after 10 failures"
 
 
 def server_cells(entry, now):
@@ -27,8 +27,9 @@ def server_cells(entry, now):
             str(entry.get("restarts", 0)), error)
 
 
-def details(entry):
+def details(entry, now=None):
     """The selected server in full: its error, its stderr tail, and what happens next."""
+    now = time.time() if now is None else now
     lines = [f"[b]{entry['name']}[/b]  {entry.get('command', '')}"]
     if entry.get("last_error"):
         lines.append(f"last error: {entry['last_error']}")
@@ -36,7 +37,8 @@ def details(entry):
         lines.append("stderr:\n" + entry["stderr_tail"].rstrip())
     state = entry.get("state")
     if state == "backoff":
-        lines.append(f"next retry: {BACKOFF_NOTE}")
+        when = f"in {max(0, entry['next_start'] - now):.0f} s" if entry.get("next_start") else "soon"
+        lines.append(f"next retry: {when} ({BACKOFF_NOTE})")
     elif state == "fatal":
         lines.append("next retry: none; `r` (or a reload) starts it again")
     for child in entry.get("children", ()):

@@ -257,10 +257,10 @@ class ServerChildren:
             child = supervisor.child
             own = {"since": supervisor.state_since, "pid": child.pid if child is not None else None,
                    "restarts": supervisor.policy.restarts, "failures": supervisor.policy.failures,
-                   "last_error": supervisor.last_error,
+                   "last_error": supervisor.last_error, "next_start": supervisor.next_start,
                    "stderr_tail": shared.router.link.stderr_tail}  # of the child that ended last, with last_error
         else:
-            own = {"since": None, "pid": None,
+            own = {"since": None, "pid": None, "next_start": None,
                    "restarts": self.retired_restarts + sum(u.supervisor.policy.restarts for u in units),
                    "failures": sum(u.supervisor.policy.failures for u in units),
                    "last_error": next((u.supervisor.last_error for u in units if u.supervisor.last_error), None),

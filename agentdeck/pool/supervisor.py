@@ -47,6 +47,7 @@ class ChildSupervisor:
         self.child = None               # MCPChild while one runs
         self.stdout = None              # LineSplitter of the running child's stdout
         self.last_error = None          # why the child last failed, for status
+        self.next_start = None          # Unix time of the next start while backing off; None otherwise
         self.heard = False              # the running child has written a line: it is up
         self.started_at = 0.0           # monotonic time the running child was started
         self.hung_reason = None         # set when we stop a child that stopped answering pings
@@ -100,8 +101,10 @@ class ChildSupervisor:
                 return
             if delay:
                 self.router.link.why = f"is restarting (next try in {delay:.0f} s): {self.last_error}"
+                self.next_start = time.time() + delay
                 if self.stopping.wait(delay):
                     return
+                self.next_start = None
             # STOPPED/BACKOFF -> STARTING
             self.set_state(states.STARTING)
             try:

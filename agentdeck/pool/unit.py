@@ -156,5 +156,6 @@ class ChildUnit:
             "restarts": supervisor.policy.restarts,
             "failures": supervisor.policy.failures,
             "last_error": supervisor.last_error,
+            "next_start": supervisor.next_start,
             "idle_seconds": round(time.monotonic() - self.empty_since, 1) if not router.clients else 0,
         }

@@ -14,7 +14,7 @@ from rich.console import Console
 from agentdeck.deck.app import DeckApp
 from agentdeck.deck.servers import ServersScreen
 from agentdeck.sessions.tmux import Tmux
-from tests.support import REPO, clean_env, run_cli, scripted, toml_config, wait_for, write_hook
+from tests.support import REPO, DaemonProcess, clean_env, run_cli, scripted, toml_config, wait_for, write_hook
 
 STEP = 20.0          # seconds any one step may take (a CLI command on a loaded machine)
 HOOK_TO_SCREEN = 1.0  # seconds: the bound from a hook to the screen
@@ -249,7 +249,8 @@ def test_servers_screen_restart_and_reload(daemon, tmp_path):
     drive(app, scenario)
 
 
-def test_without_a_daemon_one_line_and_the_registrys_sessions(home, tmux, tmp_path, monkeypatch):
+def test_without_a_daemon_one_line_and_the_registrys_sessions_then_live_when_it_starts(home, tmux, tmp_path,
+                                                                                      monkeypatch):
     monkeypatch.setenv("AGENTDECK_HOME", str(home))
     config = home / "agentdeck.toml"
     config.write_text(toml_config(home))
@@ -261,6 +262,13 @@ def test_without_a_daemon_one_line_and_the_registrys_sessions(home, tmux, tmp_pa
         bar = str(app.query_one("#bar").content)
         assert "not running" in bar and "showing the registry's sessions" in bar
         assert app.daemon_pid is None
+        daemon = DaemonProcess(home, config.read_text(), env=clean_env(home, AGENTDECK_TMUX_SOCKET=tmux.socket))
+        try:
+            await until(pilot, lambda: app.daemon_pid == daemon.proc.pid and "live" in str(app.bar.content),
+                        "the deck to go live")
+            assert by_title(app, "registered")
+        finally:
+            daemon.stop()
     drive(app, scenario)
 
 

@@ -156,8 +156,11 @@ def test_a_server_restart_is_an_event(start_daemon):
         kind, snapshot = reader.next(lambda kind, data: True, 10)
         pid = wait_for(lambda: daemon.server("echo")["pid"], 15, message="the echo child")
         os.kill(pid, signal.SIGKILL)
-        kind, entry = reader.next(lambda kind, data: kind == "server" and data["state"] == "backoff", EVENT_TIMEOUT)
-        assert entry["name"] == "echo" and entry["last_error"]  # its words are the pool's (killed, or cut off mid-handshake)
+        kind, entry = reader.next(lambda kind, data: kind == "server" and data["state"] == "backoff"
+                                  and data["next_start"], EVENT_TIMEOUT)
+        assert 0 < entry["next_start"] - time.time() <= 5.5  # restarts are at least 5 s apart
+        # Its words are the pool's: killed, or cut off mid-handshake.
+        assert entry["name"] == "echo" and entry["last_error"]
         kind, entry = reader.next(lambda kind, data: kind == "server" and data["state"] == "running", EVENT_TIMEOUT)
         assert entry["restarts"] == 1 and entry["pid"] not in (None, pid)
     finally:
