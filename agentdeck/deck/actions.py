@@ -6,6 +6,7 @@ Every call has a deadline, and its failure is an ActionError whose message is th
 command's own last line (the CLI prints one line for a user's mistake).
 """
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -31,10 +32,18 @@ async def run(command, timeout, env=None):
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _end(proc)
         raise ActionError(f"`{' '.join(command[:4])}` did not finish within {timeout:g} s") from None
+    except asyncio.CancelledError:  # the work is no longer wanted (a newer capture, the deck quits)
+        await _end(proc)
+        raise
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def _end(proc):
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()
 
 
 def last_line(text):
