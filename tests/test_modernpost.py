@@ -45,8 +45,11 @@ CASES = [
      ("400 Bad Request", -32020)),
     ("header and body versions differ", headers("tools/list", version="2027-01-01"), LIST,
      ("400 Bad Request", -32020)),
-    ("no version in the body", headers("tools/list"), {"jsonrpc": "2.0", "id": 7, "method": "tools/list"},
-     ("400 Bad Request", -32020)),
+    # No envelope to compare the header with: invalid params (the conformance suite's sep-2575 checks).
+    ("no _meta in the body", headers("tools/list"), {"jsonrpc": "2.0", "id": 7, "method": "tools/list"},
+     ("400 Bad Request", -32602)),
+    ("no version in the body's _meta", headers("tools/list"), {**NO_CAPS, "params": {"_meta": {
+        "io.modelcontextprotocol/clientCapabilities": {}}}}, ("400 Bad Request", -32602)),
     ("a version agentdeck does not serve", headers("tools/list", version="2027-01-01"), OLD,
      ("400 Bad Request", -32022)),
     ("no clientCapabilities in _meta", headers("tools/list"), NO_CAPS, ("400 Bad Request", -32602)),
@@ -75,17 +78,19 @@ def test_a_refusal_answers_the_request_by_its_id_and_names_what_differs():
                                 "requested": "2027-01-01"}
 
 
-# (MCP-Protocol-Version, Mcp-Session-Id, method) -> modern?
+# (MCP-Protocol-Version, Mcp-Session-Id, method, params) -> modern?
 ERAS = [
-    (V, None, "tools/list", True),
-    ("2027-01-01", None, "tools/list", True),      # too new: answered -32022 with what is served
-    (V, "sid", "tools/list", False),               # a session is legacy: its router client refuses the envelope
-    ("2025-06-18", None, "tools/list", False),     # a 2025 request without a session: 400, initialize first
-    (None, None, "tools/list", False),
-    (V, None, "initialize", False),                # initialize always opens a legacy session
+    (V, None, "tools/list", None, True),
+    ("2027-01-01", None, "tools/list", None, True),  # too new: answered -32022 with what is served
+    (V, "sid", "tools/list", None, False),           # a session is legacy: its router client refuses the envelope
+    ("2025-06-18", None, "tools/list", None, False),  # a 2025 request without a session: 400, initialize first
+    (None, None, "tools/list", None, False),
+    (V, None, "initialize", {"protocolVersion": "2025-11-25"}, False),  # opens a legacy session
+    (V, None, "initialize", {"_meta": META}, True),  # a 2026-07-28 request of a removed method: -32601
 ]
 
 
-@pytest.mark.parametrize("version, sid, method, modern", ERAS)
-def test_which_posts_are_modern(version, sid, method, modern):
-    assert modernpost.is_modern(version, sid, {"jsonrpc": "2.0", "id": 1, "method": method}) is modern
+@pytest.mark.parametrize("version, sid, method, params, modern", ERAS)
+def test_which_posts_are_modern(version, sid, method, params, modern):
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, **({"params": params} if params else {})}
+    assert modernpost.is_modern(version, sid, body) is modern

@@ -148,6 +148,26 @@ def test_the_era_a_request_opens(method, params, era):
     assert front.opening_era(method, params) == era
 
 
+# (method, params) -> a 2026-07-28 request of a method that era removed (-32601)?
+REMOVED_CASES = [
+    ("ping", {"_meta": FULL}, True),
+    ("initialize", {"_meta": FULL}, True),
+    ("logging/setLevel", {"level": "info", "_meta": FULL}, True),
+    ("resources/subscribe", {"uri": "a", "_meta": FULL}, True),
+    ("resources/unsubscribe", {"uri": "a", "_meta": FULL}, True),
+    ("ping", None, False),                                            # a 2025 client's: answered
+    ("initialize", {"protocolVersion": "2025-11-25"}, False),
+    ("logging/setLevel", {"level": "info", "_meta": {"progressToken": 1}}, False),
+    ("tools/list", {"_meta": FULL}, False),
+    ("subscriptions/listen", {"_meta": FULL}, False),
+]
+
+
+@pytest.mark.parametrize("method, params, removed", REMOVED_CASES)
+def test_a_method_2026_07_28_removed(method, params, removed):
+    assert front.removed_in_modern(method, params) is removed
+
+
 LEGACY_PARAMS_CASES = {
     "form elicitation to 2025-06-18 loses mode": (
         "elicitation/create", {"mode": "form", "message": "m"}, "2025-06-18", {"message": "m"}),

@@ -100,6 +100,16 @@ LEGACY_CHILD = {
         ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}',
          {"id": "q1", "error": {"code": -32601}}],
         {"a": [{"id": 0}, '{"jsonrpc":"2.0","id":1,"result":{"content":[]}}']}),
+    "methods 2026-07-28 removed, in its envelope: -32601, nothing reaches the child; a 2025 ping is answered": (
+        [("m", line(id=1, method="ping", params={"_meta": ENV})),
+         ("m", line(id=2, method="initialize", params={"_meta": ENV})),
+         ("m", line(id=3, method="logging/setLevel", params={"level": "info", "_meta": ENV})),
+         ("m", line(id=4, method="resources/subscribe", params={"uri": "a", "_meta": ENV})),
+         ("m", line(id=5, method="resources/unsubscribe", params={"uri": "a", "_meta": ENV})),
+         ("a", INIT_A), ("a", line(id=6, method="ping"))],
+        [],
+        {"m": [{"id": i, "error": {"code": -32601}} for i in range(1, 6)],
+         "a": [{"id": 0}, '{"jsonrpc":"2.0","id":6,"result":{}}']}),
     "a 2025-06-18 client is asked without mode": (
         [("a", INIT_A), ("a", line(id=1, method="tools/call", params={"name": "x"})), ("child", line(id="q1", **ELICIT))],
         ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}'],

@@ -1,7 +1,8 @@
 """Each client of one child in its own era and version (DESIGN.md, "Protocol eras"):
 what the router answers itself (a legacy client's ``initialize`` and ``ping``, a modern
-client's ``server/discover`` and envelope errors), the adapter each client gets to the
-child's era, and which requests of the child a client may be sent.
+client's ``server/discover``, envelope errors and the methods 2026-07-28 removed), the
+adapter each client gets to the child's era, and which requests of the child a client
+may be sent.
 
 A client's era is decided by its first request that shows one: ``initialize`` makes it
 legacy, the modern envelope modern; a client that shows neither (a raw socket client)
@@ -78,6 +79,10 @@ class ClientEras:
         if self.child is None and method in ("initialize", "server/discover"):  # never known: it failed at once
             link = router.link
             router.send(peer, replies.unavailable(raw_id, router.name, link.why, link.stderr_tail), key, True)
+            return True
+        if front.removed_in_modern(method, params):
+            router.send(peer, error_line(raw_id, v.METHOD_NOT_FOUND, f"{method} is not part of MCP 2026-07-28, "
+                                         "which this request carries in its _meta", {"method": method}), key, True)
             return True
         if method == "ping":
             router.send(peer, result_line(raw_id, b"{}"), key, True)

@@ -29,6 +29,13 @@ def opening_era(method, params):
     return v.MODERN if meta is not None and v.PROTOCOL_VERSION in meta else None
 
 
+def removed_in_modern(method, params):
+    """Whether a request names a method 2026-07-28 removed while carrying that era's
+    envelope version (so it is not a legacy client's: -32601, not answered in 2025 terms)."""
+    meta = meta_of(params)
+    return method in v.REMOVED_IN_MODERN and meta is not None and v.PROTOCOL_VERSION in meta
+
+
 def check_envelope(params):
     """The error for a modern request whose envelope is incomplete (-32602) or names a
     version agentdeck does not serve in this era (-32022), else None."""

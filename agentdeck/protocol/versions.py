@@ -31,6 +31,10 @@ UNSUPPORTED_VERSION = -32022
 ROUTABLE_CAPABILITIES = {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}}
 # The client capability a request from the server needs, by method.
 NEEDS_CAPABILITY = {"roots/list": "roots", "sampling/createMessage": "sampling", "elicitation/create": "elicitation"}
+# Methods 2026-07-28 no longer has: a request of its era for one of them is -32601 (no
+# handshake or session; no ping; a logLevel in each request's _meta; subscriptions/listen).
+REMOVED_IN_MODERN = frozenset(("initialize", "ping", "logging/setLevel", "resources/subscribe",
+                               "resources/unsubscribe"))
 # Requests a modern server may answer with an input_required result (basic/patterns/mrtr).
 MRTR_METHODS = frozenset(("tools/call", "prompts/get", "resources/read"))
 # Results that carry ttlMs and cacheScope in 2026-07-28 (server/utilities/caching).

@@ -4,8 +4,10 @@ POSTs are modern, and the checks of a modern POST's headers against its body. No
 `check` takes the header values and the parsed body and returns a `Refusal` or None.
 
 A modern request carries no session: a POST without ``Mcp-Session-Id`` whose
-``MCP-Protocol-Version`` is not a 2025 one (and is not ``initialize``, which always opens
-a legacy session). Its ``MCP-Protocol-Version`` must equal the version in the body's
+``MCP-Protocol-Version`` is not a 2025 one (and is not ``initialize``, which opens a
+legacy session unless it carries the modern envelope: then it is a 2026-07-28 request of
+a method that era removed, -32601). A body without the envelope's version is -32602
+(invalid params); its ``MCP-Protocol-Version`` must equal the version in the body's
 ``_meta``, ``Mcp-Method`` its method and, for the methods that name something,
 ``Mcp-Name`` that name (decoded first when sent as ``=?base64?...?=``); otherwise
 400 with HeaderMismatch (-32020). ``Mcp-Param-*`` headers are not checked: agentdeck
@@ -31,7 +33,9 @@ def is_modern(version, sid, body):
     know: it is answered -32022 so a client can pick one agentdeck serves)."""
     if sid or not version or v.era_of(version) == v.LEGACY:
         return False
-    return not (body.__class__ is dict and body.get("method") == "initialize")
+    if body.__class__ is not dict or body.get("method") != "initialize":
+        return True
+    return front.removed_in_modern("initialize", body.get("params"))  # else it opens a legacy session
 
 
 def decode_name(value):
@@ -69,6 +73,9 @@ def check(headers, body):
     version = headers.get("mcp-protocol-version")
     meta = front.meta_of(params)
     stated = meta.get(v.PROTOCOL_VERSION) if meta is not None else None
+    if stated is None:  # no envelope to compare the header with: the request's params are invalid
+        error = front.check_envelope(params)
+        return Refusal(BAD_REQUEST, error["code"], error["message"], error.get("data"), raw_id)
     if stated != version:
         return _mismatch(raw_id, f"MCP-Protocol-Version header value {version!r} does not match body value "
                          f"{stated!r} (params._meta[{v.PROTOCOL_VERSION!r}])")

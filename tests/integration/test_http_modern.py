@@ -41,6 +41,9 @@ BAD_REQUESTS = [
     ("a notification", {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}, {},
      400, -32600),
     ("a method the server does not know", ModernHttp.message(3, "no/such"), {}, 404, -32601),
+    ("a method 2026-07-28 removed", ModernHttp.message(4, "ping"), {}, 404, -32601),
+    ("initialize in the 2026-07-28 envelope", ModernHttp.message(5, "initialize"), {}, 404, -32601),
+    ("no _meta at all", {"jsonrpc": "2.0", "id": 6, "method": "tools/list"}, {}, 400, -32602),
     ("Accept without text/event-stream", LIST, {"Accept": "application/json"}, 406, -32600),
 ]
 
