@@ -8,7 +8,11 @@ A case folder holds:
 - ``agentdeck.toml`` (optional): the config, else `DEFAULT_CONFIG`;
 - ``before.json`` / ``before.toml`` (optional): the client's file before the run;
 - ``after.json`` / ``after.toml``: the file expected after it, byte for byte; or
-  ``error``: a text the one error line must contain, the file being left as it was.
+  ``error``: a text the one error line must contain, the file being left as it was;
+- ``warnings`` (optional): the lines expected on stderr (none when absent).
+
+`config` keeps the client file's previous content as ``<file>.bak`` when it changes it;
+`json` (a project's file, under its version control) does not.
 
 ``{home}``, ``{config}``, ``{command}`` (the agentdeck command a stdio entry runs) and
 ``{project_key}`` (the URL key of ``json``'s project) are filled in every file.
@@ -65,6 +69,8 @@ class Case:
         self.before = one(self.folder, "before")
         self.after = one(self.folder, "after")
         self.error = (self.folder / "error").read_text().strip() if (self.folder / "error").exists() else None
+        warnings = self.folder / "warnings"
+        self.warnings = self.fill(warnings.read_text()).splitlines() if warnings.exists() else []
         assert (self.after is None) != (self.error is None), f"{name}: needs after.* or error"
         self.args = (self.folder / "args").read_text().split()
         suffix = (self.before or self.after or Path("x.json")).suffix
@@ -120,7 +126,12 @@ def test_case(name, home, capsys):
     assert code == 0, err
     assert out.startswith("wrote ") and str(case.target) in out, out
     assert case.target.read_text() == case.expected()
-    assert sorted(p.name for p in case.target.parent.iterdir()) == [case.target.name]  # no temp file left
+    assert err.splitlines() == case.warnings
+    backup = case.target.with_name(case.target.name + ".bak")
+    kept = [backup.name] if before is not None and case.args[0] == "config" else []
+    assert sorted(p.name for p in case.target.parent.iterdir()) == sorted([case.target.name, *kept])  # no temp file
+    if kept:
+        assert backup.read_bytes() == before and f"previous version kept as {backup}" in out
 
 
 @pytest.mark.parametrize("name", [n for n in case_names() if not (CASES / n / "error").exists()])
@@ -138,7 +149,7 @@ def test_writing_twice_is_writing_once(name, home, capsys):
 
 
 def test_every_case_is_a_folder_of_known_files():
-    known = {"args", "agentdeck.toml", "before.json", "before.toml", "after.json", "after.toml", "error"}
+    known = {"args", "agentdeck.toml", "before.json", "before.toml", "after.json", "after.toml", "error", "warnings"}
     for name in case_names():
         assert {p.name for p in (CASES / name).iterdir()} <= known, name
 

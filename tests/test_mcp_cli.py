@@ -167,8 +167,9 @@ def test_config_codex_writes_its_file_once(home):
     target.write_text('# mine\nmodel = "o3"\n')
     result = run_cli(home, "mcp", "config", "--client", "codex", "--file", str(target), "--write", config=cfg)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote 1 server to {target}: time\n"
+    assert result.stdout == f"wrote 1 server to {target}: time\nprevious version kept as {target}.bak\n"
     assert target.read_text() == '# mine\nmodel = "o3"\n\n[mcp_servers.time]\nurl = "http://127.0.0.1:8420/servers/time/mcp"\n'
+    assert (home / "config.toml.bak").read_text() == '# mine\nmodel = "o3"\n'
     again = run_cli(home, "mcp", "config", "--client", "codex", "--file", str(target), "--write", config=cfg)
     assert again.returncode == 0, again.stderr
     assert again.stdout == f"{target} already points Codex CLI at 1 server: time; nothing was written\n"

@@ -155,16 +155,34 @@ def _point(args, client, path, create_parent, shared=False, project=None):
         raise UserError(f"{why}; nothing was written")
     secret = args.transport == clients.HTTP and bool(cfg.daemon.status_token)
     default_mode = PROJECT_FILE_MODE if shared and not secret else clients.CLIENT_FILE_MODE
-    merged = clients.merge(client, path, entries, default_mode, create_parent)
+    # A client's own file is the user's: its previous content is kept. A project's .mcp.json
+    # is the project's, under its version control (a .bak there would be committed).
+    merged = clients.merge(client, path, entries, default_mode, create_parent, backup=not shared)
     count, listed = count_servers(len(entries)), ", ".join(entries)
     if not merged.changed:
         print(f"{merged.path} already points {client.title} at {count}: {listed}; nothing was written")
         return 0
     note = f" (replaced {', '.join(merged.replaced)})" if merged.replaced else ""
     print(f"wrote {count} to {merged.path}: {listed}{note}")
+    if merged.backup:
+        print(f"previous version kept as {merged.backup}")
+    _warn_replaced(merged, cfg)
     if secret:
         _warn_if_readable(merged.path)
     return 0
+
+
+def _warn_replaced(merged, cfg):
+    """One line per server whose entry was the user's own definition, unlike the pool's."""
+    from agentdeck.clientfiles.replaced import difference
+
+    specs = {spec.name: spec for spec in cfg.pooled()}
+    kept = f"; the previous file is {merged.backup}" if merged.backup else ""
+    for name, entry in merged.previous.items():
+        differs = difference(entry, specs[name])
+        if differs:
+            print(f"agentdeck: warning: {merged.path}: replaced your own definition of server {name!r} by the pool's "
+                  f"({differs}){kept}", file=sys.stderr)
 
 
 def _warn_if_readable(path):

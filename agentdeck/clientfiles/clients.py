@@ -98,6 +98,6 @@ def render(client, entries):
     return client.file_format.render(entries)
 
 
-def merge(client, path, entries, default_mode=CLIENT_FILE_MODE, create_parent=False):
+def merge(client, path, entries, default_mode=CLIENT_FILE_MODE, create_parent=False, backup=False):
     """Merge ``entries`` into ``client``'s file at ``path``; see the file format's ``merge``."""
-    return client.file_format.merge(path, entries, default_mode, create_parent)
+    return client.file_format.merge(path, entries, default_mode, create_parent, backup)

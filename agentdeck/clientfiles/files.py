@@ -17,6 +17,8 @@ class Merged:
     path: str        # the file (a symlink resolved to the file it points to)
     replaced: tuple  # names that had a different entry before
     changed: bool    # False when every entry was already there as it is: the file was not written
+    previous: dict = dataclasses.field(default_factory=dict)  # name -> the entry it replaced, for each of replaced
+    backup: str = None  # where the file's previous content was kept, or None (none asked, or a new file)
 
 
 def read_existing(path):
@@ -77,6 +79,20 @@ def replace(path, text, default_mode):
         atomic_write(path, text.encode(), file_mode(path, default_mode))
     except OSError as exc:
         raise UserError(f"{path}: cannot write it ({exc.strerror}); nothing was changed") from None
+
+
+BACKUP_SUFFIX = ".bak"
+
+
+def keep_backup(path, data):
+    """Write ``data`` (the file's content before a change) to ``<path>.bak`` atomically, in
+    the file's mode; returns the backup's path."""
+    backup = path + BACKUP_SUFFIX
+    try:
+        atomic_write(backup, data, file_mode(path, 0o600))
+    except OSError as exc:
+        raise UserError(f"{backup}: cannot keep a backup there ({exc.strerror}); nothing was changed") from None
+    return backup
 
 
 def kind_of(value):

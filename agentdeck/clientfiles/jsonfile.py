@@ -40,10 +40,11 @@ def render(entries):
     return json.dumps({SERVERS_KEY: entries}, indent=2, ensure_ascii=False) + "\n"
 
 
-def merge(path, entries, default_mode, create_parent=False):
+def merge(path, entries, default_mode, create_parent=False, backup=False):
     """Merge ``entries`` ({NAME: entry}) into the ``mcpServers`` of JSON file ``path``
     (created, in ``default_mode``, when absent). Writes nothing when every entry is
-    already there as it is. Returns a `files.Merged`."""
+    already there as it is; with ``backup``, keeps the file's previous content as
+    ``<path>.bak`` before it writes. Returns a `files.Merged`."""
     path = files.resolve(path, create_parent)
     data = files.read_existing(path)
     document = {SERVERS_KEY: {}} if data is None else parse(data, path)
@@ -53,6 +54,8 @@ def merge(path, entries, default_mode, create_parent=False):
     replaced = tuple(name for name in entries if name in servers and servers[name] != entries[name])
     if data is not None and all(servers.get(name) == entry for name, entry in entries.items()):
         return files.Merged(path, (), changed=False)
+    previous = {name: servers[name] for name in replaced}
     servers.update(entries)
+    kept = files.keep_backup(path, data) if backup and data is not None else None
     files.replace(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", default_mode)
-    return files.Merged(path, replaced, changed=True)
+    return files.Merged(path, replaced, changed=True, previous=previous, backup=kept)

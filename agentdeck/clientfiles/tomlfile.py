@@ -89,10 +89,11 @@ def render(entries):
     return tomlkit.dumps(document).rstrip("\n") + "\n"
 
 
-def merge(path, entries, default_mode, create_parent=False):
+def merge(path, entries, default_mode, create_parent=False, backup=False):
     """Merge ``entries`` ({NAME: entry}) into the ``[mcp_servers]`` of TOML file ``path``
     (created, in ``default_mode``, when absent), keeping its text everywhere else. Writes
-    nothing when every entry is already there as it is. Returns a `files.Merged`."""
+    nothing when every entry is already there as it is; with ``backup``, keeps the file's
+    previous content as ``<path>.bak`` before it writes. Returns a `files.Merged`."""
     path = files.resolve(path, create_parent)
     data = files.read_existing(path)
     text = "" if data is None else files.decode(data, path, "TOML")
@@ -118,5 +119,7 @@ def merge(path, entries, default_mode, create_parent=False):
                         "codex` prints by hand, nothing was changed")
     if merged.endswith("\n\n") and not text.endswith("\n\n"):
         merged = merged.rstrip("\n") + "\n"  # the blank line after a table added last
+    kept = files.keep_backup(path, data) if backup and data is not None else None
     files.replace(path, merged, default_mode)
-    return files.Merged(path, replaced, changed=True)
+    return files.Merged(path, replaced, changed=True, previous={name: servers[name] for name in replaced},
+                        backup=kept)
