@@ -15,7 +15,7 @@ from gevent.queue import Queue
 from loguru import logger
 
 from agentdeck import __version__, config as configuration
-from agentdeck.daemon import malloc
+from agentdeck.daemon import fdlimit, malloc
 from agentdeck.daemon.control import ControlServer
 from agentdeck.logs import logsetup
 from agentdeck.daemon.hubstats import greenlet_count
@@ -275,6 +275,7 @@ def serve(config_path=None, log_level=None):
     logsetup.setup(home, level, config.daemon.log_json)
     logsetup.guard_stderr()
     malloc.tune()
+    fdlimit.raise_open_files(fdlimit.files_needed(config))
     try:
         named = bool(config_path or os.environ.get(configuration.ENV_CONFIG))
         return Daemon(home, config, log_level.upper() if log_level else None, named).run()
