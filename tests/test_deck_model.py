@@ -20,23 +20,26 @@ def test_waiting_first_then_running_idle_dead_longest_first():
     assert [e["id"] for e in model.visible()] == ["w-old", "w-new", "r", "i", "d"]
 
 
-WHY_CASES = [  # (status, hook_event, reason, exit status, shown)
-    ("waiting", "PermissionRequest", "", None, "permission request"),
-    ("waiting", "Notification", "", None, "permission request"),
-    ("waiting", "Stop", "", None, "finished turn"),
-    ("waiting", "StopFailure", "", None, "turn failed"),
-    ("waiting", "PreToolUse", "question", None, "question"),
-    ("waiting", "Notification", "idle", None, "idle, waiting for input"),
-    ("waiting", "", "", None, "waiting"),
-    ("running", "UserPromptSubmit", "", None, ""),
-    ("dead", "SessionEnd", "", 127, "exit 127"),
-    ("dead", "", "", None, "ended"),
+WHY_CASES = [  # (status, hook_event, reason, ended, shown)
+    ("waiting", "PermissionRequest", "permission", "", "permission request"),
+    ("waiting", "PreToolUse", "question", "", "question"),
+    ("waiting", "Notification", "idle", "", "idle, waiting for input"),
+    ("waiting", "Stop", "turn finished", "", "finished turn"),
+    ("waiting", "StopFailure", "turn failed", "", "turn failed"),
+    ("waiting", "SessionStart", "started", "", "new session"),
+    ("waiting", "Stop", "something new", "", "something new"),
+    ("waiting", "PermissionRequest", "", "", "permission request"),  # an entry from before reasons
+    ("waiting", "Stop", "", "", "finished turn"),
+    ("waiting", "", "", "", "waiting"),
+    ("running", "UserPromptSubmit", "", "", ""),
+    ("dead", "SessionEnd", "", "exit status 127 (command not found)", "exit status 127 (command not found)"),
+    ("dead", "", "", "", "ended"),
 ]
 
 
-@pytest.mark.parametrize("status, hook_event, reason, exit_status, shown", WHY_CASES)
-def test_why(status, hook_event, reason, exit_status, shown):
-    assert why(entry("a", status, hook_event=hook_event, reason=reason), exit_status) == shown
+@pytest.mark.parametrize("status, hook_event, reason, ended, shown", WHY_CASES)
+def test_why(status, hook_event, reason, ended, shown):
+    assert why(entry("a", status, hook_event=hook_event, reason=reason, ended=ended)) == shown
 
 
 FILTER_CASES = [  # (filter text, ids kept)

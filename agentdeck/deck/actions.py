@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from agentdeck.sessions.tmux import ENV_SOCKET, SESSION_PREFIX, Tmux
+from agentdeck.sessions.tmux import ENV_SOCKET, Tmux
 
 CLI_TIMEOUT = 60.0   # seconds for one `agentdeck` command (a `session add` starts tmux)
 TMUX_TIMEOUT = 5.0   # seconds for one tmux command
@@ -97,19 +97,6 @@ class Actions:
     async def capture(self, tmux_session):
         """The visible screen of a session's pane, with its colours (ANSI)."""
         return await self.tmux("capture-pane", "-p", "-e", "-t", f"={tmux_session}:")
-
-    async def exit_statuses(self):
-        """{tmux session name: exit status} of every pane whose command exited."""
-        try:
-            out = await self.tmux("list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_dead_status}")
-        except ActionError:
-            return {}  # no server: nothing to say about exits
-        statuses = {}
-        for line in out.splitlines():
-            name, dead, status = (line.split("\t") + ["", ""])[:3]
-            if name.startswith(SESSION_PREFIX) and dead == "1" and status.lstrip("-").isdigit():
-                statuses.setdefault(name, int(status))
-        return statuses
 
     def attach_argv(self, tmux_session):
         """(argv, env) that shows a session in this terminal: `switch-client` when the deck

@@ -25,7 +25,7 @@ from agentdeck.deck.newsession import NewSessionScreen
 from agentdeck.deck.preview import Preview
 from agentdeck.deck.servers import ServersScreen
 from agentdeck.deck.sessiontable import SessionTable
-from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
+from agentdeck.sessions.states import IDLE, RUNNING, WAITING
 
 RETRY_INTERVAL = 2.0     # seconds between two looks for a daemon that is not running or whose stream broke
 TICK_INTERVAL = 1.0      # seconds between two refreshes of ages and of the preview
@@ -118,13 +118,10 @@ class DeckApp(App):
         if kind == "snapshot":
             self.daemon_pid, self.offline_reason = pid, ""
             self.model.load(data)
-            self._exit_statuses()
             self._preview_stale = True
         else:
             if self.model.apply(kind, data) == self.table.selected:
                 self._preview_stale = True
-            if kind == "session" and data.get("status") == DEAD:
-                self._exit_statuses()
             if kind.startswith("server") and isinstance(self.screen, ServersScreen):
                 self.screen.refresh_rows()
         self._schedule_sync()
@@ -143,7 +140,6 @@ class DeckApp(App):
             self.say(f"cannot read the registry: {exc}")
             return
         self.model.load({"sessions": sessions, "servers": []})
-        self._exit_statuses()
         self._preview_stale = True
         self._schedule_sync()
 
@@ -159,13 +155,6 @@ class DeckApp(App):
         if self._preview_stale:
             self._preview_stale = False
             self._capture()
-
-    @work(exclusive=True, group="exits")
-    async def _exit_statuses(self):
-        by_tmux = await self.actions.exit_statuses()
-        self.model.exit_statuses = {s["id"]: by_tmux[s.get("tmux_session")]
-                                    for s in self.model.sessions.values() if s.get("tmux_session") in by_tmux}
-        self._schedule_sync()
 
     def _show_bar(self):
         sessions = self.model.sessions.values()

@@ -14,12 +14,14 @@ ORDER = {WAITING: 0, RUNNING: 1, IDLE: 2, DEAD: 3}  # waiting first: they need t
 STATUS_STYLE = {WAITING: "bold yellow", RUNNING: "green", IDLE: "blue", DEAD: "red"}
 SERVER_STYLE = {"running": "green", "starting": "cyan", "backoff": "yellow", "fatal": "bold red", "stopped": "dim",
                 "stopping": "dim", "external": "magenta"}
-# Why a waiting session waits, from the hook event that made it wait (or the reason a
-# hook recorded, where the hook handler gives one).
+# Why a waiting session waits: the reason its hook recorded (sessions.hook), in the deck's
+# words; from the hook event alone for an entry without one.
+REASONS = {"permission": "permission request", "question": "question", "idle": "idle, waiting for input",
+           "turn finished": "finished turn", "turn failed": "turn failed", "started": "new session",
+           "interrupted": "interrupted"}
 WHY = {"PermissionRequest": "permission request", "Notification": "permission request", "Stop": "finished turn",
        "AfterAgent": "finished turn", "agent-turn-complete": "finished turn", "StopFailure": "turn failed",
        "SessionStart": "new session", "AskUserQuestion": "question"}
-REASONS = {"permission": "permission request", "question": "question", "idle": "idle, waiting for input"}
 TOOLS = {"claude": "claude", "codex": "codex", "gemini": "gemini", "shell": ""}  # tool -> command for `session add`
 
 
@@ -38,13 +40,14 @@ def age(since, now):
     return f"{seconds // 86400}d"
 
 
-def why(entry, exit_status=None):
+def why(entry):
     """Why a session is in its status: why it waits, or how a dead one ended."""
     status = entry.get("status")
     if status == WAITING:
-        return REASONS.get(entry.get("reason") or "") or WHY.get(entry.get("hook_event") or "", "waiting")
+        reason = entry.get("reason") or ""
+        return REASONS.get(reason, reason) or WHY.get(entry.get("hook_event") or "", "waiting")
     if status == DEAD:
-        return f"exit {exit_status}" if exit_status is not None else "ended"
+        return entry.get("ended") or "ended"
     return ""
 
 
@@ -91,7 +94,6 @@ class DeckModel:
     def __init__(self):
         self.sessions = {}  # id -> /status session entry
         self.servers = {}  # name -> /status server entry
-        self.exit_statuses = {}  # id -> exit status of a dead session's pane (from tmux)
         self.filter = Filter()
 
     def load(self, status):
@@ -106,7 +108,6 @@ class DeckModel:
             return data["id"]
         if kind == "session_removed":
             self.sessions.pop(data["id"], None)
-            self.exit_statuses.pop(data["id"], None)
             return data["id"]
         if kind == "server":
             self.servers[data["name"]] = data
@@ -124,5 +125,5 @@ class DeckModel:
         """(title, project, tool, status, for, why, prompt) of one session row, as text."""
         now = time.time() if now is None else now
         return (entry.get("title") or "", project(entry), entry.get("tool") or "", entry.get("status") or "",
-                age(entry.get("since"), now), why(entry, self.exit_statuses.get(entry["id"])),
+                age(entry.get("since"), now), why(entry),
                 " ".join((entry.get("prompt") or "").split()))
