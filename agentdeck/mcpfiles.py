@@ -4,12 +4,18 @@ tables to the TOML config, keeping the config's text (comments, layout) as it is
 A source is a JSON file with ``"mcpServers"`` (a project's ``.mcp.json``,
 ``~/.claude.json``, Gemini CLI's ``settings.json``) or Codex CLI's ``config.toml``
 (``[mcp_servers.NAME]``). Servers reached by URL are skipped: only stdio servers can be
-pooled. The config is replaced atomically, only after the new text was checked; a
-refusal names the file and changes nothing.
+pooled. ``~/.claude.json`` also keeps servers per project (``projects["/path"].mcpServers``,
+which Claude Code starts in that directory): each is imported as ``share = "project"``
+(one child per project, in its directory) with the project's path in its arguments and
+environment written as ``{project}``, when every project that has it defines it alike;
+otherwise it is skipped, with the reason. Every server not imported is listed with why.
+The config is replaced atomically, only after the new text was checked; a refusal names
+the file and changes nothing.
 """
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -20,6 +26,8 @@ from agentdeck.fsutil import private_dir
 
 CONFIG_FILE_MODE = 0o600          # a new config file
 REMOTE_KEYS = ("url", "httpUrl")  # an entry with one of these is reached over the network, not started
+PROJECTS_KEY = "projects"         # ~/.claude.json: {"/path": {"mcpServers": {...}, ...}}
+PROJECT_PLACEHOLDER = "{project}"
 
 
 @dataclasses.dataclass
@@ -28,7 +36,7 @@ class ImportPlan:
 
     target: Path          # the config file to write
     text: str             # its current text (the checkout's default when it does not exist yet)
-    added: list = dataclasses.field(default_factory=list)    # (name, TOML table text)
+    added: list = dataclasses.field(default_factory=list)    # (name, TOML table text, note for the person)
     skipped: list = dataclasses.field(default_factory=list)  # (name, reason)
 
 
@@ -54,7 +62,8 @@ def import_target(config_path):
 
 
 def source_servers(source):
-    """The servers of client file ``source``, as {NAME: entry}; a one-line `UserError`
+    """The servers of client file ``source``: ``({NAME: entry}, [(project, NAME, entry)])``,
+    those for everyone and those Claude Code keeps per project; a one-line `UserError`
     naming the file when it is missing, does not parse or holds no servers table."""
     data = files.read_existing(source)
     if data is None:
@@ -63,7 +72,31 @@ def source_servers(source):
     settings = fmt.parse(data, source)
     if fmt is tomlfile and tomlfile.SERVERS_KEY not in settings:
         raise UserError(f"{source}: no [{tomlfile.SERVERS_KEY}.NAME] tables (expected Codex's config.toml)")
-    return fmt.servers_table(settings, source)
+    per_project = _project_servers(settings) if fmt is jsonfile else []
+    if per_project and jsonfile.SERVERS_KEY not in settings:
+        return {}, per_project
+    return fmt.servers_table(settings, source), per_project
+
+
+def _project_servers(settings):
+    """``[(project, NAME, entry)]`` of ``projects["/path"].mcpServers`` in ~/.claude.json."""
+    projects = settings.get(PROJECTS_KEY) if isinstance(settings, dict) else None
+    if not isinstance(projects, dict):
+        return []
+    return [(project, name, entry) for project, kept in projects.items() if isinstance(kept, dict)
+            and isinstance(kept.get(jsonfile.SERVERS_KEY), dict)
+            for name, entry in kept[jsonfile.SERVERS_KEY].items()]
+
+
+def _generalized(entry, project):
+    """What is imported of a (valid) ``entry``, its command, args and env, with the path
+    of ``project`` in its args and env values written as {project}."""
+    path = re.compile(re.escape(project.rstrip("/") or "/") + r"(?=/|$)")
+
+    def general(value):
+        return path.sub(PROJECT_PLACEHOLDER, value)
+    return {"command": entry["command"], "args": [general(a) for a in entry.get("args", [])],
+            "env": {k: general(v) for k, v in entry.get("env", {}).items()}}
 
 
 def _format_of(source, data):
@@ -78,7 +111,7 @@ def _format_of(source, data):
 def plan_import(source, config_path=None):
     """Decide which servers of client file ``source`` are added to the config, and why
     the others are skipped. Reads only."""
-    servers = source_servers(source)
+    servers, per_project = source_servers(source)
     target, text = import_target(config_path)
     current = _check(text, target)
     plan = ImportPlan(target, text)
@@ -90,8 +123,38 @@ def plan_import(source, config_path=None):
             continue
         taken.add(name)
         plan.added.append((name, config.server_toml(name, entry["command"], entry.get("args", ()),
-                                                    entry.get("env"))))
+                                                    entry.get("env")), ""))
+    _plan_project_servers(plan, per_project, servers, taken, source)
     return plan
+
+
+def _plan_project_servers(plan, per_project, servers, taken, source):
+    """Add to ``plan`` the servers Claude Code keeps per project, as share = "project"
+    where every project that has one defines it alike, else say why not."""
+    found = {}  # name -> [(project, entry with {project})]
+    for project, name, entry in per_project:
+        reason = _skip_reason(name, entry, set(), plan.target)
+        if reason:
+            plan.skipped.append((name, f"in project {project}: {reason}"))
+        else:
+            found.setdefault(name, []).append((project, _generalized(entry, project)))
+    for name, definitions in found.items():
+        projects = [project for project, _ in definitions]
+        where = f"project{'s' if len(projects) > 1 else ''} {', '.join(projects)}"
+        if name in servers:
+            plan.skipped.append((name, f"in {where}: {source} also defines it for every project (that one counts)"))
+        elif name in taken:
+            plan.skipped.append((name, f"in {where}: already in {plan.target}"))
+        elif len({json.dumps(entry, sort_keys=True) for _, entry in definitions}) > 1:
+            plan.skipped.append((name, f"defined differently in {where}: add it by hand, with share = \"project\" "
+                                       f"and {PROJECT_PLACEHOLDER} for the project's directory"))
+        else:
+            entry = definitions[0][1]
+            taken.add(name)
+            plan.added.append((name, config.server_toml(name, entry["command"], entry["args"], entry["env"],
+                                                        share="project"),
+                               f' as share = "project": one child per project, in its directory (Claude Code ran it '
+                               f"for {where})"))
 
 
 def _skip_reason(name, entry, taken, target):
@@ -134,7 +197,7 @@ def write_import(plan):
     if not plan.added:
         return
     text = plan.text
-    for _, table in plan.added:
+    for _, table, _ in plan.added:
         if text and not text.endswith("\n"):
             text += "\n"
         if text and not text.endswith("\n\n"):

@@ -260,6 +260,65 @@ def test_import_adds_stdio_servers_and_keeps_the_config_text(home, cfg):
     assert loaded.server("time").command == "mcp-server-time"  # the configured one stays
 
 
+CLAUDE_PROJECTS_FILE = {
+    "mcpServers": {"github": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"]}},
+    "projects": {
+        "/home/u/web": {"allowedTools": [], "mcpServers": {
+            "files": {"type": "stdio", "command": "npx",
+                      "args": ["-y", "@modelcontextprotocol/server-filesystem", "/home/u/web"]},
+            "db": {"command": "db-mcp", "env": {"DB": "/home/u/web/dev.sqlite"}},
+            "docs": {"type": "http", "url": "https://docs.example.invalid/mcp"},
+        }},
+        "/home/u/api": {"mcpServers": {
+            "files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/home/u/api"]},
+            "db": {"command": "other-db-mcp"},
+            "github": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"]},
+            "time": {"command": "uvx", "args": ["mcp-server-time"]},
+        }},
+        "/home/u/web2": {"mcpServers": {"search": {"command": "rg-mcp", "args": ["--root", "/home/u/web2/src"]}}},
+        "/home/u/empty": {"allowedTools": []},
+    },
+}
+
+
+def test_import_takes_claudes_per_project_servers_or_says_why_not(home, cfg):
+    """Regression (issue 20, friction 11): the servers ~/.claude.json keeps per project
+    (projects["/path"].mcpServers) were skipped without a word."""
+    source = write_json(home / "claude.json", CLAUDE_PROJECTS_FILE)
+    result = run_cli(home, "mcp", "import", str(source), config=cfg)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[:4] == [
+        "added github",
+        'added files as share = "project": one child per project, in its directory (Claude Code ran it for '
+        "projects /home/u/web, /home/u/api)",
+        'added search as share = "project": one child per project, in its directory (Claude Code ran it for '
+        "project /home/u/web2)",
+        'skipped docs: in project /home/u/web: not a stdio server (type "http"); only stdio servers can be pooled',
+    ]
+    assert sorted(out[4:-1]) == sorted([
+        f"skipped db: defined differently in projects /home/u/web, /home/u/api: add it by hand, with share = "
+        '"project" and {project} for the project\'s directory',
+        f"skipped github: in project /home/u/api: {source} also defines it for every project (that one counts)",
+        f"skipped time: in project /home/u/api: already in {cfg}",
+    ])
+    loaded = config.load(cfg)
+    files = loaded.server("files")
+    assert (files.share, files.command, files.args) == (
+        "project", "npx", ("-y", "@modelcontextprotocol/server-filesystem", "{project}"))
+    search = loaded.server("search")
+    assert (search.share, search.args) == ("project", ("--root", "{project}/src"))
+    assert loaded.server("github").share == "all"
+
+
+def test_import_of_a_claude_file_with_only_per_project_servers(home, cfg):
+    source = write_json(home / "claude.json", {"projects": {"/p": {"mcpServers": {"fetch": {"command": "uvx"}}}}})
+    result = run_cli(home, "mcp", "import", str(source), config=cfg)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith('added fetch as share = "project"')
+    assert config.load(cfg).server("fetch").share == "project"
+
+
 def test_import_into_a_file_serve_would_not_read_says_to_name_it(home, cfg):
     other = home / "other.toml"
     other.write_text(cfg.read_text())

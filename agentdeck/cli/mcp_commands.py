@@ -204,8 +204,8 @@ def run_import(args):
     daemon = running_daemon(daemon_address(args.config).home)
     plan = mcpfiles.plan_import(args.file, args.config or file_to_edit(daemon))
     mcpfiles.write_import(plan)
-    for name, _ in plan.added:
-        print(f"added {name}")
+    for name, _, note in plan.added:
+        print(f"added {name}{note}")
     for name, reason in plan.skipped:
         print(f"skipped {name}: {reason}")
     if plan.added:
