@@ -55,21 +55,19 @@ class DeckApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, home, token="", config=None, tick=TICK_INTERVAL):
+    def __init__(self, home, token="", config=None):
         super().__init__()
         self.home = home            # the agentdeck home (its daemon.json says where the daemon listens)
         self.token = token          # [daemon] status_token, or ""
         self.actions = Actions(config)
         self.model = DeckModel()
-        self.tick_interval = tick
         self.daemon_pid = None      # the daemon streaming to us; None while offline
         self.offline_reason = ""    # why there is no stream, one line
         self.message = ""           # the latest action's answer
-        self.events_seen = 0        # events applied since start (tests and the benchmark wait on it)
         self._sync_pending = False
         self._preview_stale = False  # the selected session changed since its pane was captured
         self._capture_timer = None  # the capture after the cursor moved, until it fires
-        self.ticks = 0
+        self.ticks = 0  # clock ticks since start (the preview of an idle session is captured every few)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="bar", classes="bar")
@@ -87,7 +85,7 @@ class DeckApp(App):
         self.table.focus()
         self._show_bar()
         self.live()
-        self.set_interval(self.tick_interval, self._tick)
+        self.set_interval(TICK_INTERVAL, self._tick)
 
     # -- the live stream
 
@@ -114,7 +112,6 @@ class DeckApp(App):
             await asyncio.sleep(RETRY_INTERVAL)
 
     def _event(self, pid, kind, data):
-        self.events_seen += 1
         if kind == "snapshot":
             self.daemon_pid, self.offline_reason = pid, ""
             self.model.load(data)
