@@ -19,10 +19,12 @@ the transition pass and the pool that call it never wait for a reader.
 """
 import collections
 import json
+import urllib.parse
 
 from gevent.event import Event
 from loguru import logger
 
+from agentdeck.netaddr import is_loopback_host
 from agentdeck.wire.fdread import hung_up
 from agentdeck.web.httpserver import CONNECTION_FD
 
@@ -33,6 +35,7 @@ HANGUP_CHECK = 1.0            # seconds between two looks at a quiet stream's co
 RETRY_MS = 1000               # how soon an EventSource reconnects after a stream ends
 SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 BUSY_BODY = b"too many event streams are open; try again shortly\n"
+FOREIGN_BODY = b"an event stream is not served to a web page from another site\n"
 
 
 def format_event(kind, data):
@@ -122,9 +125,22 @@ class EventHub:
         self.subscribers.clear()
 
 
+def _local_origin(origin):
+    """True without an Origin (a script, curl, the deck) or with a loopback one: a page
+    elsewhere cannot read the stream without CORS anyway, but it could hold its places."""
+    if origin is None:
+        return True
+    try:
+        host = urllib.parse.urlsplit(origin).hostname or ""
+    except ValueError:
+        return False
+    return is_loopback_host(host)
+
+
 class EventsRoute:
-    """The WSGI handler of ``/events`` (access was checked by the status server).
-    ``snapshot()`` returns the /status document each stream starts with."""
+    """The WSGI handler of ``/events`` (token and Host were checked by the status server;
+    the Origin is checked here). ``snapshot()`` returns the /status document each stream
+    starts with."""
 
     def __init__(self, hub, snapshot, heartbeat=HEARTBEAT):
         self.hub = hub
@@ -132,6 +148,10 @@ class EventsRoute:
         self.heartbeat = heartbeat
 
     def __call__(self, environ, start_response):
+        if not _local_origin(environ.get("HTTP_ORIGIN")):
+            start_response("403 Forbidden", [("Content-Type", "text/plain"),
+                                             ("Content-Length", str(len(FOREIGN_BODY)))])
+            return [FOREIGN_BODY]
         subscription = self.hub.subscribe()
         if subscription is None:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Retry-After", "1"),

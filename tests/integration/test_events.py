@@ -184,12 +184,22 @@ def test_events_has_the_access_rules_of_status(start_daemon):
         reader.close()
 
 
-def test_events_refuses_a_foreign_host_without_a_token(start_daemon):
+def test_events_refuses_a_foreign_host_or_a_foreign_page_without_a_token(start_daemon):
     daemon = start_daemon()
     url = daemon.info()["status_url"] + "/events"
-    reader = EventReader(url, {"Host": "evil.example:80"})
-    assert reader.status == 403
-    reader.close()
+    host = f"127.0.0.1:{urllib.parse.urlsplit(url).port}"
+    cases = [  # (headers, status)
+        ({"Host": "evil.example:80"}, 403),
+        ({"Host": host, "Origin": "https://evil.example"}, 403),
+        ({"Host": host, "Origin": "null"}, 403),
+        ({"Host": host, "Origin": f"http://{host}"}, 200),
+        ({"Host": host, "Origin": "http://localhost:3000"}, 200),
+        ({"Host": host}, 200),
+    ]
+    for headers, status in cases:
+        reader = EventReader(url, headers)
+        assert reader.status == status, headers
+        reader.close()
 
 
 def test_streams_beyond_the_limit_are_refused_and_a_closed_one_frees_its_place(start_daemon):
