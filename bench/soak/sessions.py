@@ -28,7 +28,7 @@ CLAUDE = [({"hook_event_name": "SessionStart"}, "waiting"),
           ({"hook_event_name": "PostToolUse", "tool_name": "Bash"}, None),
           ({"hook_event_name": "Notification", "notification_type": "permission_prompt"}, "waiting"),
           ({"hook_event_name": "PreToolUse", "tool_name": "Edit"}, "running"),
-          ({"hook_event_name": "Notification", "notification_type": "idle_prompt"}, None),
+          ({"hook_event_name": "Notification", "notification_type": "idle_prompt"}, "waiting"),  # idle
           ({"hook_event_name": "Stop"}, "waiting")]
 CODEX = [({"hook_event_name": "SessionStart"}, "waiting"),
          ({"hook_event_name": "UserPromptSubmit", "prompt": "codex soak"}, "running"),
