@@ -130,10 +130,12 @@ def test_status_session_list_and_wait_reach_the_daemon_while_the_config_is_broke
     assert f"pid {daemon.info()['pid']}" in status.stdout and instance in status.stdout
     listed = run_cli(daemon.home, "session", "list", env=env, config=daemon.config_path)
     assert listed.returncode == 0 and instance in listed.stdout, listed.stderr
+    servers = run_cli(daemon.home, "mcp", "list", env=env, config=daemon.config_path)
+    assert servers.returncode == 0 and re.search(r"^s +running", servers.stdout, re.M), servers
     waited = run_cli(daemon.home, "wait", instance, "--status", "running,waiting,idle,dead", "--timeout", "10",
                      env=env, config=daemon.config_path)
     assert waited.returncode == 0, waited.stderr
-    for result in (status, listed, waited):
+    for result in (status, listed, servers, waited):
         note, = result.stderr.splitlines()
         assert note.startswith(f"agentdeck: note: {daemon.config_path}: ") and "last good config" in note
 
