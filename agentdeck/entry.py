@@ -45,8 +45,12 @@ def dispatch(argv):
     if argv[:1] == ["bridge"]:
         from agentdeck.cli.bridge import main as bridge_main
         return bridge_main(argv[1:])
-    from gevent import monkey
+    from gevent import get_hub, monkey
     monkey.patch_all()
+    # A Ctrl-C that lands while the hub runs (a command waiting) still reaches the command
+    # as KeyboardInterrupt (exit 130); the hub would print it first.
+    hub = get_hub()
+    hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
     from agentdeck.cli.main import main as cli_main
     return cli_main(argv)
 

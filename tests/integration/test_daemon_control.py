@@ -275,3 +275,34 @@ def test_a_bad_control_request_is_answered_and_changes_nothing(start_daemon, req
     assert answer == {"ok": False, "error": 'expected one JSON line {"command": C} with C one of reload, stop'}
     assert daemon.proc.poll() is None
     assert run_cli(daemon.home, "reload", config=daemon.config_path).returncode == 0
+
+
+# -- Ctrl-C of a command that waits ---------------------------------------------------------
+
+def test_ctrl_c_of_a_waiting_command_prints_nothing(home, tmux_env):
+    """Regression (issue 20, friction 9, every command): a Ctrl-C while `wait` waited (in
+    gevent's hub) printed "KeyboardInterrupt" and a timestamp; it ends with 130 and nothing."""
+    env = clean_env(home, **tmux_env)
+    added = run_cli(home, "session", "add", str(home), "--cmd", "sleep 300", env=env)
+    assert added.returncode == 0, added.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "agentdeck", "wait", added.stdout.strip(), "--status", "waiting"],
+                            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _waits_in_the_hub(proc.pid), 20, message="wait to block")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert (proc.returncode, out, err) == (130, "", "")
+
+
+def _waits_in_the_hub(pid):
+    """True once process ``pid`` sleeps in epoll (gevent's hub waiting, nothing to do)."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return f.read() == "do_epoll_wait"
+    except FileNotFoundError:
+        return True
