@@ -116,6 +116,18 @@ def test_replace_id_back_restores_the_line(text):
     assert replace_id(out, id_span(out), line[span[0]:span[1]]) == line + b"\n"
 
 
+
+@pytest.mark.parametrize("text", [t for t, e in ID_CASES if e is not None])
+def test_replace_id_splices_a_bytearray_in_place(text):
+    """A big line arrives as a bytearray (`lines.LineSplitter`): spliced where it lies,
+    the same bytes as the copy a bytes line gets."""
+    line = text.encode()
+    span = id_span(line)
+    big = bytearray(line)
+    out = replace_id(big, span, b'"proxy-1"')
+    assert out is big
+    assert out == replace_id(line, span, b'"proxy-1"')
+
 RESPONSE_HEADS = [
     (b'{"jsonrpc":"2.0","id":7,"result":{}}', 7),
     (b'{"jsonrpc": "2.0", "id": 12, "error": {"code": 1}}', 12),

@@ -18,8 +18,8 @@ def over(line):
 def plain(item):
     if isinstance(item, Oversize):
         return ("oversize", item.head, item.tail, item.size)
-    assert isinstance(item, bytes), item
-    return item
+    assert isinstance(item, (bytes, bytearray)), item  # a bytearray: a line held past BIG_LINE_BYTES
+    return bytes(item)
 
 
 def reference(stream, limit):
@@ -199,3 +199,16 @@ def test_oversize_head_does_not_depend_on_chunking_when_the_limit_is_below_head_
     items = feed_all(split_small, random_chunks(random.Random(chunk), line + b"\n", chunk), invariants(1024))
     assert items == [over(line)] == [plain(i) for i in LineSplitter(1024).feed(line + b"\n")]
     assert len(items[0][1]) == HEAD_BYTES
+
+
+def test_a_line_past_big_line_bytes_is_handed_on_uncopied(monkeypatch):
+    """Its buffer itself (the caller's alone: the next line never touches it), so a 5 MiB
+    answer is held once, not once more as a copy."""
+    monkeypatch.setattr(line_module, "BIG_LINE_BYTES", 100)
+    splitter = LineSplitter(10_000)
+    first = b"x" * 300
+    assert splitter.feed(first[:150]) == []
+    (line,) = splitter.feed(first[150:] + b"\n" + b"y" * 200)
+    assert line.__class__ is bytearray and line == first
+    assert splitter.feed(b"y" * 100 + b"\n") == [b"y" * 300]
+    assert line == first

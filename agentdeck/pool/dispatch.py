@@ -25,6 +25,7 @@ from agentdeck.protocol.clients import Rebind
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.jsonrpc import (ID_TYPES, NOTIFICATION, NULL_ID, REQUEST, RESPONSE, classify, id_key, id_span,
                                     replace_id, response_head, result_line)
+from agentdeck.wire.lines import Oversize
 
 _parse = jsonrpc.parse
 RECENT_ERRORS = 5  # bad lines from the child logged in full before they are only counted
@@ -50,9 +51,9 @@ class Dispatcher:
     def from_client(self, peer, items):
         """Handle a batch of lines (bytes, or `lines.Oversize`) read from one client."""
         for line in items:
-            if line.__class__ is bytes:
+            if line.__class__ is not Oversize:
                 self.stats.bytes_in += len(line) + 1
-                if line.strip():
+                if line and not line.isspace():  # not strip(), which copies a bytearray
                     self._client_line(peer, line)
             else:
                 self.stats.oversize_requests += 1
@@ -214,9 +215,9 @@ class Dispatcher:
     def from_child(self, items):
         """Handle a batch of lines (bytes, or `lines.Oversize`) read from the child's stdout."""
         for line in items:
-            if line.__class__ is bytes:
+            if line.__class__ is not Oversize:
                 self.stats.bytes_out += len(line) + 1
-                if line.strip():
+                if line and not line.isspace():  # not strip(), which copies a bytearray
                     self._child_line(line)
             else:
                 self._child_oversize(line)

@@ -28,7 +28,7 @@ from agentdeck.pool.sockclient import SocketClient
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.fdread import CHUNK_SIZE
 from agentdeck.wire.hello import parse_hello
-from agentdeck.wire.lines import LineSplitter
+from agentdeck.wire.lines import LineSplitter, Oversize
 
 FREE_LINE_BYTES = 65536    # of an unfinished request line a client holds without a long-line slot
 IDLE_SWEEP_MAX = 10.0      # seconds between idle sweeps at most
@@ -353,6 +353,6 @@ def _refused_head(items, splitter):
     """What has come of a refused client's first request: the first line among ``items``
     that carries an id, else the start of the line ``splitter`` holds unfinished."""
     for item in items:
-        if item.__class__ is bytes and b'"id"' in item:
+        if item.__class__ is not Oversize and b'"id"' in item:
             return item + b"\n"
     return splitter.start(REJECT_HEAD_BYTES)

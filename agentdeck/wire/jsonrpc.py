@@ -147,7 +147,13 @@ def id_span(line):
 
 def replace_id(line, span, new_raw_id):
     """``line`` with the id at ``span`` replaced by the bytes ``new_raw_id``, plus the
-    newline that ends it on the wire; the rest of the line is copied once."""
+    newline that ends it on the wire; the rest of the line is copied once, or not at all
+    when it is a bytearray (a big line, `lines.LineSplitter`'s, handed on once): that
+    one is spliced in place and returned."""
+    if line.__class__ is bytearray:
+        line[span[0]:span[1]] = new_raw_id
+        line += b"\n"
+        return line
     return b"".join((line[:span[0]], new_raw_id, memoryview(line)[span[1]:], b"\n"))
 
 

@@ -7,9 +7,11 @@ its first and last bytes are kept, so the reader can still name the request it a
 
 HEAD_BYTES = 4096  # kept from the start of an oversize line (its id is usually here)
 TAIL_BYTES = 512   # kept from its end (where some SDKs put the id)
-# A line held past this grows in one buffer instead of a list of read chunks: the chunks'
-# heap pages stay resident once freed, so a 5 MiB line would cost its chunks, the joined
-# line and the copy with the id spliced in, three times its size; this way twice.
+# A line held past this grows in one buffer instead of a list of read chunks, and is
+# handed on as that bytearray, uncopied: the chunks' heap pages stay resident once freed,
+# so a 5 MiB line would cost its chunks, the joined line and the copy with the id spliced
+# in, three times its size; a copy to bytes would still cost twice; this way once (plus
+# the buffer's growth margin), as `jsonrpc.replace_id` splices a bytearray in place.
 BIG_LINE_BYTES = 1 << 20
 
 
@@ -25,8 +27,8 @@ class Oversize:
 
 
 class LineSplitter:
-    """Feed it chunks; it returns complete lines (bytes, without the newline) and
-    `Oversize` markers, in stream order. Memory held: at most ``limit`` bytes (or
+    """Feed it chunks; it returns complete lines (bytes, without the newline; a bytearray
+    past BIG_LINE_BYTES, the caller's alone) and `Oversize` markers, in stream order. Memory held: at most ``limit`` bytes (or
     HEAD_BYTES + TAIL_BYTES of an oversize line, if the limit is smaller)."""
 
     __slots__ = ("limit", "parts", "big", "size", "skipping", "head", "tail")
@@ -119,7 +121,7 @@ class LineSplitter:
             self.skipping = False
             self.head = self.tail = b""
         elif self.big is not None:
-            line = bytes(self.big)
+            line = self.big
             self.big = None
         else:
             line = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
