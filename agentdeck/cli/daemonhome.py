@@ -21,7 +21,7 @@ class DaemonAddress:
         import sys
 
         if self.problem is not None:
-            print(f"agentdeck: note: {self.problem} (the running daemon keeps its last good config; using home "
+            print(f"agentdeck: note: {self.problem} (a running daemon keeps its last good config; using home "
                   f"{self.home})", file=sys.stderr)
 
 
