@@ -494,9 +494,11 @@ def test_the_daemon_shows_how_a_dead_session_ended(home, env, control, project):
     instance_id = add(control, project, command="nonexistent-agent-cli")
     daemon = start_daemon(home, env)
     try:
-        entry = wait_for(lambda: next((s for s in daemon.status()["sessions"]
-                                       if s["id"] == instance_id and s["status"] == DEAD), None), PASS_TIMEOUT,
-                         message="the session to show dead")
+        # Dead (its output ended) a moment before tmux reaps it and knows the status: a pass may
+        # see it in between, and the next one brings the status.
+        entry = wait_for(lambda: next((s for s in daemon.status()["sessions"] if s["id"] == instance_id
+                                       and s["status"] == DEAD and s["exit_status"] is not None), None),
+                         PASS_TIMEOUT, message="the session to show dead, with its exit status")
         assert (entry["exit_status"], entry["exit_signal"], entry["ended"]) == (
             127, None, "exit status 127 (command not found)")
     finally:
