@@ -3,8 +3,9 @@
 The transition daemon writes it atomically (temp file + rename, 0600) on each
 transition; event watchers read it back. It is a JSON object: ``instance``,
 ``title``, ``profile``, ``from`` and ``to`` (statuses, see `states`), ``time`` (Unix
-time of the transition, seconds) and ``hook_event`` (the hook event behind it; ""
-when tmux liveness decided it).
+time of the transition, seconds), ``hook_event`` (the hook event behind it; ""
+when tmux liveness decided it) and ``reason`` (why a session that now waits waits, as
+that hook said: "question", "permission", "turn finished"...; "" otherwise).
 """
 import dataclasses
 import json
@@ -25,10 +26,11 @@ class TransitionEvent:
     to_status: str  # "to" in the file
     time: float  # Unix time of the transition
     hook_event: str = ""
+    reason: str = ""
 
     def to_dict(self):
         return {"instance": self.instance, "title": self.title, "profile": self.profile, "from": self.from_status,
-                "to": self.to_status, "time": self.time, "hook_event": self.hook_event}
+                "to": self.to_status, "time": self.time, "hook_event": self.hook_event, "reason": self.reason}
 
     @property
     def key(self):
@@ -50,10 +52,12 @@ def read_event(path):
     texts = [raw.get(key) for key in ("instance", "title", "profile", "from", "to")]
     when = raw.get("time")
     hook_event = raw.get("hook_event", "")
+    reason = raw.get("reason", "")
     if (not all(isinstance(t, str) for t in texts) or not is_valid_name(texts[0])
             or texts[3] not in STATUSES or texts[4] not in STATUSES or not isinstance(hook_event, str)
+            or not isinstance(reason, str)
             or isinstance(when, bool) or not isinstance(when, (int, float))):
         return None
     instance, title, profile, from_status, to_status = texts
     return TransitionEvent(instance=instance, title=title, profile=profile, from_status=from_status,
-                           to_status=to_status, time=float(when), hook_event=hook_event)
+                           to_status=to_status, time=float(when), hook_event=hook_event, reason=reason)

@@ -239,9 +239,10 @@ class TransitionDaemon:
             self._since[instance_id] = record.updated
         changed = status != previous or missed
         if changed:
+            said = hook is not None and hook.status == status  # the hook, not tmux, decided it
             event = TransitionEvent(instance=instance_id, title=record.title, profile=record.profile,
                                     from_status=RUNNING if missed else previous, to_status=status, time=now,
-                                    hook_event=hook.event if hook is not None and hook.status == status else "")
+                                    hook_event=hook.event if said else "", reason=hook.reason if said else "")
             # Stored and published under the registry's write lock, which `session remove`
             # holds while it deletes the row and the files: no event outlives a removal.
             stored = store.record_transition(instance_id, status, lambda: self._publish(event))

@@ -130,10 +130,10 @@ def test_a_hook_write_becomes_an_event_file_and_reaches_a_waiting_consumer(deck,
     got = waiting.get(timeout=SEEN_TIMEOUT)
     latency = time.monotonic() - started
     assert got == TransitionEvent(instance=instance_id, title="proj", profile="default", from_status=IDLE,
-                                  to_status=WAITING, time=got.time, hook_event="Stop")
+                                  to_status=WAITING, time=got.time, hook_event="Stop", reason="turn finished")
     assert latency < 1.0, f"hook write to consumer took {latency:.3f} s"
     on_disk = json.loads(deck.event_file(instance_id).read_text())
-    assert set(on_disk) == {"instance", "title", "profile", "from", "to", "time", "hook_event"}
+    assert set(on_disk) == {"instance", "title", "profile", "from", "to", "time", "hook_event", "reason"}
     assert os.stat(deck.event_file(instance_id)).st_mode & 0o777 == 0o600
     assert stored(control, instance_id) == WAITING
 
@@ -473,7 +473,8 @@ def test_the_daemon_records_publishes_and_notifies_transitions(home, deck, env, 
         assert consumer.wait_for_status({RUNNING}, SEEN_TIMEOUT) is not None
         write_hook(deck.root, instance_id, "Stop")
         got = consumer.wait_for_status({WAITING}, SEEN_TIMEOUT)
-        assert (got.from_status, got.to_status, got.hook_event) == (RUNNING, WAITING, "Stop")
+        assert (got.from_status, got.to_status, got.hook_event, got.reason) == (RUNNING, WAITING, "Stop",
+                                                                                "turn finished")
         wait_for(lambda: [n for n in notified.iterdir() if n.read_text().endswith("}")], SEEN_TIMEOUT,
                  message="the notification")
         (note,) = notified.iterdir()
