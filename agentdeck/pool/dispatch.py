@@ -48,13 +48,15 @@ class Dispatcher:
 
     # -- from clients -------------------------------------------------------------------
 
-    def from_client(self, peer, items):
-        """Handle a batch of lines (bytes, or `lines.Oversize`) read from one client."""
-        for line in items:
+    def from_client(self, peer, items, messages=None):
+        """Handle a batch of lines (bytes, or `lines.Oversize`) read from one client;
+        ``messages``, when given, are those lines as the caller already decoded them
+        (the HTTP route), so none is decoded twice."""
+        for index, line in enumerate(items):
             if line.__class__ is not Oversize:
                 self.stats.bytes_in += len(line) + 1
                 if line and not line.isspace():  # not strip(), which copies a bytearray
-                    self._client_line(peer, line)
+                    self._client_line(peer, line, None if messages is None else messages[index])
             else:
                 self.stats.oversize_requests += 1
                 limit = self.settings.max_request_bytes
@@ -64,15 +66,16 @@ class Dispatcher:
                                                           line.size, limit))
         self._schedule_flush()
 
-    def _client_line(self, peer, line):
+    def _client_line(self, peer, line, msg=None):
         if self.eras.child is None and self.link.state is not GONE:
             self.eras.hold(peer, line)  # nothing is known of the child yet: its probe comes first
             return
-        try:
-            msg = _parse(line)
-        except ValueError:
-            self.send(peer, replies.parse_error(self.name))
-            return
+        if msg is None:
+            try:
+                msg = _parse(line)
+            except ValueError:
+                self.send(peer, replies.parse_error(self.name))
+                return
         kind, why = classify(msg)
         if kind is REQUEST:
             self._client_request(peer, line, msg)

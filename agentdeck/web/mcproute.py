@@ -244,10 +244,10 @@ class McpRoute:
             [raw.strip().replace(b"\r", b" ").replace(b"\n", b" ")]
         if not requests:
             session.last_active = time.monotonic()
-            unit.router.from_client(session, lines)
+            unit.router.from_client(session, lines, messages)
             return _respond(start_response, "202 Accepted", b"", [])
         stream = session.open_post(keys)
-        unit.router.from_client(session, lines)
+        unit.router.from_client(session, lines, messages)  # decoded here: the router does not again
         headers = [("Mcp-Session-Id", session.sid)] if initialize is not None else []
         return self._answer(session, stream, start_response, headers, single=not batch,
                             fd=environ.get(CONNECTION_FD))
