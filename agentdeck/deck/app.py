@@ -173,7 +173,8 @@ class DeckApp(App):
         if self.screen is not self.screen_stack[0]:
             return
         self.ticks += 1
-        self.table.tick()
+        if not self._sync_pending:  # a pending sync redraws every row in order; a tick would show new cells in old places
+            self.table.tick()
         entry = self.selected_entry()
         every = PREVIEW_EVERY.get(entry.get("status")) if entry else None
         if every and self.ticks % every == 0:
