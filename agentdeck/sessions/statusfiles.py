@@ -48,6 +48,10 @@ class StatusFileWatcher:
         """The latest HookStatus of ``instance_id``, or None."""
         return self._statuses.get(instance_id)
 
+    def items(self):
+        """(instance id, HookStatus) of every readable file, as a list (a snapshot)."""
+        return list(self._statuses.items())
+
     def forget(self, instance_id):
         """Drop ``instance_id`` (its instance was removed); a later write brings it back."""
         self._statuses.pop(instance_id, None)

@@ -24,10 +24,13 @@ Rules worth knowing:
   map and the notifier's rate limit;
 - a transition is stored and its event file written in one registry write
   transaction that first checks the row is there, and `session remove` deletes the
-  row and the files in one too: an event file never reappears after a removal;
+  row and the files in one too: an event file never reappears after a removal; a
+  hook file the removed session's agent still wrote (a hook in flight) goes at the
+  next pass;
 - a profile whose registry disappeared has its store closed; `stop` closes every
   store and empties every map.
 """
+import os
 import time
 
 from gevent.event import Event
@@ -188,6 +191,7 @@ class TransitionDaemon:
         """Compare every instance of every profile with the latest pass; returns the number
         of transitions written. Called by the loop; tests may call it directly."""
         started = time.monotonic()
+        listed_at = time.time()  # a hook file older than this belongs to an instance the listing has
         profiles = self.registry.profiles()
         for profile in self.registry.open_profiles():
             if profile not in profiles:
@@ -219,7 +223,7 @@ class TransitionDaemon:
             except UserError as exc:  # its database failed mid-pass: the next pass tries again
                 self._problem(store.profile, "transitions: profile {} not updated: {}", store.profile, exc)
         if complete:
-            self._prune(present)
+            self._prune(present, listed_at)
         self._busy = RUNNING in self._last.values()
         self.passes += 1
         self.last_pass_seconds = time.monotonic() - started
@@ -296,10 +300,21 @@ class TransitionDaemon:
         if self.on_removed is not None:
             self.on_removed(instance_id)
 
-    def _prune(self, present):
-        """Drop everything kept for instances that no longer exist."""
+    def _prune(self, present, listed_at):
+        """Drop everything kept for instances that no longer exist, and the hook file of
+        one written before ``listed_at`` (a Unix time before the listing of ``present``):
+        a hook the agent of a removed session still had in flight when `remove` ran. A
+        live instance's row always precedes its hooks, so such a file is never one of a
+        session that is about to be listed."""
+        late = [i for i, hook in self.hooks.items() if i not in present and hook.ts < listed_at]
         for instance_id in [i for i in self._last if i not in present]:
             self._forget(instance_id)
             logger.info("session {}: removed; state dropped", instance_id)
+        for instance_id in late:
+            try:
+                os.unlink(self.home.hook_file(instance_id))
+                logger.info("session {}: removed; deleted a hook file written after its removal", instance_id)
+            except FileNotFoundError:
+                pass
         self.hooks.retain(present)
         self.notifier.retain(present)

@@ -324,6 +324,23 @@ def test_after_kill_and_remove_the_daemon_never_writes_the_session_again(home, d
         daemon.stop()
 
 
+def test_a_hook_in_flight_when_its_session_is_removed_leaves_no_file(home, deck, env, control, project):
+    """Regression (issue 20, friction 8): a hook the agent still had running when `remove`
+    deleted the files wrote hooks/<id>.json again, and nothing ever took it away."""
+    daemon = start_daemon(home, env)
+    try:
+        instance_id = add(control, project)
+        write_hook(deck.root, instance_id, "UserPromptSubmit")
+        wait_for(lambda: last_event(deck, instance_id) and last_event(deck, instance_id).to_status == RUNNING,
+                 PASS_TIMEOUT, message="the session running")
+        control.remove(instance_id)
+        write_hook(deck.root, instance_id, "Stop")  # the late hook
+        wait_for(lambda: not deck.hook_file(instance_id).exists(), PASS_TIMEOUT, message="the late hook file to go")
+        assert not watch_for_file(deck.event_file(instance_id), 1.0)
+    finally:
+        daemon.stop()
+
+
 def test_a_profile_that_disappears_has_its_store_closed(deck, control, tracker, project):
     add(control, project, profile="work")
     add(control, project, profile="default")
