@@ -226,9 +226,10 @@ def test_servers_screen_restart_and_reload(daemon, tmp_path):
     async def scenario(pilot):
         await live(pilot)
         await pilot.press("m")
-        screen = await until(pilot, lambda: app.screen if isinstance(app.screen, ServersScreen) else None,
-                             "the servers screen")
-        table = screen.query_one("#servers")
+        def servers_table():  # the screen is pushed before its widgets are mounted
+            found = app.screen.query("#servers") if isinstance(app.screen, ServersScreen) else ()
+            return (app.screen, found.first()) if found else None
+        screen, table = await until(pilot, servers_table, "the servers screen")
         await until(pilot, lambda: table.row_count == 1 and app.model.servers["echo"]["pid"], "echo running")
         pid = app.model.servers["echo"]["pid"]
         assert str(table.get_row_at(0)[1]) == "running"
