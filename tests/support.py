@@ -15,6 +15,7 @@ from pathlib import Path
 import gevent
 
 REPO = Path(__file__).resolve().parent.parent
+TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")  # from the test extra, beside our python
 SCRIPTED_SERVER = REPO / "tests" / "scripted_server.py"
 
 

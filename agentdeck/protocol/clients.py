@@ -13,14 +13,13 @@ carry the child's ids. ``about`` is the id key of the client's request a message
 the child belongs to (None when unprompted). ``waiting()`` says the client owes the
 adapter answers (its request is with the adapter, not in flight at the router).
 """
-from agentdeck.protocol import versions as v
 
 
 class ClientState:
     __slots__ = ("era", "version", "capabilities", "client_info")
 
     def __init__(self, era, version=None, capabilities=None, client_info=None):
-        self.era = era                    # v.LEGACY or v.MODERN
+        self.era = era                    # versions.LEGACY or versions.MODERN
         self.version = version            # its negotiated (legacy) or latest declared (modern) version
         self.capabilities = capabilities  # dict, or None when it never declared any (a raw socket client)
         self.client_info = client_info    # its Implementation, or None

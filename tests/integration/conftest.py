@@ -2,7 +2,8 @@
 import pytest
 
 from agentdeck.sessions.tmux import Tmux
-from tests.support import DaemonProcess, clean_env, rmtree, short_tmpdir, toml_config
+from tests.integration.everything import server_everything
+from tests.support import TIME_SERVER, DaemonProcess, clean_env, rmtree, scripted, short_tmpdir, toml_config, wait_for
 
 
 @pytest.fixture
@@ -32,9 +33,29 @@ def start_daemon():
 
 
 @pytest.fixture
-def tmux_env(home):
-    """A private tmux server (never the user's) for sessions the daemon should report."""
+def tmux(home):
+    """A private tmux server for this test (never the user's), killed afterwards."""
     server = Tmux(str(home / "tmux.sock"))
-    server.require()
-    yield {"AGENTDECK_TMUX_SOCKET": server.socket}
+    server.require()  # no tmux: a clear error, not a skip
+    yield server
     server.kill_server()
+
+
+@pytest.fixture
+def tmux_env(tmux):
+    """The environment that points the daemon and the CLI at the test's tmux server."""
+    return {"AGENTDECK_TMUX_SOCKET": tmux.socket}
+
+
+@pytest.fixture
+def era_daemon(start_daemon):
+    """Children for clients of every era: t1, t2 mcp-server-time (dual-era), e1, e2
+    server-everything (legacy; when npm can install it), s the scripted server; all running."""
+    servers = {"t1": {"command": TIME_SERVER}, "t2": {"command": TIME_SERVER}, "s": scripted()}
+    entry, _ = server_everything()
+    if entry is not None:
+        servers.update(e1=entry, e2=entry)
+    daemon = start_daemon(servers)
+    for name in servers:
+        wait_for(lambda name=name: daemon.server(name)["state"] == "running", 60, message=f"{name} running")
+    return daemon

@@ -3,14 +3,12 @@ mcp-server-time, driven by the official MCP SDK client."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import gevent
 import pytest
 
-from tests.support import REPO, DaemonProcess, clean_env, run_cli, toml_config, wait_for
+from tests.support import REPO, TIME_SERVER, DaemonProcess, clean_env, run_cli, toml_config, wait_for
 
-TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 SDK_CLIENT = REPO / "tests" / "sdk_client.py"
 LONG_SESSION = REPO / "tests" / "integration" / "sdk_long_session.py"
 SERVERS = {"time": {"command": TIME_SERVER}, "missing": {"command": "/nonexistent/agentdeck-test-server"}}

@@ -22,14 +22,11 @@ SIZE = (160, 45)
 
 
 @pytest.fixture
-def tmux(home, monkeypatch):
-    """A private tmux server for the daemon, the CLI and the deck (never the user's)."""
-    server = Tmux(str(home / "tmux.sock"))
-    server.require()
-    monkeypatch.setenv("AGENTDECK_TMUX_SOCKET", server.socket)
+def tmux(tmux, monkeypatch):
+    """The test's tmux server, for the daemon, the CLI and the deck alike."""
+    monkeypatch.setenv("AGENTDECK_TMUX_SOCKET", tmux.socket)
     monkeypatch.delenv("TMUX", raising=False)
-    yield server
-    server.kill_server()
+    return tmux
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.everything import server_everything
-from tests.support import REPO, DaemonProcess, LineClient, clean_env, scripted, wait_for
+from tests.support import REPO, TIME_SERVER, DaemonProcess, LineClient, clean_env, scripted, wait_for
 
-TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 ERA_CLIENT = REPO / "tests" / "sdk_era_client.py"
 MODERN = "2026-07-28"
 ENVELOPE = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
@@ -31,15 +30,8 @@ def sdk(daemon, mode, server, tool="", arguments=None, *options):
 
 
 @pytest.fixture
-def daemon(start_daemon):
-    servers = {"t1": {"command": TIME_SERVER}, "t2": {"command": TIME_SERVER}, "s": scripted()}
-    entry, _ = server_everything()
-    if entry is not None:
-        servers.update(e1=entry, e2=entry)
-    daemon = start_daemon(servers)
-    for name in servers:
-        wait_for(lambda name=name: daemon.server(name)["state"] == "running", 60, message=f"{name} running")
-    return daemon
+def daemon(era_daemon):
+    return era_daemon
 
 
 def time_call(daemon, mode, server):

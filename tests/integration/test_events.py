@@ -9,10 +9,8 @@ import sys
 import time
 import urllib.parse
 
-import pytest
 
 from agentdeck.deck.sse import SseParser
-from agentdeck.sessions.tmux import Tmux
 from agentdeck.web.events import MAX_SUBSCRIBERS
 from tests.support import clean_env, run_cli, scripted, wait_for
 
@@ -82,14 +80,6 @@ class EventReader:
 
     def close(self):
         self.sock.close()
-
-
-@pytest.fixture
-def tmux(home):
-    server = Tmux(str(home / "tmux.sock"))
-    server.require()
-    yield server
-    server.kill_server()
 
 
 def session_add(home, env, project, title):

@@ -20,9 +20,8 @@ from agentdeck.clientfiles.endpoint import server_url
 from tests.integration import npmclients
 from tests.integration.everything import server_everything
 from tests.mcphttp import McpHttp
-from tests.support import REPO, clean_env, rmtree, run_cli, scripted, short_tmpdir, wait_for
+from tests.support import REPO, clean_env, rmtree, run_cli, short_tmpdir, wait_for
 
-TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 SDK_HTTP_CLIENT = REPO / "tests" / "sdk_http_client.py"
 TS_CLIENT = REPO / "tests" / "ts_era_client.mjs"
 MODERN = "2026-07-28"
@@ -32,16 +31,8 @@ ECHO_CALL = ("echo", {"message": "hi"})  # server-everything's
 
 
 @pytest.fixture
-def daemon(start_daemon):
-    """t1, t2: mcp-server-time; e1, e2: server-everything (when npm can install it); s: scripted."""
-    servers = {"t1": {"command": TIME_SERVER}, "t2": {"command": TIME_SERVER}, "s": scripted()}
-    entry, _ = server_everything()
-    if entry is not None:
-        servers.update(e1=entry, e2=entry)
-    daemon = start_daemon(servers)
-    for name in servers:
-        wait_for(lambda name=name: daemon.server(name)["state"] == "running", 60, message=f"{name} running")
-    return daemon
+def daemon(era_daemon):
+    return era_daemon
 
 
 def server_names(daemon):

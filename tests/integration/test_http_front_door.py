@@ -11,12 +11,11 @@ import pytest
 
 from tests.integration.test_pool_lifecycle import call as socket_call, client_of
 from tests.mcphttp import INIT_PARAMS, McpHttp
-from tests.support import REPO, DaemonProcess, children_of, clean_env, rmtree, scripted, short_tmpdir, toml_config, \
+from tests.support import REPO, TIME_SERVER, DaemonProcess, children_of, clean_env, rmtree, scripted, short_tmpdir, toml_config, \
     wait_for
 
 SDK_HTTP_CLIENT = [sys.executable, str(REPO / "tests" / "sdk_http_client.py")]
 SDK_CLIENT = REPO / "tests" / "sdk_client.py"
-TIME_SERVER = os.path.join(os.path.dirname(sys.executable), "mcp-server-time")
 
 
 def url_of(daemon, name="s"):
@@ -132,7 +131,7 @@ def test_ids_of_any_type_and_a_socket_client_with_the_same_ids_share_one_child(s
 
 
 def test_three_sdk_sessions_share_one_time_server(start_daemon):
-    time_server = os.path.join(os.path.dirname(sys.executable), "mcp-server-time")
+    time_server = TIME_SERVER
     daemon = start_daemon({"time": {"command": time_server}})
     procs = [subprocess.Popen([*SDK_HTTP_CLIENT, url_of(daemon, "time"), "get_current_time", '{"timezone": "UTC"}'],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(daemon.home))

@@ -13,7 +13,7 @@ import urllib.parse
 import gevent
 from gevent.pool import Pool
 
-from tests.integration.test_http_front_door import session, text_of, url_of
+from tests.integration.test_http_front_door import session, text_of
 from tests.integration.test_pool_lifecycle import call as socket_call, client_of
 from tests.support import scripted, wait_for
 

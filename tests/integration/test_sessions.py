@@ -15,21 +15,11 @@ import pytest
 from agentdeck.paths import Home
 from agentdeck.sessions.control import SessionControl
 from agentdeck.sessions.registry import Registry
-from agentdeck.sessions.tmux import Tmux
 from agentdeck.sessions.transcript import PROMPT_MAX_CHARS, PromptCache
 from tests.support import REPO, clean_env, run_cli, wait_for
 
 HOOK = [sys.executable, "-m", "agentdeck", "hook"]
 STATUS_TIMEOUT = 15.0  # seconds to wait for a status to show
-
-
-@pytest.fixture
-def tmux(home):
-    """A private tmux server for this test, killed afterwards."""
-    server = Tmux(str(home / "tmux.sock"))
-    server.require()  # no tmux: a clear error, not a skip
-    yield server
-    server.kill_server()
 
 
 @pytest.fixture

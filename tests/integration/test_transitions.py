@@ -22,7 +22,6 @@ from agentdeck.sessions.hook import status_for
 from agentdeck.sessions.notify import Notifier
 from agentdeck.sessions.registry import Registry
 from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
-from agentdeck.sessions.tmux import Tmux
 from agentdeck.sessions.transcript import PromptCache
 from agentdeck.sessions.transitions import QUIET_INTERVAL, TURN_END_EVENTS, TransitionDaemon
 from agentdeck.sessions.statusevents import StatusEventWatcher
@@ -38,15 +37,6 @@ EVENT_FOR_STATUS = {RUNNING: "UserPromptSubmit", WAITING: "Stop", DEAD: "Session
 @pytest.fixture
 def deck(home):
     return Home(home).ensure()
-
-
-@pytest.fixture
-def tmux(home):
-    """A private tmux server for this test, killed afterwards."""
-    server = Tmux(str(home / "tmux.sock"))
-    server.require()
-    yield server
-    server.kill_server()
 
 
 @pytest.fixture
