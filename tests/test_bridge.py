@@ -236,6 +236,27 @@ def test_lines_pass_both_ways_unchanged(home, server, bridges):
              message="the agent's response at the server")
 
 
+def test_lines_over_a_mib_pass_both_ways_and_the_bridge_stays_up(home, server, bridges):
+    """Regression: a line past 1 MiB comes out of the splitter as a bytearray, which the
+    bridge took for an oversize marker: it crashed (exit 1) and every request in flight
+    went unanswered (the 30-minute soak's bridges, on their 1-5 MiB answers)."""
+    (home / "agentdeck.toml").write_text(toml_config(home, pool={"max_request_bytes": 8 << 20}))
+    bridge = bridges(server.path, home)
+    big_request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                              "params": {"blob": "q" * (2 << 20)}}).encode()
+    bridge.send_raw(big_request + b"\n")
+    conn = server.connection(0)
+    wait_for(lambda: conn.lines, 15, message="the big request at the server")
+    assert conn.lines == [big_request]
+    assert bridge.read()["id"] == 1
+    big_line = json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                           "params": {"level": "info", "data": "a" * (3 << 20)}}).encode()
+    conn.send(big_line + b"\n")
+    assert bridge.read_raw() == big_line
+    bridge.send(request(2))
+    assert bridge.read()["id"] == 2
+
+
 def test_every_connection_starts_with_a_hello_naming_the_real_working_directory(home, server, bridges):
     """The proxy of a per-project server learns the agent's project from it (share = "project")."""
     bridge = bridges(server.path, home)

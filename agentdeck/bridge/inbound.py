@@ -3,7 +3,7 @@ been written whole to a live connection."""
 import collections
 
 from agentdeck.wire import jsonrpc
-from agentdeck.wire.lines import LineSplitter
+from agentdeck.wire.lines import LineSplitter, Oversize
 
 QUEUE_BYTES = 4 * 1048576  # queued stdin bytes at which stdin is no longer read
 INITIALIZED = "notifications/initialized"
@@ -59,7 +59,7 @@ def feed(splitter, chunk):
     clean = not splitter.pending and chunk.endswith(b"\n")
     items = splitter.feed(chunk)
     # A chunk no longer than the limit cannot hold an oversize line.
-    if clean and (len(chunk) <= splitter.limit or all(isinstance(item, bytes) for item in items)):
+    if clean and (len(chunk) <= splitter.limit or all(item.__class__ is not Oversize for item in items)):
         return items, chunk
     return items, None
 
@@ -98,12 +98,12 @@ class Inbox:
             self.blocks.append(whole)
             self.size += len(whole)
             return []
-        lines = [item for item in items if isinstance(item, bytes)]
+        lines = [item for item in items if item.__class__ is not Oversize]  # bytes, or a big line's bytearray
         if lines:
             block = b"\n".join(lines) + b"\n"
             self.blocks.append(block)
             self.size += len(block)
-        return [item for item in items if not isinstance(item, bytes)]
+        return [item for item in items if item.__class__ is Oversize]
 
     def pop_written(self, end):
         """Remove the first ``end`` bytes of the head block (complete lines) once written

@@ -14,6 +14,7 @@ from agentdeck.bridge.stdio import Output, nonblocking, note
 from agentdeck.errors import UserError
 from agentdeck.wire import jsonrpc
 from agentdeck.wire.hello import hello_line
+from agentdeck.wire.lines import Oversize
 
 BACKOFF_MIN = 0.1          # seconds before the first retry
 BACKOFF_MAX = 5.0          # seconds between retries at most
@@ -272,7 +273,7 @@ class Bridge:
         else:
             out = []
             for item in items:
-                if isinstance(item, bytes):
+                if item.__class__ is not Oversize:  # bytes, or a big line's bytearray
                     if not (conn.in_flight or conn.replay_key) or self.settle(conn, item):
                         out.append(item)
                 else:
