@@ -28,8 +28,10 @@ CLAUDE = [({"hook_event_name": "SessionStart"}, "waiting"),
           ({"hook_event_name": "PostToolUse", "tool_name": "Bash"}, None),
           ({"hook_event_name": "Notification", "notification_type": "permission_prompt"}, "waiting"),
           ({"hook_event_name": "PreToolUse", "tool_name": "Edit"}, "running"),
-          ({"hook_event_name": "Notification", "notification_type": "idle_prompt"}, "waiting"),  # idle
-          ({"hook_event_name": "Stop"}, "waiting")]
+          ({"hook_event_name": "Stop"}, "waiting"),
+          # Claude Code's idle_prompt comes a minute after the turn ended (a Stop after it would be a
+          # turn the passes missed: a transition of its own)
+          ({"hook_event_name": "Notification", "notification_type": "idle_prompt"}, "waiting")]
 CODEX = [({"hook_event_name": "SessionStart"}, "waiting"),
          ({"hook_event_name": "UserPromptSubmit", "prompt": "codex soak"}, "running"),
          ({"type": "agent-turn-complete", "thread-id": "t", "turn-id": "1"}, "waiting"),  # notify: as argument
