@@ -16,7 +16,8 @@ def test_a_clock_tick_between_an_event_and_the_redraw_keeps_status_and_order_tog
     re-sorts the rows was still pending, so a session that had just begun to wait showed
     'waiting' below a running one (the pilot test saw it in CI)."""
     now = time.time()
-    app = DeckApp(short_tmpdir())  # no daemon there: the deck is offline, events are fed by hand
+    app = DeckApp(short_tmpdir())
+    app.live = lambda: None  # events are fed by hand: no stream, and no registry read to race with
 
     async def main():
         async with app.run_test(size=(120, 20)) as pilot:
