@@ -137,6 +137,12 @@ class DaemonProcess:
     def server(self, name):
         return next(s for s in self.status()["servers"] if s["name"] == name)
 
+    def restarted(self, name, old_pid):
+        """True once server ``name`` runs a child other than ``old_pid``, from one /status
+        read (two may see the old child running, then no child at all: pid None)."""
+        server = self.server(name)
+        return server["state"] == "running" and server["pid"] not in (None, old_pid)
+
     def socket_path(self, name):
         return self.home / "sockets" / f"mcp-{name}.sock"
 

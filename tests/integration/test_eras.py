@@ -130,8 +130,7 @@ def test_a_restarted_child_is_probed_again_before_held_traffic(start_daemon):
     assert time_call(daemon, "legacy", "t") == "2025-11-25"
     first = daemon.server("t")["pid"]
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: daemon.server("t")["state"] == "running" and daemon.server("t")["pid"] != first, 60,
-             message="t restarted")
+    wait_for(lambda: daemon.restarted("t", first), 60, message="t restarted")
     assert time_call(daemon, MODERN, "t") == MODERN
     assert time_call(daemon, "legacy", "t") == "2025-11-25"
     assert daemon.output.count("server t: speaks MCP 2026-07-28 (modern)") == 2
@@ -259,8 +258,7 @@ def test_the_probe_is_the_childs_first_line_and_no_clients_initialize_reaches_it
         info = clients[0].request(9, "tools/call", {"name": "info", "arguments": {}}, timeout=10)["result"]
         assert info["first"] == "server/discover" and info["initializes"] == 1, info
         clients[0].request(10, "tools/call", {"name": "crash", "arguments": {"code": 1}}, timeout=10)
-        wait_for(lambda: daemon.server("s")["state"] == "running" and daemon.server("s")["pid"] != info["pid"], 60,
-                 message="s restarted")
+        wait_for(lambda: daemon.restarted("s", info["pid"]), 60, message="s restarted")
         again = clients[1].request(11, "tools/call", {"name": "info", "arguments": {}}, timeout=30)["result"]
         assert again["first"] == "server/discover" and again["initializes"] == 1, again
     finally:

@@ -105,8 +105,7 @@ def test_crash_answers_in_flight_requests_restarts_and_replays_the_handshake(sta
     # While it backs off, requests fail fast with a reason instead of hanging.
     early = call(waiting, "early", "echo", {"text": "x"})
     assert early["error"]["code"] == -32001 and "restarting" in early["error"]["message"]
-    wait_for(lambda: daemon.server("s")["state"] == "running" and daemon.server("s")["pid"] != first["pid"],
-             15, message="the restarted child running")
+    wait_for(lambda: daemon.restarted("s", first["pid"]), 15, message="the restarted child running")
     # Both clients go on without initializing again; the new child was initialized by the proxy.
     second = call(waiting, "i2", "info")["result"]
     assert second["pid"] != first["pid"] and second["initializes"] == 1
