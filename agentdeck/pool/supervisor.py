@@ -134,7 +134,9 @@ class ChildSupervisor:
         reader = self.reader = self.greenlets.spawn(self._read_child, child)
         logger.info("server {}: started pid {} ({})", self.name, child.pid,
                     " ".join((self.spec.command, *self.spec.args)))
-        ready = self._handshake()
+        # A stop() during the handshake leaves the state STOPPING: the child's late answer
+        # must not bring it back to RUNNING.
+        ready = self._handshake() and not self.stopping.is_set()
         if ready:
             # STARTING -> RUNNING
             self.set_state(states.RUNNING)

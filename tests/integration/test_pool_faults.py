@@ -87,3 +87,19 @@ def test_a_restarted_child_slower_to_start_than_ping_timeout_is_waited_for(start
     reply = call(client, 2, "echo", {"text": "back"}, timeout=20)
     assert "result" in reply and text_of(reply) == "back", reply
     assert "did not answer the replayed initialize" not in daemon.output
+
+
+def test_stop_during_the_handshake_does_not_crash_the_supervisor():
+    """A stop that came while a new child was being probed set the server stopping; the
+    child's answer, arriving during its stop grace, then set it running from stopping, an
+    illegal change that crashed the supervisor with a traceback (found by a full CI run)."""
+    home = short_tmpdir()
+    daemon = DaemonProcess(home, toml_config(home, servers={"s": scripted("--ignore-term", "--slow-start", "1.5")}))
+    try:
+        daemon.expect(r"server s: started pid")
+        daemon.signal(signal.SIGTERM)  # the child answers the probe 1.5 s after its start, while it is being stopped
+        daemon.proc.wait(timeout=15)
+        assert "illegal server state change" not in daemon.output, daemon.output
+    finally:
+        daemon.stop()
+        rmtree(home)
