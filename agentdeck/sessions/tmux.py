@@ -9,6 +9,7 @@ without it tmux picks its server as usual ($TMUX, else the default socket).
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 
 from agentdeck.errors import UserError
@@ -45,6 +46,17 @@ class PaneState:
     def target(self):
         """The pane as a tmux target (``%N``): exact, whatever the session's current window."""
         return f"%{self.pane_id}"
+
+
+def _nudge(server_pid):
+    """Make the tmux server reap its dead panes' commands. tmux 3.3a now and then misses
+    the SIGCHLD of a pane's command (seen for 1 new server in 4 to 16): the command stays
+    a zombie and its exit status unknown until another child exits. A SIGCHLD of ours
+    runs its reaping loop (waitpid WNOHANG: harmless when there is nothing to reap)."""
+    try:
+        os.kill(server_pid, signal.SIGCHLD)
+    except OSError:  # gone meanwhile, or not ours to signal
+        pass
 
 
 def session_name(instance_id):
@@ -139,22 +151,25 @@ class Tmux:
 
     def panes(self):
         """{session name: PaneState of its first pane} for every session of the server,
-        from a single `tmux list-panes -a` call; {} when no server runs."""
+        from a single `tmux list-panes -a` call; {} when no server runs. A dead pane not
+        yet reaped makes the server reap (`_nudge`): the next call has its exit status."""
         proc = self._run("list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_dead}\t#{pane_pid}"
-                                                   "\t#{pane_dead_status}\t#{pane_dead_signal}")
+                                                   "\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pid}")
         if proc.returncode != 0:
             message = self._message(proc)[0]
             if any(m in message for m in NO_SERVER_MARKERS):
                 return {}
             raise UserError(f"tmux could not list panes: {message}")
-        panes = {}
+        panes, server_pid = {}, ""
         for line in proc.stdout.splitlines():
-            name, pane_id, dead, pid, status, signal = line.rsplit("\t", 5)
+            name, pane_id, dead, pid, status, signum, server_pid = line.rsplit("\t", 6)
             pane = PaneState(pane_id=int(pane_id.lstrip("%")), dead=dead == "1", pid=int(pid or 0),
-                             exit_status=int(status) if status else None, exit_signal=int(signal) if signal else None)
+                             exit_status=int(status) if status else None, exit_signal=int(signum) if signum else None)
             first = panes.get(name)
             if first is None or pane.pane_id < first.pane_id:
                 panes[name] = pane
+        if server_pid.isdigit() and any(pane.dead and not pane.reaped for pane in panes.values()):
+            _nudge(int(server_pid))
         return panes
 
     def kill_server(self):

@@ -104,7 +104,7 @@ class TransitionDaemon:
         self._last = {}  # instance id -> status at the latest pass (the stored one at first sight)
         self._since = {}  # instance id -> Unix time it entered that status, as far as we know
         self._hook_ts = {}  # instance id -> ts of the hook file the latest pass used (None: no file)
-        self._shown = {}  # instance id -> (status, hook ts, title) last given to on_change
+        self._shown = {}  # instance id -> (status, hook ts, title, how it ended) last given to on_change
         self._dead_panes = {}  # instance id -> its tmux PaneState while dead on screen (its exit status)
         self._problems = {}  # what failed ("tmux", profile name) -> monotonic time it was last logged
 
@@ -278,7 +278,11 @@ class TransitionDaemon:
         first seen in the first pass is not news: every listener starts from a listing."""
         if self.on_change is None:
             return
-        shown = (status, hook_ts, record.title)
+        # How a dead pane ended is news too: tmux reaps the command a moment after the pane
+        # reads as dead, so the pass that saw the death may not have had the exit status.
+        pane = self._dead_panes.get(record.id)
+        ended = None if pane is None else (pane.exit_status, pane.exit_signal)
+        shown = (status, hook_ts, record.title, ended)
         previous = self._shown.get(record.id)
         self._shown[record.id] = shown
         if shown != previous and (previous is not None or self.passes):

@@ -105,10 +105,7 @@ def test_sessions_waiting_first_with_why_exit_status_prompt_and_preview(daemon, 
         assert by_title(app, "running-one")[6] == "refactor the [b]parser[/b]"
         assert "[b]parser[/b]" in app.export_screenshot()
         assert by_title(app, "running-one")[2] == "shell" and by_title(app, "running-one")[1] == tmp_path.name
-        # Known flake (1 full run in 4): the daemon sometimes records the death without tmux's exit
-        # status ("ended"); see the closing note of this stop. The row must still say it ended.
-        await until(pilot, lambda: by_title(app, "dead-one")[5] in ("exit status 3", "ended"),
-                    "the dead session's exit status")
+        await until(pilot, lambda: by_title(app, "dead-one")[5] == "exit status 3", "the dead session's exit status")
         # A hook reaches the screen within a second.
         write_hook(home, idle, "PermissionRequest")
         written = time.monotonic()

@@ -15,6 +15,7 @@ import pytest
 from agentdeck.paths import Home
 from agentdeck.sessions.control import SessionControl
 from agentdeck.sessions.registry import Registry
+from agentdeck.sessions.tmux import Tmux
 from agentdeck.sessions.transcript import PROMPT_MAX_CHARS, PromptCache
 from tests.support import REPO, clean_env, run_cli, wait_for
 
@@ -370,6 +371,22 @@ def test_add_of_a_command_that_ends_well_at_once_is_no_error(home, env, project)
     session = wait_for(lambda: (lambda s: s if s["exit_status"] is not None else None)(show(home, env, instance_id)),
                        STATUS_TIMEOUT, interval=0.1, message="tmux to reap the command")  # dead a moment earlier
     assert (session["status"], session["exit_status"], session["ended"]) == ("dead", 0, "exit status 0")
+
+
+def test_the_exit_status_of_the_first_pane_of_a_new_tmux_server_is_known(tmp_path):
+    """Regression: tmux 3.3a now and then misses the SIGCHLD of a pane's command, which
+    then stays a zombie with no exit status until another child exits: the deck showed a
+    dead session as "ended", not "exit status 3" (16 new servers here: the test failed 4
+    runs in 4 before agentdeck made tmux reap)."""
+    for attempt in range(16):
+        server = Tmux(str(tmp_path / f"t{attempt}.sock"))
+        try:
+            server.new_session("s", tmp_path, {}, "sh -c 'sleep 0.3; exit 3'")
+            pane = wait_for(lambda: (lambda p: p if p is not None and p.reaped else None)(server.panes().get("s")),
+                            STATUS_TIMEOUT, interval=0.1, message=f"server {attempt}: the pane's exit status")
+            assert pane.exit_status == 3
+        finally:
+            server.kill_server()
 
 
 def test_add_with_a_path_that_does_not_exist(home, env, tmux):

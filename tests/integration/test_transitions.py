@@ -1,5 +1,6 @@
 """The transition daemon, the notifier and `agentdeck wait`, with real inotify, real files,
 real SQLite, a real tmux server on a private socket and, where it matters, the real daemon."""
+import dataclasses
 import json
 import os
 import random
@@ -187,6 +188,44 @@ def test_tmux_liveness_wins_over_a_hook_however_recent_or_stale(deck, control, t
     assert {tracker.statuses()[i][0] for i in (fresh, stale, exited)} == {DEAD}
     assert (last_event(deck, fresh).from_status, last_event(deck, fresh).to_status) == (WAITING, DEAD)
     assert stored(control, stale) == DEAD
+
+
+def test_a_dead_pane_reaped_after_the_pass_that_saw_it_die_is_shown_with_its_exit_status(deck, control, tmux,
+                                                                                          project):
+    """Regression: tmux reads a pane as dead a moment before it reaps the command. A pass in
+    that moment recorded dead without an exit status, and the next pass, with the status,
+    told no one (status, hook and title were unchanged): the deck said "ended" instead of
+    "exit status 3" for good (1 full run in 4). The real tmux answers the second pass; the
+    first sees the moment before the reaping, too short to hit on purpose."""
+    shown = []
+    unreaped = {"once": True}
+
+    class BeforeReaping:
+        def __getattr__(self, name):
+            return getattr(tmux, name)
+
+        def panes(self):
+            panes = tmux.panes()
+            if unreaped["once"]:
+                unreaped["once"] = False
+                panes = {name: dataclasses.replace(pane, exit_status=None, exit_signal=None)
+                         for name, pane in panes.items()}
+            return panes
+
+    daemon = TransitionDaemon(deck, NOTIFY_OFF, tmux=BeforeReaping(),
+                              on_change=lambda record, status, since: shown.append(
+                                  (status, daemon.dead_pane(record.id))))
+    try:
+        daemon.run_pass()  # the first pass: every instance known, nothing shown
+        instance_id = add(control, project, command="sh -c 'sleep 0.5; exit 3'")  # after remain-on-exit is set
+        wait_for(lambda: (lambda p: p is not None and p.reaped)(tmux.panes().get(f"agentdeck-{instance_id}")),
+                 SEEN_TIMEOUT, message="the exited pane, reaped")
+        unreaped["once"] = True
+        daemon.run_pass()
+        daemon.run_pass()
+        assert shown and shown[-1][0] == DEAD and shown[-1][1].exit_status == 3, shown
+    finally:
+        daemon.stop()
 
 
 def test_a_new_instance_without_a_tmux_session_yet_is_not_dead(deck, control, tracker):
