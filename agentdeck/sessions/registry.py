@@ -122,11 +122,11 @@ class ProfileStore:
         """Store ``status``; returns the updated record, or None if the instance is gone."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        return self._call(self._set_status, instance_id, status)
+        return self._call(self._update, instance_id, "status", status)
 
     def set_title(self, instance_id, title):
         """Store ``title``; returns the updated record, or None if the instance is gone."""
-        return self._call(self._set_title, instance_id, title)
+        return self._call(self._update, instance_id, "title", title)
 
     def record_transition(self, instance_id, status, publish):
         """Store ``status`` and call ``publish()`` (which writes the transition's event file)
@@ -135,7 +135,7 @@ class ProfileStore:
         lock, so an event is never written for an instance whose removal has begun."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        return self._call(self._set_status, instance_id, status, publish)
+        return self._call(self._update, instance_id, "status", status, publish)
 
     def delete(self, instance_id, then=None):
         """Delete the instance's row and, in the same write transaction, call ``then()``
@@ -243,28 +243,19 @@ class ProfileStore:
                                tmux_session=tmux_session, status=status, created=now, updated=now)
             return self._record(row)
 
-    def _set_status(self, instance_id, status, publish=None):
+    def _update(self, instance_id, field, value, publish=None):
+        """Store ``value`` in the row's ``field`` (``updated`` moves only if it changed), then
+        call ``publish()`` if given, all in one write transaction; None if the row is gone."""
         self._open()
         with orm.db_session(immediate=True):  # BEGIN IMMEDIATE: the write lock is ours from the first read
             row = self._entity.get(id=instance_id)
             if row is None:
                 return None
-            if row.status != status:
-                row.status = status
+            if getattr(row, field) != value:
+                setattr(row, field, value)
                 row.updated = time.time()
             if publish is not None:
                 publish()
-            return self._record(row)
-
-    def _set_title(self, instance_id, title):
-        self._open()
-        with orm.db_session(immediate=True):
-            row = self._entity.get(id=instance_id)
-            if row is None:
-                return None
-            if row.title != title:
-                row.title = title
-                row.updated = time.time()
             return self._record(row)
 
     def _delete(self, instance_id, then=None):
