@@ -182,6 +182,20 @@ def connect_unix(path, timeout=10.0):
     return wait_for(attempt, timeout, message=f"a listener on {path}")
 
 
+def read_heads(sock, count, timeout):
+    """The bytes ``sock`` receives until ``count`` HTTP response heads have arrived (an
+    interim 100 Continue and then the answer, say) or the peer closes; each read waits at
+    most ``timeout`` seconds (socket.timeout past it)."""
+    sock.settimeout(timeout)
+    data = b""
+    while data.count(b"\r\n\r\n") < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class LineClient:
     """A raw JSON-lines client on a Unix socket, with deadlines on every read."""
 

@@ -10,6 +10,7 @@ import pytest
 from gevent.event import Event
 
 from agentdeck.web import httprequest, httpserver
+from tests.support import read_heads
 
 CAPACITY, RESERVE = 6, 2       # /mcp/ may hold 4
 BODY_TIMEOUT = 1.0
@@ -208,13 +209,7 @@ def test_expect_100_continue_without_a_body_is_answered_within_the_body_deadline
     sock = connect(listener)
     sock.sendall(b"POST /mcp/echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
     started = time.monotonic()
-    sock.settimeout(BODY_TIMEOUT + 2)
-    answer = b""
-    while answer.count(b"\r\n\r\n") < 2:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        answer += chunk
+    answer = read_heads(sock, 2, timeout=BODY_TIMEOUT + 2)
     assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 408"), answer
     assert time.monotonic() - started < BODY_TIMEOUT + 1
     assert closed(sock)
