@@ -23,11 +23,11 @@ SNAPSHOT = {
     ],
     "sessions": [
         {"id": "dead0001", "title": "old", "profile": "default", "tool": "claude", "status": "dead",
-         "since": NOW - 86400 * 2, "prompt": ""},
+         "since": NOW - 86400 * 2, "prompt": "", "ended": "exit status 127 (command not found)"},
         {"id": "run00001", "title": "refactor", "profile": "work", "tool": "claude", "status": "running",
          "since": NOW - 30, "prompt": "make the <tests> pass & commit"},
         {"id": "wait0001", "title": "docs", "profile": "default", "tool": "codex", "status": "waiting",
-         "since": NOW - 125, "prompt": "x" * 300},
+         "since": NOW - 125, "prompt": "x" * 300, "reason": "permission", "hook_event": "PermissionRequest"},
     ],
 }
 
@@ -75,7 +75,7 @@ def cells(html):
     return parser.tables
 
 
-def test_page_shows_servers_and_sessions_with_status_time_clients_restarts():
+def test_page_shows_servers_and_sessions_with_status_why_time_clients_restarts():
     html = page.render(SNAPSHOT, [(NOW - 20, 40 << 20), (NOW - 10, 44 << 20)], NOW)
     tables = cells(html)
     servers = [row for row in tables["servers"] if row]
@@ -83,16 +83,20 @@ def test_page_shows_servers_and_sessions_with_status_time_clients_restarts():
     assert servers[1][:8] == ["git<b>", "fatal", "1m05s", "-", "0", "0", "0", "3"]
     sessions = [row for row in tables["sessions"] if row]
     assert [row[1] for row in sessions] == ["waiting", "running", "dead"], "who waits for the person comes first"
-    assert sessions[1][0] == "refactorrun00001" and sessions[1][2] == "30s"
-    assert sessions[1][5] == "make the <tests> pass & commit"
-    assert len(sessions[0][5]) == page.PROMPT_CHARS
-    assert sessions[2][2] == "2d00h"
+    assert sessions[1][0] == "refactorrun00001" and sessions[1][3] == "30s"
+    assert sessions[1][6] == "make the <tests> pass & commit"
+    assert len(sessions[0][6]) == page.PROMPT_CHARS
+    assert sessions[2][3] == "2d00h"
+    # beside its status: why a waiting session waits, how a dead one ended
+    assert [row[2] for row in sessions] == ["permission request", "-", "exit status 127 (command not found)"]
 
 
 def test_page_escapes_everything_it_was_given():
     html = page.render(SNAPSHOT, [], NOW)
     assert "<b>" not in html and "<tests>" not in html and "<token>" not in html
     assert "git&lt;b&gt;" in html and "Error: &lt;token&gt; missing" in html
+    odd = page.render({"sessions": [{"id": "w0000001", "status": "waiting", "reason": "<odd>"}]}, [], NOW)
+    assert "<odd>" not in odd and cells(odd)["sessions"][1][2] == "<odd>"
 
 
 def test_statuses_are_coloured_by_meaning():

@@ -9,19 +9,12 @@ import os
 import time
 
 from agentdeck.sessions.states import DEAD, IDLE, RUNNING, WAITING
+from agentdeck.sessions.view import why
 
 ORDER = {WAITING: 0, RUNNING: 1, IDLE: 2, DEAD: 3}  # waiting first: they need the person
 STATUS_STYLE = {WAITING: "bold yellow", RUNNING: "green", IDLE: "blue", DEAD: "red"}
 SERVER_STYLE = {"running": "green", "starting": "cyan", "backoff": "yellow", "fatal": "bold red", "stopped": "dim",
                 "stopping": "dim", "external": "magenta"}
-# Why a waiting session waits: the reason its hook recorded (sessions.hook), in the deck's
-# words; from the hook event alone for an entry without one.
-REASONS = {"permission": "permission request", "question": "question", "idle": "idle, waiting for input",
-           "turn finished": "finished turn", "turn failed": "turn failed", "started": "new session",
-           "interrupted": "interrupted"}
-WHY = {"PermissionRequest": "permission request", "Notification": "permission request", "Stop": "finished turn",
-       "AfterAgent": "finished turn", "agent-turn-complete": "finished turn", "StopFailure": "turn failed",
-       "SessionStart": "new session", "AskUserQuestion": "question"}
 TOOLS = {"claude": "claude", "codex": "codex", "gemini": "gemini", "shell": ""}  # tool -> command for `session add`
 
 
@@ -38,17 +31,6 @@ def age(since, now):
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 86400}d"
-
-
-def why(entry):
-    """Why a session is in its status: why it waits, or how a dead one ended."""
-    status = entry.get("status")
-    if status == WAITING:
-        reason = entry.get("reason") or ""
-        return REASONS.get(reason, reason) or WHY.get(entry.get("hook_event") or "", "waiting")
-    if status == DEAD:
-        return entry.get("ended") or "ended"
-    return ""
 
 
 def project(entry):

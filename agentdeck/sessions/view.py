@@ -1,7 +1,7 @@
 """One session as a person sees it, the same for `agentdeck session show/list` (through
 `control.SessionControl`) and the daemon's /status and page (through its session feed):
 the stored record, the status it has now and since when, its latest hook and its latest
-prompt."""
+prompt; and `why`, the words the deck and the page show for why a session is in its status."""
 import dataclasses
 import signal
 
@@ -9,6 +9,15 @@ from agentdeck.sessions.states import DEAD, WAITING
 
 # What a shell's exit status says about the command it was asked to run.
 SHELL_EXIT_MEANINGS = {126: "found but not executable", 127: "command not found"}
+
+# Why a waiting session waits: the reason its hook recorded (sessions.hook), in a person's
+# words; from the hook event alone for an entry without one.
+REASONS = {"permission": "permission request", "question": "question", "idle": "idle, waiting for input",
+           "turn finished": "finished turn", "turn failed": "turn failed", "started": "new session",
+           "interrupted": "interrupted"}
+WHY = {"PermissionRequest": "permission request", "Notification": "permission request", "Stop": "finished turn",
+       "AfterAgent": "finished turn", "agent-turn-complete": "finished turn", "StopFailure": "turn failed",
+       "SessionStart": "new session", "AskUserQuestion": "question"}
 
 
 def exit_text(exit_status, exit_signal):
@@ -24,6 +33,18 @@ def exit_text(exit_status, exit_signal):
         return ""
     meaning = SHELL_EXIT_MEANINGS.get(exit_status)
     return f"exit status {exit_status}" + (f" ({meaning})" if meaning else "")
+
+
+def why(entry):
+    """Why the session of ``entry`` (a `SessionView.to_dict`, as /status and /events carry
+    it) is in its status: why it waits, or how a dead one ended; "" for the others."""
+    status = entry.get("status")
+    if status == WAITING:
+        reason = entry.get("reason") or ""
+        return REASONS.get(reason, reason) or WHY.get(entry.get("hook_event") or "", "waiting")
+    if status == DEAD:
+        return entry.get("ended") or "ended"
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """``/``: one HTML page a person reads at a glance — the daemon, its MCP servers and the
-agent sessions, each status in colour with how long it has held, and an RSS sparkline.
+agent sessions, each status in colour with why (what a waiting one waits for, how a dead
+one ended) and how long it has held, and an RSS sparkline.
 
 Self-contained: inline CSS and SVG, no scripts, no external assets; it reloads itself
 every REFRESH_SECONDS (a meta refresh keeps the URL, so a ``?token=`` stays with it).
@@ -9,6 +10,7 @@ from html import escape
 
 from agentdeck.pool import states as server_states
 from agentdeck.sessions import states as session_states
+from agentdeck.sessions.view import why
 from agentdeck.web.sparkline import sparkline
 from agentdeck.web.units import age, duration, size
 
@@ -45,7 +47,7 @@ text-align:center;color:#fff;background:#2e9d57}
 .badge.info{background:#3a7bd5}
 .muted{color:#8a94a3}
 .prompt{max-width:48em;overflow-wrap:anywhere}
-.error{max-width:40em;overflow-wrap:anywhere}
+.error,.why{max-width:40em;overflow-wrap:anywhere}
 details pre{white-space:pre-wrap;margin:4px 0 0;font-size:12px;color:#5b6675}
 footer{padding:0 20px 16px;color:#8a94a3;font-size:12px}
 """
@@ -53,6 +55,10 @@ footer{padding:0 20px 16px;color:#8a94a3;font-size:12px}
 
 def _badge(status):
     return f'<span class="badge {STATUS_CLASSES.get(status, "ok")}">{escape(status)}</span>'
+
+
+def _or_dash(text):
+    return escape(text) if text else '<span class="muted">-</span>'
 
 
 def _error_cell(server):
@@ -91,7 +97,7 @@ def _with_children(servers):
 
 def _session_rows(sessions, now):
     if not sessions:
-        return ['<tr><td colspan="6" class="muted">no sessions: start one with '
+        return ['<tr><td colspan="7" class="muted">no sessions: start one with '
                 '<code>agentdeck session add PATH --cmd claude</code></td></tr>']
     ordered = sorted(sessions, key=lambda s: (SESSION_ORDER.get(s.get("status"), len(SESSION_ORDER)),
                                               -(s.get("since") or 0)))
@@ -101,9 +107,11 @@ def _session_rows(sessions, now):
         if len(prompt) > PROMPT_CHARS:
             prompt = prompt[:PROMPT_CHARS - 1] + "…"
         rows.append(f"<tr><td>{escape(s.get('title') or '')}<br><span class=\"muted\">{escape(s['id'])}</span></td>"
-                    f"<td>{_badge(s.get('status', '?'))}</td><td class=\"num\">{age(s.get('since'), now)}</td>"
+                    f"<td>{_badge(s.get('status', '?'))}</td>"
+                    f"<td class=\"why\">{_or_dash(why(s))}</td>"
+                    f"<td class=\"num\">{age(s.get('since'), now)}</td>"
                     f"<td>{escape(s.get('profile') or '')}</td><td>{escape(s.get('tool') or '')}</td>"
-                    f"<td class=\"prompt\">{escape(prompt) if prompt else '<span class=muted>-</span>'}</td></tr>")
+                    f"<td class=\"prompt\">{_or_dash(prompt)}</td></tr>")
     return rows
 
 
@@ -138,8 +146,8 @@ def render(snapshot, rss_samples, now, query=""):
         *_server_rows(servers, now),
         f'</tbody></table><h2>Sessions ({len(sessions)})</h2>',
         f'<p class="muted">{escape(sessions_error)}</p>' if sessions_error else "",
-        '<table id="sessions"><thead><tr><th>session</th><th>status</th><th class="num">for</th><th>profile</th>'
-        "<th>tool</th><th>latest prompt</th></tr></thead><tbody>",
+        '<table id="sessions"><thead><tr><th>session</th><th>status</th><th>why</th><th class="num">for</th>'
+        "<th>profile</th><th>tool</th><th>latest prompt</th></tr></thead><tbody>",
         *_session_rows(sessions, now),
         f'</tbody></table></main><footer>config {escape(str(daemon.get("config") or "(built-in defaults)"))} · '
         f"refreshes every {REFRESH_SECONDS} s · JSON at <a href=\"status{escape(query)}\">/status</a>, "

@@ -124,8 +124,9 @@ def test_status_page_renders_servers_and_sessions_in_a_real_browser(home, tmux_s
         assert "exited with code 2" in servers_rows["broken"][8]
         session_rows = [row for row in page.tables["sessions"] if row]
         assert [row[1] for row in session_rows] == ["waiting", "running", "idle"]
-        assert session_rows[0][0].startswith("write docs") and session_rows[0][5] == "document the status page"
-        assert session_rows[1][5] == "split the parser into modules"
+        assert session_rows[0][0].startswith("write docs") and session_rows[0][6] == "document the status page"
+        assert session_rows[0][2] == "finished turn", "why it waits, beside its status"
+        assert session_rows[1][6] == "split the parser into modules"
         assert page.badges["running"] == "ok" and page.badges["waiting"] == "warn" and page.badges["idle"] == "off"
         assert page.svg_lines == 1, "the RSS sparkline is drawn"
 
