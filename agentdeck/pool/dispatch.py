@@ -9,8 +9,6 @@ era). The routes of what is not an answer and the child's stdin keep their own s
 (`routes`, `childlink`). Output, client membership and the child's lifecycle are
 `router.Router`'s, which builds on this.
 """
-import copy
-
 from loguru import logger
 
 from agentdeck.pool import replies
@@ -116,9 +114,9 @@ class Dispatcher:
 
     def _forward(self, peer, line, msg, raw_id, key, span):
         """Send a client's request to the child under a proxy id (``line`` None: encode ``msg``,
-        an adapter's, which it may keep to retry: ids and tokens are changed in a copy)."""
+        an adapter's, which it may keep to retry: its id and progress token change in copies)."""
         if line is None:
-            msg = copy.deepcopy(msg)
+            msg = {**msg}
         method = msg["method"]
         link = self.link
         if link.state is GONE:
@@ -137,6 +135,9 @@ class Dispatcher:
         if meta.__class__ is dict and "progressToken" in meta:
             token = pid
             self.progress.add(token, peer, meta["progressToken"], key)
+            if line is None:
+                meta = {**meta}
+                msg["params"] = {**params, "_meta": meta}
             meta["progressToken"] = token
         if token is not None or line is None:
             msg["id"] = pid
