@@ -27,6 +27,7 @@ READ_BYTES = 65536            # one socket read of a request head
 BODY_READ_BYTES = 1 << 20     # one socket read of a body, at most
 CHUNK_LINE_BYTES = 1024       # a chunk-size line, extensions included; a trailer line may be a head's size
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+CHUNK_SIZE_OVERFLOW = "Chunk size overflow"  # llhttp's words for a size past 64 bits
 
 # Reasons a request is refused here (labels of agentdeck_http_refused_total).
 TIMEOUT = "timeout"               # no whole request head within the head timeout
@@ -350,7 +351,13 @@ class ChunkedBody(Body):
             elif len(self.line) > CHUNK_LINE_BYTES:
                 raise malformed("a chunk-size line over 1 KiB")
             message.chunk_header = False
-            feed(self.parser, data)
+            try:
+                feed(self.parser, data)
+            except Refused as exc:
+                refusal = self.check_size(1 << 64) if exc.detail == CHUNK_SIZE_OVERFLOW else None
+                if refusal is None:
+                    raise
+                raise Refused(refusal, None) from None  # too large, not malformed: 413 (counted by check_size)
             if end >= 0:
                 self._line_done()
         return sum(len(piece) for piece in message.data[before:])
