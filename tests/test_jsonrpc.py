@@ -304,7 +304,9 @@ def test_dumps_is_compact_utf8():
 
 # -- parse: exactly one JSON value in UTF-8, or ValueError ----------------------------------
 
-PARSE_OK = [b'{"a":1}', b' {"a":1}', b'{"a":1}\r', b'{"a":1} \t ', b'[1,2]', b"3", b'"s"', '{"é":"日"}'.encode()]
+PARSE_OK = [b'{"a":1}', b' {"a":1}', b'{"a":1}\r', b'{"a":1} \t ', b'[1,2]', b"3", b'"s"', '{"é":"日"}'.encode(),
+            b"[" * jsonrpc.MAX_DEPTH + b"]" * jsonrpc.MAX_DEPTH, b"[" + b"[]," * 2000 + b"[]]",
+            b'"' + b"[" * 2000 + b'"']
 PARSE_BAD = [
     b"", b" ", b"{", b'{"a":1} x', b'{"a":1}{}', b"\xff", b'{"a":"\xff"}',
     '{"a":1}'.encode("utf-16-le"),
@@ -314,6 +316,10 @@ PARSE_BAD = [
     # Regression: json recurses once per level, and RecursionError (not a ValueError)
     # crashed the socket client's reader and gave the HTTP client a 500.
     b"[" * 100000, b" " + b"[" * 100000, b'{"a":' * 100000,
+    # Regression: a value json could parse near the recursion limit could not be encoded
+    # again deeper in the stack (a batch's lines, an adapter's messages): RecursionError.
+    b"[" * (jsonrpc.MAX_DEPTH + 1) + b"]" * (jsonrpc.MAX_DEPTH + 1),
+    b'{"a":' * (jsonrpc.MAX_DEPTH + 1) + b"1" + b"}" * (jsonrpc.MAX_DEPTH + 1),
 ]
 
 

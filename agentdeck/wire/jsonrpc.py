@@ -39,19 +39,38 @@ _RESPONSE_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*
 _LATER_ID_KEY = re.compile(rb'"(?:i|\\u0069)(?:d|\\u0064)"\s*:')
 
 
+# Levels of nesting a message may have: encoding it again needs as many levels of the
+# interpreter's stack (1,000 in all), wherever in the daemon's call chain that happens.
+MAX_DEPTH = 512
 _scan_once = json.scanner.make_scanner(json.JSONDecoder())
 _loads = json.loads
 
 
 def parse(line):
     """One JSON value from a line (bytes). Raises ValueError when it is not exactly one
-    valid JSON value in UTF-8, or nests deeper than the interpreter's recursion limit
-    (json recurses once per level: 100,000 "[" raised RecursionError). Skips json.loads'
-    encoding sniffing on the hot path."""
+    valid JSON value in UTF-8, or nests deeper than MAX_DEPTH (json recurses once per
+    level, parsing and encoding: 100,000 "[" raised RecursionError, and a value parsed
+    just under the interpreter's limit could not be encoded again deeper in the stack).
+    Skips json.loads' encoding sniffing on the hot path."""
     try:
-        return _parse(line.decode("utf-8"))
+        value = _parse(line.decode("utf-8"))
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    # Only a line with that many brackets can nest that deep: most are never walked.
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def _deeper_than(value, limit):
+    """Whether ``value`` nests more than ``limit`` containers deep (level by level: no recursion)."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for item in level if item.__class__ in (dict, list)
+                 for child in (item.values() if item.__class__ is dict else item)]
+        if not level:
+            return False
+    return any(item.__class__ in (dict, list) for item in level)
 
 
 def _parse(text):
