@@ -3,6 +3,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentdeck.pool import states as server_states
 from agentdeck.web import metrics
+from agentdeck.web.events import EventHub
 
 
 def server(name, **values):
@@ -58,6 +59,27 @@ def test_metrics_parse_and_carry_the_numbers_of_the_snapshot():
         assert value(samples, f"agentdeck_mcp_{suffix}", server="time") == number, suffix
     assert value(samples, "agentdeck_http_refused_total", reason="body_too_large") == 1
     assert types["agentdeck_mcp_restarts"] == "counter" and types["agentdeck_mcp_clients"] == "gauge"
+
+
+def test_the_event_streams_counters_follow_the_hub():
+    hub = EventHub(max_subscribers=2, queue_bytes=100)
+
+    def streams():
+        samples, types = parse(metrics.render({"events": hub.stats()}))
+        assert types["agentdeck_event_streams"] == "gauge" and types["agentdeck_event_streams_dropped"] == "counter"
+        return {name: value(samples, name) for name in ("agentdeck_event_streams", "agentdeck_event_stream_events_total",
+                                                         "agentdeck_event_streams_dropped_total",
+                                                         "agentdeck_event_streams_refused_total")}
+
+    assert set(streams().values()) == {0}
+    slow, fast = hub.subscribe(), hub.subscribe()
+    assert hub.subscribe() is None  # a third is one too many
+    hub.publish("session", {"id": "a"})
+    fast.take()
+    hub.publish("session", {"id": "b" * 60})  # slow now has more than 100 bytes waiting
+    assert slow.dropped and not fast.dropped
+    assert streams() == {"agentdeck_event_streams": 1, "agentdeck_event_stream_events_total": 2,
+                         "agentdeck_event_streams_dropped_total": 1, "agentdeck_event_streams_refused_total": 1}
 
 
 def test_each_server_has_exactly_one_state_set():

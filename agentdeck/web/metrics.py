@@ -64,6 +64,18 @@ TRANSITION_METRICS = (
     ("agentdeck_notify_sent_total", COUNTER, "notify_sent", "Notify commands run."),
     ("agentdeck_notify_failed_total", COUNTER, "notify_failed", "Notify commands that failed or timed out."),
 )
+# The /events hub (web.events.EventHub.stats): (metric, type, key in snapshot["events"], help).
+EVENT_STREAM_METRICS = (
+    ("agentdeck_event_streams", GAUGE, "subscribers", "Streams of /events open now."),
+    ("agentdeck_event_stream_events_total", COUNTER, "published",
+     "Events published to the open /events streams (each once, however many streams it went to)."),
+    ("agentdeck_event_streams_dropped_total", COUNTER, "dropped",
+     "/events streams ended because their reader fell too far behind (it reconnects from a snapshot)."),
+    ("agentdeck_event_streams_refused_total", COUNTER, "refused",
+     "/events streams refused with 503 because as many as allowed were open."),
+)
+# The sections of the snapshot whose numbers are metrics without labels, and their tables.
+SECTION_METRICS = (("daemon", DAEMON_METRICS), ("transitions", TRANSITION_METRICS), ("events", EVENT_STREAM_METRICS))
 ALL_SERVER_STATES = tuple(server_states.TRANSITIONS)  # every state has an entry there
 
 
@@ -112,11 +124,10 @@ def render(snapshot):
     out = _Writer()
     daemon = snapshot.get("daemon", {})
     out.family("agentdeck_info", GAUGE, "Always 1; the version is a label.", [({"version": daemon.get("version")}, 1)])
-    for name, kind, key, help_text in DAEMON_METRICS:
-        out.family(name, kind, help_text, [(None, daemon.get(key, 0))])
-    transitions = snapshot.get("transitions", {})
-    for name, kind, key, help_text in TRANSITION_METRICS:
-        out.family(name, kind, help_text, [(None, transitions.get(key, 0))])
+    for section, table in SECTION_METRICS:
+        numbers = snapshot.get(section, {})
+        for name, kind, key, help_text in table:
+            out.family(name, kind, help_text, [(None, numbers.get(key, 0))])
     refused = snapshot.get("http", {}).get("refused", {})
     out.family("agentdeck_http_refused_total", COUNTER, "HTTP requests refused, by reason.",
                [({"reason": reason}, count) for reason, count in sorted(refused.items())])
