@@ -75,10 +75,10 @@ def test_a_post_stream_primes_newer_clients_and_ends_with_its_answer():
                        b'id: boot-1\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n']
 
 
-def _answered(s, stream, single=True):
+def _answered(s, stream):
     with gevent.Timeout(2):
-        return b"".join(mcproute.McpRoute(lambda name: None)._answer(s, stream, lambda status, headers: lambda data: None, [],
-                                                                    single=single))
+        return b"".join(mcproute.McpRoute(lambda name: None)._answer(s, stream, lambda status, headers: lambda data: None,
+                                                                    []))
 
 
 def test_an_answer_sent_as_a_json_body_leaves_the_replay_ring_and_sse_events_stay():
@@ -86,13 +86,13 @@ def test_an_answer_sent_as_a_json_body_leaves_the_replay_ring_and_sse_events_sta
     every answer they sent (up to http_replay_bytes each) for nothing."""
     s = session()
     key = id_key(1)
-    stream = s.open_post([key])
+    stream = s.open_post([key], single=True)
     s.put(b'{"jsonrpc":"2.0","id":1,"result":{}}\n', key, final=True)
     assert _answered(s, stream) == b'{"jsonrpc":"2.0","id":1,"result":{}}\n'
     assert s.ring_bytes == 0 and not s.ring
     key = id_key(2)
-    stream = s.open_post([key])
+    stream = s.open_post([key], single=True)
     s.put(b'{"jsonrpc":"2.0","method":"notifications/progress"}\n', key)
     s.put(b'{"jsonrpc":"2.0","id":2,"result":{}}\n', key, final=True)
     assert _answered(s, stream).count(b"event: message") == 2
-    assert [entry[0] for entry in s.ring] == [2, 3]  # an SSE stream can be resumed: its events stay
+    assert len(s.ring) == 2  # an SSE stream can be resumed: its events stay

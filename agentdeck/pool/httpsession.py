@@ -25,11 +25,12 @@ GET_TAG = 0  # the tag of events for the session's GET stream; POST streams coun
 class Stream:
     """One open response of a session: a POST's (JSON or SSE) or the GET stream."""
 
-    __slots__ = ("tag", "pending", "pending_bytes", "wake", "closed", "calls", "delivered")
+    __slots__ = ("tag", "pending", "pending_bytes", "wake", "closed", "calls", "delivered", "single")
 
-    def __init__(self, tag, calls=()):
+    def __init__(self, tag, calls=(), single=False):
         self.tag = tag
-        self.pending = []        # (event id, line, final) not yet written
+        self.single = single     # a POST of one request: its answer alone goes out as a JSON body
+        self.pending = []        # (event id, line, final) not yet written; event id None: the JSON body
         self.pending_bytes = 0
         self.wake = Event()      # set when pending or closed changes
         self.closed = False      # ended by us (too slow, session over) or by the client going away
@@ -82,6 +83,13 @@ class HttpSession(Peer):
         if stream is not None and final:
             del self.calls[about]
             stream.calls.discard(about)
+            if stream.single and not stream.pending and not stream.delivered and not stream.closed:
+                # The whole answer to its POST, a JSON body: that names no event, so no
+                # client can ask for it again, and neither the ring nor an event id is spent.
+                stream.pending.append((None, line, True))
+                stream.pending_bytes += len(line)
+                stream.wake.set()
+                return
         target = stream if stream is not None else self.get
         tag = stream.tag if stream is not None else GET_TAG
         eid = self.next_eid
@@ -128,9 +136,10 @@ class HttpSession(Peer):
 
     # -- streams
 
-    def open_post(self, keys):
-        """A Stream for the answers to the requests ``keys`` of one POST."""
-        stream = Stream(self.next_tag, keys)
+    def open_post(self, keys, single=False):
+        """A Stream for the answers to the requests ``keys`` of one POST (``single``: of
+        one request, not a batch)."""
+        stream = Stream(self.next_tag, keys, single)
         self.next_tag += 1
         for key in keys:
             self.calls[key] = stream
@@ -170,19 +179,6 @@ class HttpSession(Peer):
         if self.get is stream:
             self.get = None
         self.last_active = time.monotonic()
-
-    def sent_as_json(self, event_id):
-        """The message of ``event_id`` went out as a whole JSON body, which names no event:
-        no client can ask for it again, so the ring lets go of it (it is the newest entry,
-        or nearly: the search runs from that end)."""
-        eid = int(event_id.rpartition("-")[2])
-        ring = self.ring
-        for i in range(len(ring) - 1, -1, -1):
-            if ring[i][0] <= eid:
-                if ring[i][0] == eid:
-                    self.ring_bytes -= len(ring[i][2])
-                    del ring[i]
-                return
 
     # -- events
 

@@ -203,7 +203,8 @@ class Response:
         return self.write
 
     def _head(self):
-        has_length = any(name.lower() == "content-length" for name, _ in self.headers)
+        fields = "".join([f"{name}: {value}\r\n" for name, value in self.headers])
+        has_length = "\ncontent-length:" in "\n" + fields.lower()  # values hold no LF: only a name starts a line
         no_body = self.status[:3] in NO_BODY_STATUSES
         if not has_length and not no_body and not self.head_only:
             if self.http11:
@@ -212,9 +213,7 @@ class Response:
                 self.keep_alive = False
         if not self.body.done:
             self.keep_alive = False
-        head = [b"HTTP/1.1 ", self.status, b"\r\n"]
-        for name, value in self.headers:
-            head += (name.encode("latin-1"), b": ", value.encode("latin-1"), b"\r\n")
+        head = [b"HTTP/1.1 ", self.status, b"\r\n", fields.encode("latin-1")]
         if self.chunked:
             head.append(b"Transfer-Encoding: chunked\r\n")
             if self.on_stream is not None:

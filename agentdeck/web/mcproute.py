@@ -23,6 +23,7 @@ an HTTP status with a JSON-RPC error body; nothing here blocks anyone but its ow
 connection. Access (token, Host) is checked by the status server before this runs;
 a present ``Origin`` must be a loopback one.
 """
+import functools
 import re
 import time
 import urllib.parse
@@ -51,6 +52,7 @@ LEGACY_VERSION = "2025-03-26"  # assumed when MCP-Protocol-Version is absent; al
 VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
 RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
+SERVER = "agentdeck.mcp_server"  # environ key: the request's (proxy, project), once found
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")  # what the specification allows in Mcp-Session-Id
 
 
@@ -87,6 +89,11 @@ def parse_path(path):
 
 def _accepts(environ, *types):
     accept = environ.get("HTTP_ACCEPT", "")
+    return (_accepted if len(accept) <= 256 else _accepted.__wrapped__)(accept, types)
+
+
+@functools.lru_cache(maxsize=64)  # a client sends the same Accept with every request (short ones kept)
+def _accepted(accept, types):
     listed = {part.split(";")[0].strip().lower() for part in accept.split(",")}
     return all(t in listed or "*/*" in listed for t in types)
 
@@ -98,8 +105,15 @@ class McpRoute:
     def __init__(self, server_of):
         self.server_of = server_of
 
-    def _server(self, path):
-        """(proxy or None, project directory or None) of a request path."""
+    def _server(self, environ):
+        """(proxy or None, project directory or None) of a request's path, found once per
+        request (the body's limit asks before the route runs)."""
+        found = environ.get(SERVER)
+        if found is None:
+            found = environ[SERVER] = self._server_of(environ.get("PATH_INFO", ""))
+        return found
+
+    def _server_of(self, path):
         named = parse_path(path)
         if named is None:
             return None, None
@@ -113,10 +127,10 @@ class McpRoute:
                             "writes the URL of a project") from None
         return self.server_of(name), project
 
-    def refuse_announced(self, path, length):
+    def refuse_announced(self, environ, length):
         """The 413 body for a POST announcing more than max_request_bytes, else None."""
         try:
-            proxy, _ = self._server(path)
+            proxy, _ = self._server(environ)
         except HttpError:
             return None
         if proxy is None or length <= proxy.settings.max_request_bytes:
@@ -138,7 +152,7 @@ class McpRoute:
             raise HttpError("403 Forbidden", jsonrpc.INVALID_REQUEST,
                             f"origin {origin!r} may not use agentdeck: only loopback pages may")
         path = environ.get("PATH_INFO", "")
-        proxy, project = self._server(path)
+        proxy, project = self._server(environ)
         if proxy is None:
             raise HttpError("404 Not Found", jsonrpc.INVALID_REQUEST, f"no pooled MCP server at {path!r}: "
                             "`agentdeck mcp list` shows the servers, each at /servers/NAME/mcp")
@@ -208,15 +222,20 @@ class McpRoute:
             return modernroute.post(proxy, project, environ, start_response, raw, body)
         batch = body.__class__ is list
         messages = body if batch else [body]
-        kinds = [classify(m) for m in messages]
-        if not messages or any(kind is jsonrpc.INVALID for kind, _ in kinds):
-            why = next((why for kind, why in kinds if kind is jsonrpc.INVALID), "an empty batch")
-            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, f"invalid request: {why}")
-        requests = [m for m, (kind, _) in zip(messages, kinds) if kind is REQUEST]
-        if any(m["id"].__class__ not in jsonrpc.ID_TYPES for m in requests):
-            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, "invalid request: id must be a string or "
-                            "a number")
-        initialize = next((m for m in requests if m["method"] == "initialize"), None)
+        if not messages:
+            raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, "invalid request: an empty batch")
+        requests, initialize = [], None
+        for message in messages:
+            kind, why = classify(message)
+            if kind is jsonrpc.INVALID:
+                raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, f"invalid request: {why}")
+            if kind is REQUEST:
+                if message["id"].__class__ not in jsonrpc.ID_TYPES:
+                    raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, "invalid request: id must be a "
+                                    "string or a number")
+                requests.append(message)
+                if initialize is None and message["method"] == "initialize":
+                    initialize = message
         if initialize is not None:
             if batch:
                 raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST, "initialize must be sent on its own")
@@ -235,7 +254,8 @@ class McpRoute:
                 raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
                                 f"batches are not part of MCP {session.protocol}: send one message per POST")
         keys = [id_key(m["id"]) for m in requests]
-        if len(set(keys)) < len(keys) or any(k in session.calls or k in session.inflight for k in keys):
+        if len(set(keys)) < len(keys) or not session.calls.keys().isdisjoint(keys) or \
+                not session.inflight.keys().isdisjoint(keys):
             raise HttpError("400 Bad Request", jsonrpc.INVALID_REQUEST,
                             "invalid request: this id is already in flight in this session")
         # A JSON body holds newlines only as white space, and the child reads one message per
@@ -246,11 +266,10 @@ class McpRoute:
             session.last_active = time.monotonic()
             unit.router.from_client(session, lines, messages)
             return _respond(start_response, "202 Accepted", b"", [])
-        stream = session.open_post(keys)
+        stream = session.open_post(keys, single=not batch)
         unit.router.from_client(session, lines, messages)  # decoded here: the router does not again
         headers = [("Mcp-Session-Id", session.sid)] if initialize is not None else []
-        return self._answer(session, stream, start_response, headers, single=not batch,
-                            fd=environ.get(CONNECTION_FD))
+        return self._answer(session, stream, start_response, headers, fd=environ.get(CONNECTION_FD))
 
     @staticmethod
     def _initialize_version(message):
@@ -258,19 +277,17 @@ class McpRoute:
         version = params.get("protocolVersion") if params.__class__ is dict else None
         return version if version in VERSIONS else LEGACY_VERSION
 
-    def _answer(self, session, stream, start_response, headers, single, fd=None):
+    def _answer(self, session, stream, start_response, headers, fd=None):
         """The response to a POST: JSON when the first message for the call is its
-        answer, else an SSE stream until every answer it owes is written."""
+        answer (`HttpSession.put`), else an SSE stream until every answer it owes is written."""
         try:
             while not stream.pending and not stream.closed:
                 stream.wake.wait()
             if stream.closed:
                 start_response("503 Service Unavailable", JSON_HEADERS + headers)
                 return
-            first = stream.pending[0]
-            if single and first[2] and len(stream.pending) == 1:
-                event_id, line, _ = stream.take()[0]
-                session.sent_as_json(event_id)
+            if stream.pending[0][0] is None:
+                line = stream.take()[0][1]
                 start_response("200 OK", JSON_HEADERS + headers + [("Content-Length", str(len(line)))])
                 yield line  # a large one after its head, uncopied (httpserver.Response)
                 return

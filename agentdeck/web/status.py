@@ -39,6 +39,7 @@ from agentdeck.web.httprequest import raw_response
 from agentdeck.web.httpserver import HttpServer
 
 EVENTS_PATH = "/events"
+ACCESS = "agentdeck.access"   # environ key: _allowed's verdict, once check_body has asked (None: allowed)
 MAX_PAGE_REQUESTS = 16        # pages rendered at once; more wait for a turn
 MAX_CONNECTIONS = 1040        # connections held at once (pages and MCP streams); then 503, see httpslots
 PAGE_RESERVE = 40             # of them, never taken by /mcp/ traffic: /events' 16 streams and 16 page renders fit
@@ -119,14 +120,14 @@ class StatusServer:
         body over the limit; on MCP paths a chunked body is read, bounded, by the route."""
         if not length and not chunked:
             return None  # nothing to refuse unread: the application answers (and checks access)
-        refusal = self._allowed(environ)
+        refusal = environ[ACCESS] = self._allowed(environ)
         if refusal is not None:
             self.refuse(refusal, environ.get("REMOTE_ADDR"))
             status, content_type, body = REFUSALS[refusal]
             return raw_response(status, body, content_type, EXTRA_HEADERS.get(status[:3], ()))
         path = environ["PATH_INFO"]
         if mcproute.serves(path) and self.mcp is not None:
-            body = self.mcp.refuse_announced(path, length)
+            body = self.mcp.refuse_announced(environ, length)
             if body is None:
                 return None
             self.refuse(BODY_TOO_LARGE, path, f"an MCP body of {length} bytes")
@@ -152,7 +153,7 @@ class StatusServer:
         return None if host is None or is_loopback_host(host_of_authority(host)) else BAD_HOST
 
     def app(self, environ, start_response):
-        refusal = self._allowed(environ)
+        refusal = environ[ACCESS] if ACCESS in environ else self._allowed(environ)
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "/")
         if refusal is None and self.mcp is not None and mcproute.serves(path):
