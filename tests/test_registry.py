@@ -250,3 +250,26 @@ def test_a_new_registry_whose_first_commit_meets_a_reader_waits_instead_of_crash
         holder.wait(timeout=10)
     assert record.id == "read0001"
     assert [r.id for r in registry.store("fresh").list_instances()] == ["read0001"]
+
+
+def test_a_transition_whose_commit_meets_a_reader_is_published_once(registry, home):
+    """Regression (the 30-minute soak: 5 event-file updates for 4 transitions): the event
+    is written inside the transaction, so that no removal can come between; a commit that
+    met another process's read lock was retried whole, and the event written again."""
+    store = registry.store()
+    add(store, "pub00001", status="waiting")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, time\n"
+        f"con = sqlite3.connect({str(home.profile_db('default'))!r}, isolation_level=None)\n"
+        "con.execute('BEGIN'); con.execute('SELECT count(*) FROM sqlite_master').fetchone()\n"
+        "print('reading', flush=True); time.sleep(0.5); con.execute('COMMIT')\n")],
+        stdout=subprocess.PIPE, text=True)
+    published = []
+    try:
+        with gevent.Timeout(15):
+            assert holder.stdout.readline().strip() == "reading"
+            record = store.record_transition("pub00001", "dead", lambda: published.append(time.monotonic()))
+    finally:
+        holder.wait(timeout=10)
+    assert record.status == "dead" and store.get("pub00001").status == "dead"
+    assert len(published) == 1, f"the event was written {len(published)} times"

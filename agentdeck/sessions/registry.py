@@ -135,7 +135,15 @@ class ProfileStore:
         lock, so an event is never written for an instance whose removal has begun."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        return self._call(self._update, instance_id, "status", status, publish)
+        published = []
+
+        def publish_once():
+            # A commit that meets another process's read lock is retried whole: the event
+            # file written in the first attempt stands (a reader saw the new status).
+            if not published:
+                published.append(True)
+                publish()
+        return self._call(self._update, instance_id, "status", status, publish_once)
 
     def delete(self, instance_id, then=None):
         """Delete the instance's row and, in the same write transaction, call ``then()``
