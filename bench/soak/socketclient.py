@@ -46,7 +46,10 @@ class BridgeClient:
 
     def wait(self, rid, timeout=ANSWER_TIMEOUT):
         if not self.waiters[rid].wait(timeout):
-            self.run.fail("missing_answers", f"{self.cid} {rid!r} unanswered after {timeout:.0f} s")
+            alive = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+            self.run.fail("missing_answers", f"{self.cid} {rid!r} unanswered after {timeout:.0f} s "
+                          f"(its bridge: {alive}; its stderr in cli-failures.log)")
+            self.ledger.troubled.add(self.cid)
             return False
         return True
 
@@ -100,7 +103,8 @@ class BridgeClient:
         if self.cid in self.ledger.troubled:
             notes.seek(0)
             with open(self.fleet.daemon.home / "cli-failures.log", "a") as f:
-                f.write(f"--- bridge {self.cid} ({self.server}), its stderr:\n{notes.read().decode(errors='replace')}\n")
+                f.write(f"--- bridge {self.cid} ({self.server}), exit {self.proc.poll()}, its stderr:\n"
+                        f"{notes.read().decode(errors='replace')}\n")
         notes.close()
 
     def _act(self, seconds):
