@@ -233,6 +233,7 @@ _KEYS = {name.encode(): "HTTP_" + name.upper().replace("-", "_") for name in (
     "Last-Event-ID", "Mcp-Method", "Mcp-Name", "Mcp-Session-Id", "MCP-Protocol-Version", "Origin", "Referer",
     "Transfer-Encoding", "User-Agent")}
 _KEYS.update({b"Content-Type": "CONTENT_TYPE", b"Content-Length": "CONTENT_LENGTH"})
+_KEYS.update({name.lower(): key for name, key in _KEYS.items()})  # as Node's clients send them
 
 
 def read_head(reader, timeout, client):
@@ -247,7 +248,7 @@ def read_head(reader, timeout, client):
     target = message.url
     path, _, query = target.partition(b"?")
     environ = {"REQUEST_METHOD": parser.get_method().decode("latin-1"), "SCRIPT_NAME": "",
-               "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
+               "PATH_INFO": (urllib.parse.unquote_to_bytes(path) if b"%" in path else path).decode("latin-1"),
                "QUERY_STRING": query.decode("latin-1"), "SERVER_PROTOCOL": "HTTP/" + parser.get_http_version(),
                "REMOTE_ADDR": client[0] if isinstance(client, tuple) else "",
                "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": None,
