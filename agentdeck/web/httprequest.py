@@ -119,9 +119,7 @@ class Reader:
         """Feed ``parser`` the next request head as it arrives, up to its blank line and
         not one byte further (so llhttp refuses a bad one at its first wrong byte); False
         when the client closes (or leaves a keep-alive connection idle for ``timeout``)
-        between requests, else the head's bytes. Refused (408, 431) for a head too slow or
-        too large."""
-        pieces = []  # the head as given to llhttp
+        between requests. Refused (408, 431) for a head too slow or too large."""
         fed = 0      # bytes of this head given to llhttp
         tail = b""   # its last 3 bytes: the blank line may straddle two reads
         deadline = None  # the whole head by then (set at the first wait: a head already here needs none)
@@ -140,14 +138,12 @@ class Reader:
                     cut = len(data) if end < 0 else end + 4 - len(tail)
                     if fed + cut > MAX_HEAD_BYTES:
                         raise Refused(REFUSE_431, HEAD_TOO_LARGE)
-                    piece = data[:cut]
-                    feed(parser, piece)
-                    pieces.append(piece)
+                    feed(parser, data[:cut])
                     fed += cut
                     self.buffer = data[cut:]
                     if end >= 0:
                         self.fresh = False
-                        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                        return True
                     tail = window[-3:]
                     self.waiting_since = self.request_since
                 if deadline is None:
@@ -160,11 +156,11 @@ class Reader:
                 except TimeoutError:
                     if fed:  # a client that began a request and dribbles: a slow loris
                         raise Refused(REFUSE_408, TIMEOUT) from None
-                    return None  # an idle keep-alive connection, closed quietly
+                    return False  # an idle keep-alive connection, closed quietly
                 except OSError:
-                    return None
+                    return False
                 if not self.buffer:
-                    return None
+                    return False
         finally:
             self.waiting_since = None
             if deadline is not None:
@@ -172,13 +168,15 @@ class Reader:
 
 
 class Message:
-    """llhttp's callbacks for one request: what it saw. Its headers are read from the head
-    itself once llhttp has accepted it (`_header_environ`): no call per header."""
+    """llhttp's callbacks for one request: what it saw, the headers already as environ
+    entries (names with ``_`` dropped; a repeated one's values kept to be joined once)."""
 
-    __slots__ = ("url", "head_done", "done", "chunk_header", "data")
+    __slots__ = ("url", "headers", "repeated", "head_done", "done", "chunk_header", "data")
 
     def __init__(self):
         self.url = b""
+        self.headers = {}         # environ key -> value
+        self.repeated = None      # environ key -> every value of a header given more than once
         self.head_done = False
         self.done = False         # the whole message, body included, has been parsed
         self.chunk_header = False  # a chunk-size line was accepted since this was last cleared
@@ -186,6 +184,25 @@ class Message:
 
     def on_url(self, url):
         self.url += url
+
+    def on_header(self, name, value):
+        key = _KEYS.get(name)
+        if key is None:
+            if b"_" in name:
+                return
+            key = name.decode("latin-1").upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+        value = value.rstrip(b" \t").decode("latin-1")  # llhttp has dropped the leading white space
+        headers = self.headers
+        if key not in headers:
+            headers[key] = value
+        elif self.repeated is None:
+            self.repeated = {key: [headers[key], value]}
+        elif key in self.repeated:
+            self.repeated[key].append(value)
+        else:
+            self.repeated[key] = [headers[key], value]
 
     def on_headers_complete(self):
         self.head_done = True
@@ -219,43 +236,12 @@ _KEYS.update({b"Content-Type": "CONTENT_TYPE", b"Content-Length": "CONTENT_LENGT
 _KEYS.update({name.lower(): key for name, key in _KEYS.items()})  # as Node's clients send them
 
 
-def _header_environ(block):
-    """The environ entries of a header block (the head after its request line, without
-    the blank line) that llhttp has accepted, so each line is ``name:value`` with a valid
-    name and no bare CR or LF. Names with ``_`` are dropped; a repeated header's values
-    are joined with ``,`` once, at the end (linear in the head)."""
-    headers, repeated = {}, None
-    for line in block.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        key = _KEYS.get(name)
-        if key is None:
-            if b"_" in name:
-                continue
-            key = name.decode("latin-1").upper().replace("-", "_")
-            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                key = "HTTP_" + key
-        value = value.strip(b" \t").decode("latin-1")
-        if key not in headers:
-            headers[key] = value
-        elif repeated is None:
-            repeated = {key: [headers[key], value]}
-        elif key in repeated:
-            repeated[key].append(value)
-        else:
-            repeated[key] = [headers[key], value]
-    if repeated:
-        for key, values in repeated.items():
-            headers[key] = ",".join(values)
-    return headers
-
-
 def read_head(reader, timeout, client):
     """(WSGI environ, parser, Message, keep-alive) of the next request on ``reader``, or
     None when there is none (`Reader.head`); Refused when llhttp or our policy refuses it."""
     message = Message()
     parser = httptools.HttpRequestParser(message)
-    head = reader.head(parser, timeout)
-    if head is None:
+    if not reader.head(parser, timeout):
         return None
     if not message.head_done:
         raise malformed("the head did not end where its blank line is")
@@ -267,9 +253,10 @@ def read_head(reader, timeout, client):
                "REMOTE_ADDR": client[0] if isinstance(client, tuple) else "",
                "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": None,
                "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False}
-    block = head[head.index(b"\r\n") + 2:-4]  # the blank line llhttp ended the head with
-    if block:
-        environ.update(_header_environ(block))
+    environ.update(message.headers)
+    if message.repeated:
+        for key, values in message.repeated.items():
+            environ[key] = ",".join(values)
     encoding = environ.get("HTTP_TRANSFER_ENCODING")
     if encoding is not None and encoding.lower() != "chunked":
         raise malformed(f"Transfer-Encoding {encoding[:40]!r}: only chunked is served")
