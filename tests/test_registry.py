@@ -1,5 +1,6 @@
 """The session registry: real SQLite files through Pony, one connection per profile
 however many greenlets use it, private files, clear errors for broken databases."""
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -229,6 +230,24 @@ def test_a_lock_held_by_another_process_is_waited_out_without_blocking_the_hub(r
     assert max(gaps) < 0.25  # and the hub went on meanwhile
 
 
+@contextlib.contextmanager
+def reader_holding_a_lock(db_path, seconds):
+    """Another process reading ``db_path`` in a transaction for ``seconds`` (its shared
+    lock makes a commit fail until it ends) while the block runs (15 s at most)."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, time\n"
+        f"con = sqlite3.connect({str(db_path)!r}, isolation_level=None)\n"
+        "con.execute('BEGIN'); con.execute('SELECT count(*) FROM sqlite_master').fetchone()\n"
+        f"print('reading', flush=True); time.sleep({seconds}); con.execute('COMMIT')\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        with gevent.Timeout(15):
+            assert holder.stdout.readline().strip() == "reading"
+            yield
+    finally:
+        holder.wait(timeout=10)
+
+
 def test_a_new_registry_whose_first_commit_meets_a_reader_waits_instead_of_crashing(registry, home):
     """Regression (the soak: `session add` tracebacks when several made one profile at once):
     creating the tables commits; a reader's shared lock made that commit fail with Pony's
@@ -236,18 +255,8 @@ def test_a_new_registry_whose_first_commit_meets_a_reader_waits_instead_of_crash
     db_path = home.profile_db("fresh")
     db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     db_path.touch(mode=0o600)  # what a concurrent first `session add` leaves before its tables exist
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, time\n"
-        f"con = sqlite3.connect({str(db_path)!r}, isolation_level=None)\n"
-        "con.execute('BEGIN'); con.execute('SELECT count(*) FROM sqlite_master').fetchone()\n"
-        "print('reading', flush=True); time.sleep(1.0); con.execute('COMMIT')\n")],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        with gevent.Timeout(15):
-            assert holder.stdout.readline().strip() == "reading"
-            record = add(registry.store("fresh"), "read0001")
-    finally:
-        holder.wait(timeout=10)
+    with reader_holding_a_lock(db_path, 1.0):
+        record = add(registry.store("fresh"), "read0001")
     assert record.id == "read0001"
     assert [r.id for r in registry.store("fresh").list_instances()] == ["read0001"]
 
@@ -258,18 +267,8 @@ def test_a_transition_whose_commit_meets_a_reader_is_published_once(registry, ho
     met another process's read lock was retried whole, and the event written again."""
     store = registry.store()
     add(store, "pub00001", status="waiting")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, time\n"
-        f"con = sqlite3.connect({str(home.profile_db('default'))!r}, isolation_level=None)\n"
-        "con.execute('BEGIN'); con.execute('SELECT count(*) FROM sqlite_master').fetchone()\n"
-        "print('reading', flush=True); time.sleep(0.5); con.execute('COMMIT')\n")],
-        stdout=subprocess.PIPE, text=True)
     published = []
-    try:
-        with gevent.Timeout(15):
-            assert holder.stdout.readline().strip() == "reading"
-            record = store.record_transition("pub00001", "dead", lambda: published.append(time.monotonic()))
-    finally:
-        holder.wait(timeout=10)
+    with reader_holding_a_lock(home.profile_db("default"), 0.5):
+        record = store.record_transition("pub00001", "dead", lambda: published.append(time.monotonic()))
     assert record.status == "dead" and store.get("pub00001").status == "dead"
     assert len(published) == 1, f"the event was written {len(published)} times"
