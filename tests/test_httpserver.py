@@ -153,6 +153,54 @@ def test_a_client_that_stops_reading_holds_only_its_own_connection(server):
         assert reply.startswith(b"HTTP/1.1 200 OK")
 
 
+BIG = 4 << 20           # an answer far larger than the socket buffers
+WRITE_TIMEOUT = 0.5
+
+
+@pytest.fixture
+def big_server():
+    """Answers every request with BIG bytes; a write may wait WRITE_TIMEOUT for the client."""
+    def big(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(BIG))])
+        return [b"x" * BIG]
+    srv = httpserver.HttpServer(("127.0.0.1", 0), big, lambda *args: None, lambda *args: None,
+                                head_timeout=HEAD_TIMEOUT, io_timeout=WRITE_TIMEOUT, body_timeout=BODY_TIMEOUT,
+                                capacity=4)
+    srv.start()
+    yield srv
+    srv.stop(timeout=1)
+
+
+def test_a_client_that_reads_nothing_is_cut_off_after_the_write_timeout(big_server):
+    """Sockets have no timeout of their own: the slots' sweep ends the stalled write
+    (reading what was sent takes a minute through a 4 KiB window, so it is not read)."""
+    with socket.create_connection(big_server.address[:2], timeout=5) as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+        with gevent.Timeout(2):
+            while not big_server.slots.conns:  # accepted and writing
+                gevent.sleep(0.01)
+        started = time.monotonic()
+        with gevent.Timeout(WRITE_TIMEOUT + 3):
+            while big_server.slots.conns:
+                gevent.sleep(0.05)
+        assert WRITE_TIMEOUT <= time.monotonic() - started  # closed, and its slot free for another
+
+
+def test_a_slow_reader_that_keeps_reading_gets_a_large_answer_whole(big_server):
+    """The write timeout is for a client that reads nothing, not a total: each bit of
+    progress gives the next write another WRITE_TIMEOUT."""
+    with socket.create_connection(big_server.address[:2], timeout=5) as slow:
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        slow.sendall(b"GET /big HTTP/1.1\r\n" + CLOSE + b"\r\n")
+        started, got = time.monotonic(), b""
+        while chunk := slow.recv(32768):
+            got += chunk
+            gevent.sleep(0.01)
+        assert time.monotonic() - started > WRITE_TIMEOUT * 2, "the reader was not slow: the test shows nothing"
+        assert len(got.partition(b"\r\n\r\n")[2]) == BIG
+
+
 def _head_seconds(lines):
     """CPU seconds to read a head of these header lines (best of five)."""
     head = b"GET /p HTTP/1.1\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"

@@ -70,25 +70,47 @@ class Closed(Exception):
 
 
 class Reader:
-    """The connection's incoming bytes: what has arrived and not been used yet, and the socket."""
+    """The connection's bytes: what has arrived and not been used yet, and the socket,
+    which has no timeout of its own: while a call on it may wait, ``until`` says until
+    when, and the slots' sweep (`httpslots`) ends a wait past it with ``expiry()``. One
+    sweep for every connection costs less than a timer started and stopped per wait."""
 
     def __init__(self, sock, io_timeout):
         self.sock = sock
-        self.io_timeout = io_timeout  # the socket's own timeout, put back after a deadline read
+        self.io_timeout = io_timeout  # seconds one send may wait for the client to read
         self.buffer = b""
         self.fresh = True          # no request read yet: a connection that never sent one is not idle
         self.request_since = time.monotonic()  # when the current request's first byte came (or we accepted)
         self.waiting_since = None  # request_since while blocked waiting for more of that request, else None
+        self.until = None          # the deadline of the socket call under way, or None
+        self.expiry = None         # what that call raises when the sweep finds it past ``until``
 
-    def recv(self, size=READ_BYTES):
-        """One read of at most ``size`` bytes; Closed at the end of the stream."""
+    def recv(self, size, until, expiry):
+        """One read of at most ``size`` bytes, waiting until ``until`` at most; Closed at
+        the end of the stream."""
+        self.until, self.expiry = until, expiry
         try:
             chunk = self.sock.recv(size)
         except OSError as exc:
             raise Closed(str(exc)) from None
+        finally:
+            self.until = None
         if not chunk:
             raise Closed("end of stream")
         return chunk
+
+    def send(self, data):
+        """Send all of ``data``; Closed when the client reads nothing for io_timeout."""
+        view = memoryview(data)
+        try:
+            while view:
+                self.until, self.expiry = time.monotonic() + self.io_timeout, self._stalled
+                view = view[self.sock.send(view):]
+        finally:
+            self.until = None
+
+    def _stalled(self):
+        return Closed(f"the client read nothing for {self.io_timeout:g} s")
 
     def take(self, size, deadline):
         """Up to ``size`` bytes: from the buffer if it has any, else from one read that
@@ -96,20 +118,13 @@ class Reader:
         if self.buffer:
             data, self.buffer = self.buffer[:size], self.buffer[size:]
             return data
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Refused(REFUSE_408_BODY, BODY_TIMEOUT)
-        self.sock.settimeout(left)
+        if deadline <= time.monotonic():
+            raise _slow_body()
         self.waiting_since = self.request_since
         try:
-            return self.recv(min(size, BODY_READ_BYTES))
-        except Closed:
-            if time.monotonic() >= deadline:
-                raise Refused(REFUSE_408_BODY, BODY_TIMEOUT) from None
-            raise
+            return self.recv(min(size, BODY_READ_BYTES), deadline, _slow_body)
         finally:
             self.waiting_since = None
-            self.sock.settimeout(self.io_timeout)
 
     def put_back(self, data):
         if data:
@@ -148,23 +163,26 @@ class Reader:
                     self.waiting_since = self.request_since
                 if deadline is None:
                     deadline = time.monotonic() + timeout
-                    self.sock.settimeout(timeout)
-                else:
-                    self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
                 try:
-                    self.buffer = self.sock.recv(READ_BYTES)
-                except TimeoutError:
-                    if fed:  # a client that began a request and dribbles: a slow loris
-                        raise Refused(REFUSE_408, TIMEOUT) from None
-                    return False  # an idle keep-alive connection, closed quietly
-                except OSError:
-                    return False
-                if not self.buffer:
+                    # a client that began a request and dribbles is a slow loris (408);
+                    # an idle keep-alive connection is closed quietly
+                    self.buffer = self.recv(READ_BYTES, deadline, _slow_head if fed else _Idle)
+                except (_Idle, Closed):
                     return False
         finally:
             self.waiting_since = None
-            if deadline is not None:
-                self.sock.settimeout(self.io_timeout)
+
+
+class _Idle(Exception):
+    """No request came on a connection within the head timeout."""
+
+
+def _slow_head():
+    return Refused(REFUSE_408, TIMEOUT)
+
+
+def _slow_body():
+    return Refused(REFUSE_408_BODY, BODY_TIMEOUT)
 
 
 class Message:
@@ -281,7 +299,7 @@ class Body:
 
     def _continue(self):
         if self.expect and not self.reader.buffer:
-            self.reader.sock.sendall(CONTINUE)
+            self.reader.send(CONTINUE)
         self.expect = False
 
     def read(self, size=-1):

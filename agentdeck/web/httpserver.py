@@ -10,7 +10,9 @@ in one write with its head.
 Bounds, so no client can hurt the others: a request head must arrive within
 ``head_timeout`` and fit in MAX_HEAD_BYTES (a keep-alive connection idle that long is
 closed the same way); a body must arrive whole within ``body_timeout`` of its head;
-every other socket read and write may block for ``io_timeout``;
+a write may wait ``io_timeout`` for the client to read (the slots' sweep keeps these
+deadlines: sockets have no timeout of their own); an answer given instead of the
+application's (a refusal, a 500) is sent only if the socket takes it at once;
 ``check_body(environ, length, chunked)`` may refuse a body from the head alone, before
 any of it is read (and a chunked one from each chunk-size line). A connection whose body was
 not read to its end is closed after the answer, which says so (``Connection: close``),
@@ -86,7 +88,7 @@ class HttpServer:
         self.server.stop(timeout=timeout)
 
     def _handle(self, sock, client):
-        sock.settimeout(self.io_timeout)
+        sock.settimeout(None)  # deadlines are kept by the slots' sweep
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small answers must not wait for an ACK
         reader = Reader(sock, self.io_timeout)
@@ -94,7 +96,7 @@ class HttpServer:
         try:
             if conn is None:
                 self.refuse(FULL, client)
-                sock.sendall(REFUSE_503)
+                _send_now(sock, REFUSE_503)
                 return
             while self._one_request(sock, reader, client, conn):
                 pass
@@ -112,7 +114,7 @@ class HttpServer:
     def _refused(self, sock, client, exc):
         if exc.reason is not None:
             self.refuse(exc.reason, client, exc.detail)
-        sock.sendall(exc.response)
+        _send_now(sock, exc.response)
 
     def _body(self, environ, reader, parser, message):
         """The request's ``wsgi.input``; Refused when check_body refuses it."""
@@ -145,7 +147,7 @@ class HttpServer:
             return False
         environ[CONNECTION_FD] = sock.fileno()
         method = environ["REQUEST_METHOD"]
-        response = Response(sock, method == "HEAD", environ["SERVER_PROTOCOL"], keep_alive, body)
+        response = Response(reader, method == "HEAD", environ["SERVER_PROTOCOL"], keep_alive, body)
         if method == "GET" and conn.limited:  # a stream, once streaming: the last to give way for room
             response.on_stream = lambda: self.slots.phase(conn, STREAM)
         result = None
@@ -165,7 +167,7 @@ class HttpServer:
         except Exception:  # noqa: BLE001 -- a bug in a route: logged with its traceback, this client answered
             logger.exception("http: {} {} failed", environ["REQUEST_METHOD"], environ["PATH_INFO"])
             if not response.head_sent:
-                sock.sendall(ERROR_500)
+                _send_now(sock, ERROR_500)
             return False
         finally:
             if hasattr(result, "close"):
@@ -183,8 +185,8 @@ class Response:
     start_response), then ``write`` per piece. Without a Content-Length an HTTP/1.1 body
     is chunked (an SSE stream), an HTTP/1.0 one ends with the connection."""
 
-    def __init__(self, sock, head_only, protocol, keep_alive, body):
-        self.sock = sock
+    def __init__(self, reader, head_only, protocol, keep_alive, body):
+        self.reader = reader
         self.body = body  # wsgi.input: a body not read to its end closes the connection
         self.head_only = head_only
         self.http11 = protocol == "HTTP/1.1"
@@ -238,20 +240,13 @@ class Response:
         for piece in pieces:
             if len(piece) > SMALL_BODY_BYTES:
                 if small:
-                    self._send_one(b"".join(small))
+                    self.reader.send(b"".join(small))
                     small = []
-                self._send_one(piece)
+                self.reader.send(piece)
             else:
                 small.append(piece)
         if small:
-            self._send_one(b"".join(small))
-
-    def _send_one(self, data):
-        # One send() usually takes a small answer whole; sendall (which asks the socket
-        # its buffer size every time) only for what is left.
-        sent = self.sock.send(data)
-        if sent < len(data):
-            self.sock.sendall(memoryview(data)[sent:])
+            self.reader.send(b"".join(small))
 
     def finish(self):
         if self.status is None:
@@ -259,4 +254,4 @@ class Response:
         if not self.head_sent:
             self.write(b"")
         if self.chunked:
-            self.sock.sendall(b"0\r\n\r\n")
+            self.reader.send(b"0\r\n\r\n")

@@ -14,10 +14,16 @@ one is taken back, in this order:
 
 With none of those the newcomer gets 503 with Retry-After at once. Evicting never
 waits: the victim's greenlet is sent `Evicted` and its slot is free at once.
+
+While any connection is held, a sweep every SWEEP_INTERVAL ends the socket calls that
+are past their deadline (`httprequest.Reader.until`).
 """
 import time
 
+import gevent
 from gevent import GreenletExit
+
+SWEEP_INTERVAL = 0.25  # seconds: how late a deadline may be kept
 
 # What a connection is doing (Conn.phase)
 WAITING = "waiting"    # for a request head (idle when its reader has nothing yet)
@@ -61,12 +67,15 @@ class Slots:
         self.slow_response = slow_response
         self.conns = {}        # Conn -> None, in the order they were taken (oldest first)
         self.limited = 0       # of them, holding a limited slot
+        self.sweep = gevent.get_hub().loop.timer(SWEEP_INTERVAL, SWEEP_INTERVAL, ref=False)
 
     def take(self, greenlet, reader):
         """A Conn for a new connection, or None when the listener is full (answer 503)."""
         if len(self.conns) >= self.capacity and not self._evict(limited_only=False):
             return None
         conn = Conn(greenlet, reader)
+        if not self.conns:
+            self.sweep.start(self._expire)
         self.conns[conn] = None
         return conn
 
@@ -77,6 +86,18 @@ class Slots:
             if conn.limited:
                 conn.limited = False
                 self.limited -= 1
+            if not self.conns:
+                self.sweep.stop()
+
+    def _expire(self):
+        """End every socket call past its deadline: run by the hub, so each greenlet thrown
+        into comes back here when it next waits."""
+        now = time.monotonic()
+        for conn in [conn for conn in self.conns if conn.reader.until is not None]:
+            reader = conn.reader
+            if conn.held and reader.until is not None and reader.until <= now:
+                reader.until = None
+                conn.greenlet.throw(reader.expiry())
 
     def limit(self, conn):
         """Move ``conn`` into a limited slot for its request; False when there is none (503)."""
