@@ -12,22 +12,21 @@ value llhttp has checked) is counted, not parsed. On top of llhttp's grammar:
   as another header;
 - Transfer-Encoding must be exactly ``chunked`` (llhttp lets ``gzip, chunked`` through);
 - a repeated header is joined with ``,`` once, at the end (linear in the head);
-- the path is percent-decoded once, after the query is split off;
-- a chunk whose size line takes the body past its limit is refused from that line
-  (``check_size``), before any of its data is read;
-- a body must arrive whole within one deadline, however it trickles.
+- the path is percent-decoded once, after the query is split off.
+
+The bodies are read by `httpbody`.
 """
+import os
 import time
 import urllib.parse
 
 import httptools
 
+from agentdeck.wire.fdread import FdReader
+
 MAX_HEAD_BYTES = 65536        # request line and headers; more is refused with 431
 READ_BYTES = 65536            # one socket read of a request head
 BODY_READ_BYTES = 1 << 20     # one socket read of a body, at most
-CHUNK_LINE_BYTES = 1024       # a chunk-size line, extensions included; a trailer line may be a head's size
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-CHUNK_SIZE_OVERFLOW = "Chunk size overflow"  # llhttp's words for a size past 64 bits
 
 # Reasons a request is refused here (labels of agentdeck_http_refused_total).
 TIMEOUT = "timeout"               # no whole request head within the head timeout
@@ -71,13 +70,16 @@ class Closed(Exception):
 
 class Reader:
     """The connection's bytes: what has arrived and not been used yet, and the socket,
-    which has no timeout of its own: while a call on it may wait, ``until`` says until
-    when, and the slots' sweep (`httpslots`) ends a wait past it with ``expiry()``. One
-    sweep for every connection costs less than a timer started and stopped per wait."""
+    read and written on its descriptor (`FdReader`: a read that would find nothing waits
+    for the hub first, so no request costs a failed read). The socket has no timeout of
+    its own: while a call on it may wait, ``until`` says until when, and the slots' sweep
+    (`httpslots`) ends a wait past it with ``expiry()``; one sweep for every connection
+    costs less than a timer started and stopped per wait."""
 
     def __init__(self, sock, io_timeout):
-        self.sock = sock
-        self.io_timeout = io_timeout  # seconds one send may wait for the client to read
+        self.input = None if sock is None else FdReader(sock.fileno())
+        self.writable = None       # an io watcher for writability, made at the first write that waits
+        self.io_timeout = io_timeout  # seconds one write may wait for the client to read
         self.buffer = b""
         self.fresh = True          # no request read yet: a connection that never sent one is not idle
         self.request_since = time.monotonic()  # when the current request's first byte came (or we accepted)
@@ -85,12 +87,18 @@ class Reader:
         self.until = None          # the deadline of the socket call under way, or None
         self.expiry = None         # what that call raises when the sweep finds it past ``until``
 
+    def close(self):
+        """Stop watching the descriptor; call before the socket is closed."""
+        self.input.close()
+        if self.writable is not None:
+            self.writable.close()
+
     def recv(self, size, until, expiry):
         """One read of at most ``size`` bytes, waiting until ``until`` at most; Closed at
         the end of the stream."""
         self.until, self.expiry = until, expiry
         try:
-            chunk = self.sock.recv(size)
+            chunk = self.input.read(size)
         except OSError as exc:
             raise Closed(str(exc)) from None
         finally:
@@ -101,11 +109,24 @@ class Reader:
 
     def send(self, data):
         """Send all of ``data``; Closed when the client reads nothing for io_timeout."""
-        view = memoryview(data)
+        fd = self.input.fd
+        while True:
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+            self._wait_writable()
+
+    def _wait_writable(self):
+        hub = self.input.hub
+        if self.writable is None:
+            self.writable = hub.loop.io(self.input.fd, 2)
+        self.until, self.expiry = time.monotonic() + self.io_timeout, self._stalled
         try:
-            while view:
-                self.until, self.expiry = time.monotonic() + self.io_timeout, self._stalled
-                view = view[self.sock.send(view):]
+            hub.wait(self.writable)
         finally:
             self.until = None
 
@@ -282,117 +303,3 @@ def read_head(reader, timeout, client):
     connection = environ.get("HTTP_CONNECTION", "").lower()
     keep_alive = "close" not in connection if environ["SERVER_PROTOCOL"] == "HTTP/1.1" else "keep-alive" in connection
     return environ, parser, message, keep_alive
-
-
-class Body:
-    """``wsgi.input`` for a Content-Length body: read only as far as asked, all of it
-    before ``deadline``. ``expect`` is True when the client waits for 100 Continue,
-    sent at the first read that has to wait for the body (so an answer that reads no
-    body, a 401 or a 413, goes first)."""
-
-    def __init__(self, reader, length, deadline, expect):
-        self.reader, self.left, self.deadline, self.expect = reader, length, deadline, expect
-
-    @property
-    def done(self):
-        return self.left == 0
-
-    def _continue(self):
-        if self.expect and not self.reader.buffer:
-            self.reader.send(CONTINUE)
-        self.expect = False
-
-    def read(self, size=-1):
-        want = self.left if size is None or size < 0 else min(size, self.left)
-        if want and self.expect:
-            self._continue()
-        parts = []
-        while want:
-            data = self.reader.take(want, self.deadline)
-            parts.append(data)
-            want -= len(data)
-            self.left -= len(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-class ChunkedBody(Body):
-    """``wsgi.input`` for a chunked body, decoded by llhttp. Fed a chunk-size line (or a
-    trailer line) at a time, then that chunk's data and CRLF, so each size is known
-    before its data is read: ``check_size(total)`` returns a whole response refusing a
-    body that would reach ``total`` bytes, or None."""
-
-    def __init__(self, reader, parser, message, deadline, expect, check_size):
-        super().__init__(reader, 0, deadline, expect)
-        self.parser, self.message, self.check_size = parser, message, check_size
-        self.line = b""      # the chunk-size or trailer line being fed
-        self.feed_left = 0   # bytes of the current chunk's data and its CRLF still to feed
-        self.total = 0       # bytes of data announced by the size lines so far
-        self.trailers = 0    # bytes of trailer lines so far
-        self.last_chunk = False  # the 0-size chunk was seen: trailer lines follow
-
-    @property
-    def done(self):
-        return self.message.done and not self.message.data
-
-    def read(self, size=-1):
-        data = self.message.data
-        if self.expect and not data and not self.message.done:
-            self._continue()
-        got = sum(len(piece) for piece in data)
-        while not self.message.done and (size is None or size < 0 or got < size):
-            got += self._advance()
-        if size is None or size < 0 or got <= size:
-            out = b"".join(data)
-            data.clear()
-            return out
-        out = b"".join(data)
-        data[:] = [out[size:]]
-        return out[:size]
-
-    def _advance(self):
-        """Feed llhttp the next piece; the number of decoded bytes it gave."""
-        message = self.message
-        data = self.reader.take(self.feed_left or READ_BYTES, self.deadline)
-        before = len(message.data)
-        if self.feed_left:
-            self.feed_left -= len(data)
-            feed(self.parser, data)
-        else:
-            end = data.find(b"\n")
-            if end >= 0:
-                data, rest = data[:end + 1], data[end + 1:]
-                self.reader.put_back(rest)
-            self.line += data
-            if self.last_chunk:
-                self.trailers += len(data)
-                if self.trailers > MAX_HEAD_BYTES:
-                    raise malformed("trailers over 64 KiB")
-            elif len(self.line) > CHUNK_LINE_BYTES:
-                raise malformed("a chunk-size line over 1 KiB")
-            message.chunk_header = False
-            try:
-                feed(self.parser, data)
-            except Refused as exc:
-                refusal = self.check_size(1 << 64) if exc.detail == CHUNK_SIZE_OVERFLOW else None
-                if refusal is None:
-                    raise
-                raise Refused(refusal, None) from None  # too large, not malformed: 413 (counted by check_size)
-            if end >= 0:
-                self._line_done()
-        return sum(len(piece) for piece in message.data[before:])
-
-    def _line_done(self):
-        line, self.line = self.line, b""
-        if self.last_chunk or self.message.done:
-            return
-        if not self.message.chunk_header:
-            raise malformed("llhttp took a line for no chunk size")
-        size = int(line.partition(b";")[0], 16)  # plain hex: llhttp has checked it
-        if size == 0:
-            self.last_chunk = True
-            return
-        self.total += size
-        refusal = self.check_size(self.total)
-        if refusal is not None:
-            raise Refused(refusal, None)  # counted by check_size
-        self.feed_left = size + 2

@@ -27,8 +27,8 @@ from gevent.server import StreamServer
 from loguru import logger
 
 from agentdeck.logs.logsetup import debug_enabled
-from agentdeck.web.httprequest import (REFUSE_408_BODY, Body, ChunkedBody, Closed, Reader, Refused, raw_response,
-                                       read_head)
+from agentdeck.web.httpbody import Body, ChunkedBody
+from agentdeck.web.httprequest import REFUSE_408_BODY, Closed, Reader, Refused, raw_response, read_head
 from agentdeck.web.httpslots import REQUEST, STREAM, WAITING, Evicted, Slots
 
 SMALL_BODY_BYTES = 65536      # answers up to this size go out in one write with their head
@@ -109,6 +109,7 @@ class HttpServer:
         finally:
             if conn is not None:
                 self.slots.release(conn)
+            reader.close()
             sock.close()
 
     def _refused(self, sock, client, exc):
