@@ -4,8 +4,8 @@
 
 Bounded so no client can hurt the daemon or the other clients:
 
-- at most MAX_CONNECTIONS connections are held at once, each with IO_TIMEOUT on every
-  socket read and write; MCP traffic (`mcproute`) never holds the last PAGE_RESERVE of
+- at most MAX_CONNECTIONS connections are held at once; a write may wait IO_TIMEOUT
+  for the client to read, else the connection is closed; MCP traffic (`mcproute`) never holds the last PAGE_RESERVE of
   them; when they are all taken an idle, a slow or the oldest MCP GET stream connection
   is closed to make room, else the newcomer gets 503 with Retry-After (`httpslots`); at
   most MAX_PAGE_REQUESTS render a page at once;
@@ -45,7 +45,7 @@ MAX_CONNECTIONS = 1040        # connections held at once (pages and MCP streams)
 PAGE_RESERVE = 40             # of them, never taken by /mcp/ traffic: /events' 16 streams and 16 page renders fit
 HEAD_TIMEOUT = 5.0            # seconds for a request line and its headers to arrive
 BODY_TIMEOUT = 10.0           # seconds for a whole request body to arrive, however it trickles
-IO_TIMEOUT = 10.0             # seconds any one socket read or write may block
+IO_TIMEOUT = 10.0             # seconds a write may wait for the client to read any of it
 MAX_BODY_BYTES = 64 * 1024    # a GET has no body; anything larger is refused unread
 STOP_TIMEOUT = 1.0            # seconds `stop` lets requests in progress finish
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # bind to every address; reached locally through loopback
