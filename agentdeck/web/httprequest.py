@@ -76,6 +76,9 @@ class Reader:
     (`httpslots`) ends a wait past it with ``expiry()``; one sweep for every connection
     costs less than a timer started and stopped per wait."""
 
+    __slots__ = ("input", "writable", "io_timeout", "buffer", "fresh", "request_since", "waiting_since", "until",
+                 "expiry")
+
     def __init__(self, sock, io_timeout):
         self.input = None if sock is None else FdReader(sock.fileno())
         self.writable = None       # an io watcher for writability, made at the first write that waits
