@@ -27,11 +27,11 @@ def hung_up(fd):
 class FdReader:
     __slots__ = ("fd", "hub", "watcher", "drained")
 
-    def __init__(self, fd):
+    def __init__(self, fd, drained=True):
         self.fd = fd            # non-blocking; owned by the caller
         self.hub = get_hub()
         self.watcher = self.hub.loop.io(fd, 1)
-        self.drained = True     # the last read came back short (or none yet): wait before reading
+        self.drained = drained  # the last read came back short (or none yet): wait before reading
 
     def read(self, size=CHUNK_SIZE):
         """The next bytes (at most ``size``), b"" at EOF; OSErrors (a reset peer) propagate.
