@@ -82,7 +82,7 @@ class Reader:
     def __init__(self, sock, io_timeout):
         # A new client sends its request at once: read before waiting (a first wait for
         # every connection left a saved greenlet stack behind: 0.9 KiB more per stream).
-        self.input = None if sock is None else FdReader(sock.fileno(), drained=False)
+        self.input = FdReader(sock.fileno(), drained=False)
         self.writable = None       # an io watcher for writability, made at the first write that waits
         self.io_timeout = io_timeout  # seconds one write may wait for the client to read
         self.buffer = b""

@@ -146,7 +146,7 @@ class HttpServer:
             logger.debug("http: refused a request from {}: {}", client, exc)
             self._refused(sock, client, exc)
             return False
-        environ[CONNECTION_FD] = sock.fileno()
+        environ[CONNECTION_FD] = reader.input.fd
         method = environ["REQUEST_METHOD"]
         response = Response(reader, method == "HEAD", environ["SERVER_PROTOCOL"], keep_alive, body)
         if method == "GET" and conn.limited:  # a stream, once streaming: the last to give way for room

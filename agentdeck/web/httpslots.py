@@ -93,7 +93,7 @@ class Slots:
         """End every socket call past its deadline: run by the hub, so each greenlet thrown
         into comes back here when it next waits."""
         now = time.monotonic()
-        for conn in [conn for conn in self.conns if conn.reader.until is not None]:
+        for conn in list(self.conns):  # a greenlet thrown into releases its slot
             reader = conn.reader
             if conn.held and reader.until is not None and reader.until <= now:
                 reader.until = None

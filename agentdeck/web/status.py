@@ -5,10 +5,10 @@
 Bounded so no client can hurt the daemon or the other clients:
 
 - at most MAX_CONNECTIONS connections are held at once; a write may wait IO_TIMEOUT
-  for the client to read, else the connection is closed; MCP traffic (`mcproute`) never holds the last PAGE_RESERVE of
-  them; when they are all taken an idle, a slow or the oldest MCP GET stream connection
-  is closed to make room, else the newcomer gets 503 with Retry-After (`httpslots`); at
-  most MAX_PAGE_REQUESTS render a page at once;
+  for the client to read, else the connection is closed; MCP traffic (`mcproute`) never
+  holds the last PAGE_RESERVE of them; when they are all taken an idle, a slow or the
+  oldest MCP GET stream connection is closed to make room, else the newcomer gets 503
+  with Retry-After (`httpslots`); at most MAX_PAGE_REQUESTS render a page at once;
 - a request line and headers must arrive within HEAD_TIMEOUT (a slow-loris client is
   cut off; an idle keep-alive connection is closed the same way), a body within
   BODY_TIMEOUT of its head (408);
