@@ -1,7 +1,7 @@
 """An HTTP session's streams and replay ring, without a hub or sockets: which stream each
 message goes on, what a resumed stream gets, and the bounds."""
 from agentdeck import config
-from agentdeck.pool.httpsession import HttpSession
+from agentdeck.pool.httpsession import RESUME_GRACE, HttpSession
 from agentdeck.pool.stats import Stats
 from agentdeck.wire.jsonrpc import id_key
 
@@ -36,7 +36,7 @@ def test_a_post_stream_that_closed_early_is_resumed_with_what_it_missed():
     post = s.open_post([A, B])
     s.put(b"first\n", A)
     first_id = post.take()[0][0]
-    s.stream_ended(post)  # the client hung up: not a cancel
+    s.stream_ended(post, True)  # the client hung up: not a cancel
     s.put(b"answer a\n", A, final=True)
     s.put(b"answer b\n", B, final=True)
     resumed = s.open_get(first_id)
@@ -87,3 +87,20 @@ def test_an_idle_session_has_no_stream_call_or_request():
     assert s.is_idle(s.last_active + SETTINGS.http_session_idle, SETTINGS)
     s.open_get()
     assert not s.is_idle(s.last_active + SETTINGS.http_session_idle, SETTINGS)
+
+
+def test_a_session_is_abandoned_once_its_answer_went_as_json_or_its_sse_stream_ended_a_while_ago():
+    """One whose event stream just ended may have a client on its way back to resume it:
+    ending it to make room would lose what the stream did not deliver."""
+    s = session()
+    post = s.open_post([A], single=True)
+    s.put(b"answer\n", A, final=True)
+    s.stream_ended(post, False)  # a JSON body: nothing to resume
+    assert s.abandoned()
+    post = s.open_post([B])
+    s.put(b"progress\n", B)
+    s.stream_ended(post, True)  # the client hung up the event stream
+    s.put(b"answer\n", B, final=True)
+    assert not s.calls and s.get is None and not s.abandoned()
+    s.resume_until -= RESUME_GRACE
+    assert s.abandoned()

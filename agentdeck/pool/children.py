@@ -133,9 +133,9 @@ class ServerChildren:
             return False
         unit = min(unused, key=_last_used)
         self.retired.made_room += 1
+        self.retire(unit, "made room for another (max_children)")  # first: its log says why, not "its client left"
         for client in list(unit.router.clients.values()):
             unit.router.drop_client(client, "ended to make room (max_children)")
-        self.retire(unit, "made room for another (max_children)")
         return True
 
     def _unit_empty(self, unit):

@@ -20,6 +20,10 @@ from gevent.event import Event
 from agentdeck.pool.peer import Peer
 
 GET_TAG = 0  # the tag of events for the session's GET stream; POST streams count from 1
+# Seconds a session whose SSE stream ended is not taken for abandoned: its client may be
+# on its way back with Last-Event-ID (we ask SSE clients to retry after 1 s), and the
+# stream's last events may never have reached it.
+RESUME_GRACE = 5.0
 
 
 class Stream:
@@ -57,7 +61,7 @@ class Stream:
 
 class HttpSession(Peer):
     __slots__ = ("sid", "protocol", "settings", "ring", "ring_bytes", "next_eid", "next_tag", "calls", "get",
-                 "boot", "forget", "stats")
+                 "boot", "forget", "stats", "resume_until")
     kind = "http"
 
     def __init__(self, cid, sid, protocol, settings, boot, forget, stats):
@@ -75,6 +79,7 @@ class HttpSession(Peer):
         self.calls = {}             # id key of an open request -> the Stream carrying its messages
         self.get = None             # the live GET Stream, or None
         self.stats = stats          # the server's Stats: slow_streams counts streams closed as too slow
+        self.resume_until = 0.0     # monotonic time until which a client may come back for a stream
 
     # -- the port
 
@@ -129,7 +134,7 @@ class HttpSession(Peer):
         self.forget(self)
 
     def abandoned(self):
-        return not self.busy() and not self.calls and self.get is None
+        return not self.busy() and not self.calls and self.get is None and time.monotonic() >= self.resume_until
 
     def is_idle(self, now, settings):
         return self.abandoned() and now - self.last_active >= settings.http_session_idle
@@ -173,12 +178,15 @@ class HttpSession(Peer):
         stream.wake.set()
         return stream
 
-    def stream_ended(self, stream):
-        """The HTTP writer of ``stream`` is done (answered, or the client went away)."""
+    def stream_ended(self, stream, sse):
+        """The HTTP writer of ``stream`` is done (answered, or the client went away);
+        ``sse``: it was an event stream, which a client may resume."""
         stream.closed = True
         if self.get is stream:
             self.get = None
-        self.last_active = time.monotonic()
+        self.last_active = now = time.monotonic()
+        if sse:
+            self.resume_until = now + RESUME_GRACE
 
     # -- events
 

@@ -52,7 +52,8 @@ class Peer:
 
     def abandoned(self):
         """True when ending it now loses nothing its client is waiting for (an HTTP session
-        with no stream open and nothing in flight: its client initializes again); the
+        with no stream open, nothing in flight and no stream to resume: its client
+        initializes again); the
         router ends the least recently used such client rather than refuse a new one."""
         return False
 

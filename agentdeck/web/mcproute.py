@@ -280,6 +280,7 @@ class McpRoute:
     def _answer(self, session, stream, start_response, headers, fd=None):
         """The response to a POST: JSON when the first message for the call is its
         answer (`HttpSession.put`), else an SSE stream until every answer it owes is written."""
+        sse = False
         try:
             while not stream.pending and not stream.closed:
                 stream.wake.wait()
@@ -291,10 +292,11 @@ class McpRoute:
                 start_response("200 OK", JSON_HEADERS + headers + [("Content-Length", str(len(line)))])
                 yield line  # a large one after its head, uncopied (httpserver.Response)
                 return
+            sse = True
             start_response("200 OK", SSE_HEADERS + headers)(b"")  # the headers now: the client sees a stream
             yield from self._events(session, stream, fd)
         finally:
-            session.stream_ended(stream)
+            session.stream_ended(stream, sse)
 
     # -- GET
 
@@ -311,7 +313,7 @@ class McpRoute:
             write(b"")  # the head now, not at the first event: clients wait for it before they listen
             yield from self._events(session, stream, fd)
         finally:
-            session.stream_ended(stream)
+            session.stream_ended(stream, True)
 
     def _events(self, session, stream, fd):
         if session.protocol >= PRIMING_FROM:

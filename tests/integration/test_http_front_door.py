@@ -185,6 +185,29 @@ def test_a_post_stream_that_breaks_is_not_a_cancel_and_resumes_with_last_event_i
     assert [m["params"]["progress"] for m in rest[:-1]] == [2]
 
 
+def test_a_session_whose_stream_broke_a_moment_ago_is_not_ended_to_make_room(start_daemon):
+    """Regression (the soak, once in many runs): a client hung up a POST stream after its
+    first event and resumed it at once, but its answer had come in between: with no stream
+    open and nothing in flight the session counted as abandoned, a new client at
+    max_clients ended it, and the resume got 404 ("session gone"): the answer was lost."""
+    daemon = start_daemon({"s": scripted()}, pool={"max_clients": 1})
+    client = session(daemon)
+    post = client.open_stream("POST", {"jsonrpc": "2.0", "id": "long", "method": "tools/call",
+                                       "params": {"name": "progress", "arguments": {"steps": 2},
+                                                  "_meta": {"progressToken": 1}}})
+    event_id, _ = post.next_event()
+    post.hang_up()
+    wait_for(lambda: daemon.server("s")["in_flight"] == 0, 10, message="the answer came")
+    newcomer = McpHttp(url_of(daemon)).post(INITIALIZE)
+    assert newcomer.status == 200 and newcomer.json()["error"]["code"] == -32003  # full, for now
+    resumed = client.open_stream("GET", extra={"Last-Event-ID": event_id})
+    assert resumed.status == 200
+    rest = []
+    while (event := resumed.next_event()) is not None:
+        rest.append(event[1])
+    assert rest[-1]["id"] == "long" and text_of(rest[-1]) == "done 2"
+
+
 def test_a_stream_whose_reader_stops_is_closed_and_the_session_lives_on(start_daemon):
     daemon = start_daemon({"s": scripted()}, pool={"client_queue_bytes": 65536})
     client = session(daemon)

@@ -301,6 +301,10 @@ def test_a_child_that_serves_only_abandoned_sessions_makes_room_at_max_children(
     assert all(f.call(1, "whoami").status == 404 for f in flood)  # ended: their clients initialize again
     assert daemon.server("s")["made_room"] == 4 and daemon.server("s")["rejected"] == 0
     wait_for(lambda: len(children(daemon)) == 2, 10, message="the stopped children to leave the table")
+    # The log says why each went (it said "its client left" when the daemon had ended it).
+    wait_for(lambda: daemon.output.count("made room for another (max_children)") == 4, 10,
+             message="four 'made room' lines in the log")
+    assert "its client left" not in daemon.output
     newcomer_stream = newcomer.open_stream("GET")
     over = McpHttp(server_url(daemon.info()["status_url"], "s", None)).post(
         {"jsonrpc": "2.0", "id": "x", "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
