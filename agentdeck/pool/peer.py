@@ -53,8 +53,8 @@ class Peer:
     def abandoned(self):
         """True when ending it now loses nothing its client is waiting for (an HTTP session
         with no stream open, nothing in flight and no stream to resume: its client
-        initializes again); the
-        router ends the least recently used such client rather than refuse a new one."""
+        initializes again); the router ends the least recently used such client rather
+        than refuse a new one."""
         return False
 
     def is_idle(self, now, settings):
