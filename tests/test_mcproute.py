@@ -6,7 +6,7 @@ import pytest
 from agentdeck.pool.httpsession import HttpSession
 from agentdeck.pool.stats import Stats
 from agentdeck.clientfiles.endpoint import server_url
-from agentdeck.web import mcproute
+from agentdeck.web import httpreply, mcproute
 from agentdeck.wire.hello import project_key
 from agentdeck.wire.jsonrpc import id_key
 from tests.test_httpsession import SETTINGS
@@ -55,7 +55,7 @@ def session(protocol="2025-06-18"):
 
 def test_a_quiet_stream_gets_a_keep_alive_comment_and_then_its_events(monkeypatch):
     monkeypatch.setattr(mcproute, "HEARTBEAT", 0.1)
-    monkeypatch.setattr(mcproute, "HANGUP_CHECK", 0.05)
+    monkeypatch.setattr(httpreply, "HANGUP_CHECK", 0.05)
     s = session()
     events = mcproute.McpRoute(lambda name: None)._events(s, s.open_get(), None)
     with gevent.Timeout(2):

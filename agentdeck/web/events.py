@@ -25,15 +25,12 @@ from gevent.event import Event
 from loguru import logger
 
 from agentdeck.netaddr import is_loopback_host
-from agentdeck.wire.fdread import hung_up
+from agentdeck.web.httpreply import RETRY_MS, SSE_HEADERS, woken
 from agentdeck.web.httpserver import CONNECTION_FD
 
 MAX_SUBSCRIBERS = 16          # streams served at once
 QUEUE_BYTES = 1 << 20         # event bytes one stream may have waiting before it is dropped
 HEARTBEAT = 15.0              # seconds of silence before a keep-alive comment
-HANGUP_CHECK = 1.0            # seconds between two looks at a quiet stream's connection
-RETRY_MS = 1000               # how soon an EventSource reconnects after a stream ends
-SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 BUSY_BODY = b"too many event streams are open; try again shortly\n"
 FOREIGN_BODY = b"an event stream is not served to a web page from another site\n"
 
@@ -165,20 +162,10 @@ class EventsRoute:
         try:
             write(b"retry: %d\n\n" % RETRY_MS)  # the head now: clients wait for it before they listen
             yield format_event("snapshot", self.snapshot())
-            quiet = 0.0
             while not subscription.dropped:
-                if subscription.wake.wait(HANGUP_CHECK):
-                    if subscription.queue:
-                        yield subscription.take()
-                    quiet = 0.0
-                    continue
-                # Nothing to write, so no write would fail: look for a hang-up (a killed
-                # reader only sends FIN), else the stream stays until the next event.
-                if fd is not None and hung_up(fd):
-                    return
-                quiet += HANGUP_CHECK
-                if quiet >= self.heartbeat:
-                    yield b": keep-alive\n\n"
-                    quiet = 0.0
+                if not (yield from woken(subscription.wake, fd, self.heartbeat)):
+                    return  # else the stream would stay until the next event
+                if subscription.queue:
+                    yield subscription.take()
         finally:
             self.hub.unsubscribe(subscription)

@@ -1,9 +1,12 @@
 """What both eras of the MCP front door answer with: an HTTP refusal carrying a JSON-RPC
-error body, a whole JSON body, and the headers and pacing of event streams."""
+error body, a whole JSON body, and the headers and pacing of event streams (theirs and
+``/events``')."""
 from agentdeck.wire import jsonrpc
+from agentdeck.wire.fdread import hung_up
 
 HEARTBEAT = 20.0      # seconds of silence on an SSE stream before a keep-alive comment
 HANGUP_CHECK = 1.0    # seconds between two looks at a waiting stream's connection
+RETRY_MS = 1000       # the reconnection delay asked of SSE clients (pool.httpsession.RESUME_GRACE counts on it)
 JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 
@@ -22,3 +25,21 @@ def respond(start_response, status, body, headers=None):
     headers = JSON_HEADERS if headers is None else headers
     start_response(status, [*headers, ("Content-Length", str(len(body)))])
     return [body]
+
+
+def woken(wake, fd, heartbeat):
+    """Wait on ``wake`` (an Event) while an event stream has nothing to write; True once
+    set, False when the client hung up. Nothing written means no write can fail, so
+    every HANGUP_CHECK seconds the connection ``fd`` is looked at (a killed client only
+    sends FIN), and after ``heartbeat`` seconds of silence (None: never) a keep-alive
+    comment is yielded: clients read a quiet stream as alive (the Python SDK gives a GET
+    stream up after two silent read timeouts)."""
+    quiet = 0.0
+    while not wake.wait(HANGUP_CHECK):
+        if fd is not None and hung_up(fd):
+            return False
+        quiet += HANGUP_CHECK
+        if heartbeat is not None and quiet >= heartbeat:
+            yield b": keep-alive\n\n"
+            quiet = 0.0
+    return True

@@ -35,11 +35,10 @@ from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
 from agentdeck.pool.children import Refused
 from agentdeck.web import httprequest, modernpost, modernroute
-from agentdeck.web.httpreply import HANGUP_CHECK, HEARTBEAT, JSON_HEADERS, SSE_HEADERS, HttpError
+from agentdeck.web.httpreply import HEARTBEAT, JSON_HEADERS, RETRY_MS, SSE_HEADERS, HttpError, woken
 from agentdeck.web.httpreply import respond as _respond
 from agentdeck.web.httpserver import CONNECTION_FD
 from agentdeck.wire import jsonrpc
-from agentdeck.wire.fdread import hung_up
 from agentdeck.wire.hello import project_of_key
 from agentdeck.wire.jsonrpc import REQUEST, classify, id_key
 
@@ -51,7 +50,6 @@ PROJECT_PART = "/p/"        # .../p/<key>: the project of the client
 LEGACY_VERSION = "2025-03-26"  # assumed when MCP-Protocol-Version is absent; allows batches
 VERSIONS = ("2024-11-05", LEGACY_VERSION, "2025-06-18", "2025-11-25")
 PRIMING_FROM = "2025-11-25"    # sessions of this version and later get the SSE priming event
-RETRY_MS = 1000                # the reconnection delay we ask of SSE clients
 SERVER = "agentdeck.mcp_server"  # environ key: the request's (proxy, project), once found
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")  # what the specification allows in Mcp-Session-Id
 
@@ -323,20 +321,9 @@ class McpRoute:
                 yield b"id: " + event_id.encode() + b"\nevent: message\ndata: " + line.rstrip(b"\n") + b"\n\n"
             if stream.done:
                 return
-            quiet = 0.0
-            while not stream.pending and not stream.closed and not stream.wake.wait(HANGUP_CHECK):
-                # Nothing to write, so no write would fail: look for the client's hang-up
-                # (a killed client only sends FIN), else its stream, greenlet and session
-                # stay until the server next sends it something.
-                if fd is not None and hung_up(fd):
-                    logger.debug("http: stream {} of session {}: the client hung up", stream.tag, session.cid)
-                    return
-                quiet += HANGUP_CHECK
-                if quiet >= HEARTBEAT:
-                    # Clients read a quiet stream as alive (the Python SDK gives a GET stream
-                    # up after two silent read timeouts).
-                    yield b": keep-alive\n\n"
-                    quiet = 0.0
+            if not stream.pending and not stream.closed and not (yield from woken(stream.wake, fd, HEARTBEAT)):
+                logger.debug("http: stream {} of session {}: the client hung up", stream.tag, session.cid)
+                return
         if stream.tag != GET_TAG:
             logger.debug("http: server stream {} of session {} closed before its answers", stream.tag, session.cid)
 

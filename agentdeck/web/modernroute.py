@@ -12,10 +12,9 @@ checked against the body first (`modernpost`).
 from agentdeck.pool import replies
 from agentdeck.protocol import versions as v
 from agentdeck.web import modernpost
-from agentdeck.web.httpreply import HANGUP_CHECK, HEARTBEAT, JSON_HEADERS, SSE_HEADERS, respond
+from agentdeck.web.httpreply import HEARTBEAT, JSON_HEADERS, SSE_HEADERS, respond, woken
 from agentdeck.web.httpserver import CONNECTION_FD
 from agentdeck.wire import jsonrpc
-from agentdeck.wire.fdread import hung_up
 
 CHECKED_HEADERS = ("mcp-protocol-version", "mcp-method", "mcp-name")
 ERROR_STATUS = {v.METHOD_NOT_FOUND: "404 Not Found", v.UNSUPPORTED_VERSION: "400 Bad Request"}
@@ -74,21 +73,11 @@ def _answer(calls, call, start_response, fd):
 def _wait(call, fd, heartbeat):
     """Wait for ``call``'s next messages, yielding keep-alive comments while quiet when
     ``heartbeat``; False when its client hung up or the router closed it."""
-    quiet = 0.0
     while not call.pending:
-        if not call.open:
+        # A hang-up is also how its client cancels the request.
+        if not call.open or not (yield from woken(call.wake, fd, HEARTBEAT if heartbeat else None)):
             return False
-        if call.wake.wait(HANGUP_CHECK):
-            call.wake.clear()
-            continue
-        # Nothing to write, so no write would fail: look for the client's hang-up (a
-        # killed client only sends FIN), which is also how it cancels its request.
-        if fd is not None and hung_up(fd):
-            return False
-        quiet += HANGUP_CHECK
-        if heartbeat and quiet >= HEARTBEAT:
-            yield b": keep-alive\n\n"
-            quiet = 0.0
+        call.wake.clear()
     return True
 
 
