@@ -25,7 +25,7 @@ from gevent.event import Event
 from loguru import logger
 
 from agentdeck.netaddr import is_loopback_host
-from agentdeck.web.httpreply import RETRY_MS, SSE_HEADERS, woken
+from agentdeck.web.httpreply import GONE, KEEP_ALIVE, QUIET, RETRY_MS, SSE_HEADERS, wait_on
 from agentdeck.web.httpserver import CONNECTION_FD
 
 MAX_SUBSCRIBERS = 16          # streams served at once
@@ -163,9 +163,12 @@ class EventsRoute:
             write(b"retry: %d\n\n" % RETRY_MS)  # the head now: clients wait for it before they listen
             yield format_event("snapshot", self.snapshot())
             while not subscription.dropped:
-                if not (yield from woken(subscription.wake, fd, self.heartbeat)):
+                seen = wait_on(subscription.wake, fd, self.heartbeat)
+                if seen is GONE:
                     return  # else the stream would stay until the next event
-                if subscription.queue:
+                if seen is QUIET:
+                    yield KEEP_ALIVE
+                elif subscription.queue:
                     yield subscription.take()
         finally:
             self.hub.unsubscribe(subscription)

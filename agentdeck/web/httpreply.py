@@ -7,6 +7,8 @@ from agentdeck.wire.fdread import hung_up
 HEARTBEAT = 20.0      # seconds of silence on an SSE stream before a keep-alive comment
 HANGUP_CHECK = 1.0    # seconds between two looks at a waiting stream's connection
 RETRY_MS = 1000       # the reconnection delay asked of SSE clients (pool.httpsession.RESUME_GRACE counts on it)
+KEEP_ALIVE = b": keep-alive\n\n"
+WOKEN, GONE, QUIET = "woken", "gone", "quiet"  # what `wait_on` saw
 JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 SSE_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]
 
@@ -27,19 +29,19 @@ def respond(start_response, status, body, headers=None):
     return [body]
 
 
-def woken(wake, fd, heartbeat):
-    """Wait on ``wake`` (an Event) while an event stream has nothing to write; True once
-    set, False when the client hung up. Nothing written means no write can fail, so
-    every HANGUP_CHECK seconds the connection ``fd`` is looked at (a killed client only
-    sends FIN), and after ``heartbeat`` seconds of silence (None: never) a keep-alive
-    comment is yielded: clients read a quiet stream as alive (the Python SDK gives a GET
-    stream up after two silent read timeouts)."""
+def wait_on(wake, fd, heartbeat):
+    """Wait on ``wake`` (an Event) while an event stream has nothing to write: WOKEN once
+    it is set, GONE when the client hung up, QUIET after ``heartbeat`` seconds of silence
+    (None: never), when the caller writes KEEP_ALIVE: clients read a quiet stream as alive
+    (the Python SDK gives a GET stream up after two silent read timeouts). Nothing written
+    means no write can fail, so the connection ``fd`` is looked at every HANGUP_CHECK
+    seconds (a killed client only sends FIN). A plain call, not a generator: each
+    generator level is kept on every parked stream's saved stack (0.6 KiB)."""
     quiet = 0.0
     while not wake.wait(HANGUP_CHECK):
         if fd is not None and hung_up(fd):
-            return False
+            return GONE
         quiet += HANGUP_CHECK
         if heartbeat is not None and quiet >= heartbeat:
-            yield b": keep-alive\n\n"
-            quiet = 0.0
-    return True
+            return QUIET
+    return WOKEN

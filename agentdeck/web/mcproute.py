@@ -35,7 +35,8 @@ from agentdeck.pool import replies
 from agentdeck.pool.httpsession import GET_TAG
 from agentdeck.pool.children import Refused
 from agentdeck.web import httprequest, modernpost, modernroute
-from agentdeck.web.httpreply import HEARTBEAT, JSON_HEADERS, RETRY_MS, SSE_HEADERS, HttpError, woken
+from agentdeck.web.httpreply import GONE, HEARTBEAT, JSON_HEADERS, KEEP_ALIVE, QUIET, RETRY_MS, SSE_HEADERS, \
+    HttpError, wait_on
 from agentdeck.web.httpreply import respond as _respond
 from agentdeck.web.httpserver import CONNECTION_FD
 from agentdeck.wire import jsonrpc
@@ -321,9 +322,13 @@ class McpRoute:
                 yield b"id: " + event_id.encode() + b"\nevent: message\ndata: " + line.rstrip(b"\n") + b"\n\n"
             if stream.done:
                 return
-            if not stream.pending and not stream.closed and not (yield from woken(stream.wake, fd, HEARTBEAT)):
-                logger.debug("http: stream {} of session {}: the client hung up", stream.tag, session.cid)
-                return
+            if not stream.pending and not stream.closed:
+                seen = wait_on(stream.wake, fd, HEARTBEAT)
+                if seen is GONE:
+                    logger.debug("http: stream {} of session {}: the client hung up", stream.tag, session.cid)
+                    return
+                if seen is QUIET:
+                    yield KEEP_ALIVE
         if stream.tag != GET_TAG:
             logger.debug("http: server stream {} of session {} closed before its answers", stream.tag, session.cid)
 

@@ -12,7 +12,7 @@ checked against the body first (`modernpost`).
 from agentdeck.pool import replies
 from agentdeck.protocol import versions as v
 from agentdeck.web import modernpost
-from agentdeck.web.httpreply import HEARTBEAT, JSON_HEADERS, SSE_HEADERS, respond, woken
+from agentdeck.web.httpreply import GONE, HEARTBEAT, JSON_HEADERS, KEEP_ALIVE, QUIET, SSE_HEADERS, respond, wait_on
 from agentdeck.web.httpserver import CONNECTION_FD
 from agentdeck.wire import jsonrpc
 
@@ -74,10 +74,15 @@ def _wait(call, fd, heartbeat):
     """Wait for ``call``'s next messages, yielding keep-alive comments while quiet when
     ``heartbeat``; False when its client hung up or the router closed it."""
     while not call.pending:
-        # A hang-up is also how its client cancels the request.
-        if not call.open or not (yield from woken(call.wake, fd, HEARTBEAT if heartbeat else None)):
+        if not call.open:
             return False
-        call.wake.clear()
+        seen = wait_on(call.wake, fd, HEARTBEAT if heartbeat else None)
+        if seen is GONE:  # also how its client cancels the request
+            return False
+        if seen is QUIET:
+            yield KEEP_ALIVE
+        else:
+            call.wake.clear()
     return True
 
 
