@@ -1,7 +1,9 @@
 """The /events hub's bounds: a reader that falls behind is dropped, never buffered without
 limit; publishing never waits for a reader; the number of streams is bounded."""
 from agentdeck.deck.sse import SseParser
-from agentdeck.web.events import EventHub, format_event
+import gevent
+
+from agentdeck.web.events import EventHub, EventsRoute, format_event
 
 
 def test_an_event_is_formatted_once_as_one_sse_event():
@@ -37,3 +39,18 @@ def test_nothing_is_kept_when_nobody_listens_and_close_ends_every_stream():
     streams = [hub.subscribe(), hub.subscribe()]
     hub.close()
     assert all(s.dropped and s.wake.is_set() for s in streams) and not hub
+
+
+def test_a_quiet_stream_gets_a_keep_alive_comment_and_then_its_events():
+    hub = EventHub()
+    route = EventsRoute(hub, lambda: {"sessions": []}, heartbeat=0.05)
+    started = []
+    stream = route({"REQUEST_METHOD": "GET"}, lambda status, headers: started.append(status) or (lambda data: None))
+    with gevent.Timeout(5):
+        assert started == ["200 OK"]
+        assert next(stream).startswith(b"event: snapshot\n")
+        assert next(stream) == b": keep-alive\n\n"  # after a heartbeat of silence
+        hub.publish("session", {"id": "a"})
+        assert next(stream) == format_event("session", {"id": "a"})
+    stream.close()
+    assert not hub.subscribers

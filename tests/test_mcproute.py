@@ -1,7 +1,10 @@
 """The front door in-process: which server and project a path names, and its SSE
 writer (a quiet stream gets keep-alive comments, an answer ends a POST stream)."""
+import socket
+
 import gevent
 import pytest
+from gevent.event import Event
 
 from agentdeck.pool.httpsession import HttpSession
 from agentdeck.pool.stats import Stats
@@ -62,6 +65,20 @@ def test_a_quiet_stream_gets_a_keep_alive_comment_and_then_its_events(monkeypatc
         assert next(events) == b": keep-alive\n\n"
         s.put(b'{"jsonrpc":"2.0","method":"notifications/message"}\n')
         assert next(events) == b'id: boot-1\nevent: message\ndata: {"jsonrpc":"2.0","method":"notifications/message"}\n\n'
+
+
+def test_wait_on_says_whether_it_was_woken_the_stream_was_quiet_or_the_client_hung_up(monkeypatch):
+    monkeypatch.setattr(httpreply, "HANGUP_CHECK", 0.02)
+    ours, theirs = socket.socketpair()
+    wake = Event()
+    with gevent.Timeout(2):
+        assert httpreply.wait_on(wake, ours.fileno(), 0.05) is httpreply.QUIET
+        gevent.spawn_later(0.05, wake.set)
+        assert httpreply.wait_on(wake, ours.fileno(), None) is httpreply.WOKEN
+        wake.clear()
+        theirs.close()
+        assert httpreply.wait_on(wake, ours.fileno(), None) is httpreply.GONE
+    ours.close()
 
 
 def test_a_post_stream_primes_newer_clients_and_ends_with_its_answer():

@@ -12,7 +12,8 @@ checked against the body first (`modernpost`).
 from agentdeck.pool import replies
 from agentdeck.protocol import versions as v
 from agentdeck.web import modernpost
-from agentdeck.web.httpreply import GONE, HEARTBEAT, JSON_HEADERS, KEEP_ALIVE, QUIET, SSE_HEADERS, respond, wait_on
+from agentdeck.web.httpreply import GONE, HEARTBEAT, JSON_HEADERS, KEEP_ALIVE, QUIET, SSE_HEADERS, WOKEN, respond, \
+    wait_on
 from agentdeck.web.httpserver import CONNECTION_FD
 from agentdeck.wire import jsonrpc
 
@@ -46,7 +47,7 @@ def post(proxy, project, environ, start_response, raw, body):
 def _answer(calls, call, start_response, fd):
     answer = None
     try:
-        if not (yield from _wait(call, fd, heartbeat=False)):
+        if _wait(call, fd, None) is not WOKEN:
             start_response("503 Service Unavailable", JSON_HEADERS)
             return
         lines = call.take()
@@ -63,7 +64,11 @@ def _answer(calls, call, start_response, fd):
                 if final:
                     answer = line
                     return
-            if not (yield from _wait(call, fd, heartbeat=True)):
+            seen = _wait(call, fd, HEARTBEAT)
+            while seen is QUIET:
+                yield KEEP_ALIVE
+                seen = _wait(call, fd, HEARTBEAT)
+            if seen is GONE:
                 return
             lines = call.take()
     finally:
@@ -71,19 +76,16 @@ def _answer(calls, call, start_response, fd):
 
 
 def _wait(call, fd, heartbeat):
-    """Wait for ``call``'s next messages, yielding keep-alive comments while quiet when
-    ``heartbeat``; False when its client hung up or the router closed it."""
+    """Wait for ``call``'s next messages (`httpreply.wait_on`): WOKEN when there are some,
+    GONE when its client hung up (also how it cancels its request) or the router closed it."""
     while not call.pending:
         if not call.open:
-            return False
-        seen = wait_on(call.wake, fd, HEARTBEAT if heartbeat else None)
-        if seen is GONE:  # also how its client cancels the request
-            return False
-        if seen is QUIET:
-            yield KEEP_ALIVE
-        else:
-            call.wake.clear()
-    return True
+            return GONE
+        seen = wait_on(call.wake, fd, heartbeat)
+        if seen is not WOKEN:
+            return seen
+        call.wake.clear()
+    return WOKEN
 
 
 def _status_of(line):
