@@ -131,21 +131,32 @@ class HttpServer:
                                lambda total: self.check_body(environ, total, False))
         return Body(reader, length, deadline, expect)
 
+    def _request(self, reader, client, conn):
+        """(environ, keep-alive) of the next request, its body framed; None when there is
+        none. Its parser is kept only by a chunked body, not by the frame that answers:
+        a stream holds that frame for hours (0.9 KiB)."""
+        request = read_head(reader, self.head_timeout, client)
+        if request is None:
+            return None
+        environ, parser, message, keep_alive = request
+        if self.limited(environ["PATH_INFO"]) and not self.slots.limit(conn):
+            raise Refused(REFUSE_503, FULL)
+        self.slots.phase(conn, REQUEST)
+        environ["wsgi.input"] = self._body(environ, reader, parser, message)
+        return environ, keep_alive
+
     def _one_request(self, sock, reader, client, conn):
         """Read one request and answer it; True to read another on this connection."""
         try:
-            request = read_head(reader, self.head_timeout, client)
-            if request is None:
-                return False
-            environ, parser, message, keep_alive = request
-            if self.limited(environ["PATH_INFO"]) and not self.slots.limit(conn):
-                raise Refused(REFUSE_503, FULL)
-            self.slots.phase(conn, REQUEST)
-            body = environ["wsgi.input"] = self._body(environ, reader, parser, message)
+            request = self._request(reader, client, conn)
         except Refused as exc:
             logger.debug("http: refused a request from {}: {}", client, exc)
             self._refused(sock, client, exc)
             return False
+        if request is None:
+            return False
+        environ, keep_alive = request
+        body = environ["wsgi.input"]
         environ[CONNECTION_FD] = reader.input.fd
         method = environ["REQUEST_METHOD"]
         response = Response(reader, method == "HEAD", environ["SERVER_PROTOCOL"], keep_alive, body)
