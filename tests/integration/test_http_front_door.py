@@ -167,20 +167,32 @@ def test_unprompted_messages_go_on_the_get_stream_and_a_child_request_on_its_pos
     assert post.next_event() is None  # the POST stream ends with its answer
 
 
-def test_a_post_stream_that_breaks_is_not_a_cancel_and_resumes_with_last_event_id(start_daemon):
-    daemon = start_daemon({"s": scripted()})
-    client = session(daemon)
+def broken_progress_call(client):
+    """A call of two progress steps whose POST stream the client hangs up after the first
+    event; that event's id."""
     post = client.open_stream("POST", {"jsonrpc": "2.0", "id": "long", "method": "tools/call",
                                        "params": {"name": "progress", "arguments": {"steps": 2},
                                                   "_meta": {"progressToken": 1}}})
     event_id, first = post.next_event()
     assert first["method"] == "notifications/progress"
     post.hang_up()
+    return event_id
+
+
+def resumed_after(client, event_id):
+    """The messages of the stream resumed after ``event_id`` (GET with Last-Event-ID), to its end."""
     resumed = client.open_stream("GET", extra={"Last-Event-ID": event_id})
     assert resumed.status == 200
-    rest = []
+    messages = []
     while (event := resumed.next_event()) is not None:
-        rest.append(event[1])
+        messages.append(event[1])
+    return messages
+
+
+def test_a_post_stream_that_breaks_is_not_a_cancel_and_resumes_with_last_event_id(start_daemon):
+    daemon = start_daemon({"s": scripted()})
+    client = session(daemon)
+    rest = resumed_after(client, broken_progress_call(client))
     assert rest[-1]["id"] == "long" and text_of(rest[-1]) == "done 2"
     assert [m["params"]["progress"] for m in rest[:-1]] == [2]
 
@@ -192,19 +204,11 @@ def test_a_session_whose_stream_broke_a_moment_ago_is_not_ended_to_make_room(sta
     max_clients ended it, and the resume got 404 ("session gone"): the answer was lost."""
     daemon = start_daemon({"s": scripted()}, pool={"max_clients": 1})
     client = session(daemon)
-    post = client.open_stream("POST", {"jsonrpc": "2.0", "id": "long", "method": "tools/call",
-                                       "params": {"name": "progress", "arguments": {"steps": 2},
-                                                  "_meta": {"progressToken": 1}}})
-    event_id, _ = post.next_event()
-    post.hang_up()
+    event_id = broken_progress_call(client)
     wait_for(lambda: daemon.server("s")["in_flight"] == 0, 10, message="the answer came")
     newcomer = McpHttp(url_of(daemon)).post(INITIALIZE)
     assert newcomer.status == 200 and newcomer.json()["error"]["code"] == -32003  # full, for now
-    resumed = client.open_stream("GET", extra={"Last-Event-ID": event_id})
-    assert resumed.status == 200
-    rest = []
-    while (event := resumed.next_event()) is not None:
-        rest.append(event[1])
+    rest = resumed_after(client, event_id)
     assert rest[-1]["id"] == "long" and text_of(rest[-1]) == "done 2"
 
 
