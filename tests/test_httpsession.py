@@ -89,18 +89,43 @@ def test_an_idle_session_has_no_stream_call_or_request():
     assert not s.is_idle(s.last_active + SETTINGS.http_session_idle, SETTINGS)
 
 
-def test_a_session_is_abandoned_once_its_answer_went_as_json_or_its_sse_stream_ended_a_while_ago():
-    """One whose event stream just ended may have a client on its way back to resume it:
-    ending it to make room would lose what the stream did not deliver."""
-    s = session()
-    post = s.open_post([A], single=True)
-    s.put(b"answer\n", A, final=True)
-    s.stream_ended(post, False)  # a JSON body: nothing to resume
-    assert s.abandoned()
-    post = s.open_post([B])
-    s.put(b"progress\n", B)
-    s.stream_ended(post, True)  # the client hung up the event stream
-    s.put(b"answer\n", B, final=True)
-    assert not s.calls and s.get is None and not s.abandoned()
-    s.resume_until -= RESUME_GRACE
-    assert s.abandoned()
+def test_a_session_that_may_have_lost_an_answer_is_not_abandoned_until_its_client_had_time_to_resume():
+    """Ending it to make room would lose the answer its client is coming back for: what
+    an event stream wrote may not have been read. One that left a stream that carried
+    nothing (`claude mcp list` leaves its GET stream and never returns) owes nothing."""
+    def answered_as_json(s):
+        post = s.open_post([A], single=True)
+        s.put(b"answer\n", A, final=True)
+        post.take()
+        s.stream_ended(post, False)
+
+    def left_its_get_stream(s):
+        s.stream_ended(s.open_get(), True)  # nothing was taken: nothing could be lost
+
+    def broke_the_stream_before_the_answer(s):
+        post = s.open_post([A])
+        s.put(b"progress\n", A)
+        post.take()
+        s.stream_ended(post, True)
+        s.put(b"answer\n", A, final=True)  # into the ring only
+
+    def broke_the_stream_before_any_event(s):
+        s.stream_ended(s.open_post([A]), True)  # a 2025-11-25 client resumes from the priming event
+        s.put(b"answer\n", A, final=True)
+
+    def left_as_the_answer_was_written(s):
+        post = s.open_post([A])
+        s.put(b"progress\n", A)
+        s.put(b"answer\n", A, final=True)
+        post.take()
+        s.stream_ended(post, True)  # written: perhaps after its client had stopped reading
+
+    for case, owed in ((answered_as_json, False), (left_its_get_stream, False),
+                       (broke_the_stream_before_the_answer, True), (broke_the_stream_before_any_event, True),
+                       (left_as_the_answer_was_written, True)):
+        s = session()
+        case(s)
+        assert not s.calls and s.get is None
+        assert s.abandoned() is not owed, case.__name__
+        s.resume_until -= RESUME_GRACE
+        assert s.abandoned(), case.__name__

@@ -20,9 +20,10 @@ from gevent.event import Event
 from agentdeck.pool.peer import Peer
 
 GET_TAG = 0  # the tag of events for the session's GET stream; POST streams count from 1
-# Seconds a session whose SSE stream ended is not taken for abandoned: its client may be
-# on its way back with Last-Event-ID (we ask SSE clients to retry after 1 s), and the
-# stream's last events may never have reached it.
+# Seconds a session is not taken for abandoned after one of its event streams that carried
+# events ended: written is not read, and a client that broke the stream comes back with
+# Last-Event-ID for what it missed (we ask SSE clients to retry after 1 s). A stream that
+# carried nothing, as `claude mcp list` leaves its GET stream, starts none; nor does a JSON answer.
 RESUME_GRACE = 5.0
 
 
@@ -79,7 +80,7 @@ class HttpSession(Peer):
         self.calls = {}             # id key of an open request -> the Stream carrying its messages
         self.get = None             # the live GET Stream, or None
         self.stats = stats          # the server's Stats: slow_streams counts streams closed as too slow
-        self.resume_until = 0.0     # monotonic time until which a client may come back for a stream
+        self.resume_until = 0.0     # monotonic time until which its client may come back to resume a stream
 
     # -- the port
 
@@ -116,6 +117,7 @@ class HttpSession(Peer):
             target.wake.set()
         elif stream is not None and final:
             stream.wake.set()  # a stream that closed early: nothing to write, the ring keeps it
+            self.resume_until = time.monotonic() + RESUME_GRACE
 
     @property
     def queued(self):
@@ -180,12 +182,12 @@ class HttpSession(Peer):
 
     def stream_ended(self, stream, sse):
         """The HTTP writer of ``stream`` is done (answered, or the client went away);
-        ``sse``: it was an event stream, which a client may resume."""
+        ``sse``: it was an event stream, which its client may resume."""
         stream.closed = True
         if self.get is stream:
             self.get = None
         self.last_active = now = time.monotonic()
-        if sse:
+        if sse and stream.delivered:
             self.resume_until = now + RESUME_GRACE
 
     # -- events

@@ -5,8 +5,8 @@ make room (`router.Router.admit`).
 Every session is a router client and counts toward max_clients like a socket client, so
 a child has at most max_clients sessions, each holding at most http_replay_bytes of
 replay ring plus what its open streams have not written (client_queue_bytes each). One
-that has no stream open, nothing in flight and no event stream that ended within
-`httpsession.RESUME_GRACE` holds no slot against a live client: when the child is full,
+that has no stream open, nothing in flight and no event stream with events that ended
+within `httpsession.RESUME_GRACE` holds no slot against a live client: when the child is full,
 the least recently used of those is ended first. A session ended for any reason is gone
 for good: its id gets 404 (see `sessionids`).
 """

@@ -20,7 +20,7 @@ from agentdeck.clientfiles.endpoint import server_url
 from tests.integration import npmclients
 from tests.integration.everything import server_everything
 from tests.mcphttp import McpHttp
-from tests.support import REPO, clean_env, rmtree, run_cli, short_tmpdir, wait_for
+from tests.support import REPO, TIME_SERVER, clean_env, rmtree, run_cli, short_tmpdir, wait_for
 
 SDK_HTTP_CLIENT = REPO / "tests" / "sdk_http_client.py"
 TS_CLIENT = REPO / "tests" / "ts_era_client.mjs"
@@ -198,6 +198,18 @@ def test_claude_then_gemini_show_every_server_connected(daemon, transport):
             rows = [line for line in listed.splitlines() if re.match(rf"[^\w]*{re.escape(name)}: ", line)]
             assert len(rows) == 1 and re.search(r"[✔✓] Connected|- Connected", rows[0]) and \
                 "Disconnected" not in rows[0], (client, transport, name, listed)
+
+
+def test_a_fourth_claude_mcp_list_connects_to_a_server_of_three_clients(start_daemon):
+    """Regression: `claude mcp list` opens a session (and a GET stream that carries
+    nothing), then leaves without DELETE. With max_clients = 3 the fourth run got `Failed
+    to connect`; and again when every event stream that ended held its session for the
+    resume grace, not only one that carried events its client may not have read."""
+    daemon = start_daemon({"time": {"command": TIME_SERVER}}, pool={"max_clients": 3})
+    for run in range(4):
+        rows = [line for line in agent_list(daemon, "claude", "http").splitlines() if line.startswith("time: ")]
+        assert len(rows) == 1 and "Connected" in rows[0] and "Failed" not in rows[0], (run, rows)
+    assert daemon.server("time")["made_room"] >= 1 and daemon.server("time")["rejected"] == 0
 
 
 # -- the MCP Inspector CLI ----------------------------------------------------------
