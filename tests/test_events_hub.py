@@ -1,8 +1,8 @@
 """The /events hub's bounds: a reader that falls behind is dropped, never buffered without
 limit; publishing never waits for a reader; the number of streams is bounded."""
-from agentdeck.deck.sse import SseParser
 import gevent
 
+from agentdeck.deck.sse import SseParser
 from agentdeck.web.events import EventHub, EventsRoute, format_event
 
 

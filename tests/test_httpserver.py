@@ -209,7 +209,7 @@ def _heads_seconds(*heads_lines, runs=7):
     heads = [b"GET /p HTTP/1.1\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n" for lines in heads_lines]
     best = [None] * len(heads)
     gc.disable()  # a collection of the whole suite's heap inside one run would be timed too
-    ours, _peer = socket.socketpair()  # the head is in the reader's buffer: nothing is read from it
+    ours, theirs = socket.socketpair()  # the head is in the reader's buffer: nothing is read from it
     try:
         for _ in range(runs):
             for index, head in enumerate(heads):
@@ -223,7 +223,7 @@ def _heads_seconds(*heads_lines, runs=7):
     finally:
         gc.enable()
         ours.close()
-        _peer.close()
+        theirs.close()
     return best
 
 
