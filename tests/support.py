@@ -36,6 +36,20 @@ def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
         gevent.sleep(interval)
 
 
+
+async def until(pilot, predicate, what, timeout=20.0):
+    """``wait_for`` for a Textual pilot: poll between the app's own steps, so timers and redraws run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
+                                 f"message: {getattr(pilot.app, 'message', '')!r}")
+        await pilot.pause(0.05)
+
+
 def toml_config(home, servers=None, pool=None, daemon=None, notify=None):
     """Config text: ``servers`` maps name -> {"command", "args", "env"}."""
     from agentdeck.config import _toml_value, server_toml

@@ -3,7 +3,7 @@ import asyncio
 import time
 
 from agentdeck.deck.app import DeckApp
-from tests.support import short_tmpdir
+from tests.support import short_tmpdir, until
 
 
 def entry(id_, status, since):
@@ -23,13 +23,14 @@ def test_a_clock_tick_between_an_event_and_the_redraw_keeps_status_and_order_tog
         async with app.run_test(size=(120, 20)) as pilot:
             app._event(1, "snapshot", {"sessions": [entry("first", "waiting", now - 60), entry("busy", "running", now - 50),
                                                     entry("later", "idle", now - 40)]})
-            await pilot.pause(0.2)
+            # The rows are drawn by a timer: on a loaded machine it may fire well after SYNC_DELAY.
+            await until(pilot, lambda: app.table.order, "the snapshot's rows")
             assert app.table.order == ["first", "busy", "later"]
             app._event(1, "session", entry("later", "waiting", now))
             app._tick()  # the clock fires before the pending sync
             shown = [app.table.shown[i][3] for i in app.table.order]
             assert shown == sorted(shown, key=["waiting", "running", "idle", "dead"].index), \
                 list(zip(app.table.order, shown))
-            await pilot.pause(0.2)
+            await until(pilot, lambda: not app._sync_pending, "the pending sync")
             assert app.table.order == ["first", "later", "busy"]
     asyncio.run(asyncio.wait_for(main(), 60))

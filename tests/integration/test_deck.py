@@ -14,7 +14,7 @@ from rich.console import Console
 from agentdeck.deck.app import DeckApp
 from agentdeck.deck.servers import ServersScreen
 from agentdeck.sessions.tmux import Tmux
-from tests.support import REPO, DaemonProcess, clean_env, run_cli, scripted, toml_config, wait_for, write_hook
+from tests.support import REPO, DaemonProcess, clean_env, run_cli, scripted, toml_config, until, wait_for, write_hook
 
 STEP = 20.0          # seconds any one step may take (a CLI command on a loaded machine)
 HOOK_TO_SCREEN = 1.0  # seconds: the bound from a hook to the screen
@@ -44,18 +44,6 @@ def cli(home, *args):
 
 def add(home, path, title, command="sleep 600"):
     return cli(home, "session", "add", str(path), "--title", title, "--cmd", command)
-
-
-async def until(pilot, predicate, what, timeout=STEP):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
-                                 f"message: {pilot.app.message!r}")
-        await pilot.pause(0.05)
 
 
 def drive(app, scenario):
