@@ -38,7 +38,8 @@ def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
 
 
 async def until(pilot, predicate, what, timeout=20.0):
-    """``wait_for`` for a Textual pilot: poll between the app's own steps, so timers and redraws run."""
+    """``wait_for`` for a Textual pilot: poll between the app's own steps, so timers and redraws run.
+    20 s by default: a step of the deck may run a CLI command on a loaded machine."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

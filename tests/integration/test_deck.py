@@ -16,7 +16,6 @@ from agentdeck.deck.servers import ServersScreen
 from agentdeck.sessions.tmux import Tmux
 from tests.support import REPO, DaemonProcess, clean_env, run_cli, scripted, toml_config, until, wait_for, write_hook
 
-STEP = 20.0          # seconds any one step may take (a CLI command on a loaded machine)
 HOOK_TO_SCREEN = 1.0  # seconds: the bound from a hook to the screen
 SIZE = (160, 45)
 
