@@ -24,30 +24,35 @@ def short_tmpdir(prefix="ad-"):
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
 
 
-def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+def polled(predicate, timeout, message, detail=lambda: ""):
+    """The tries of ``predicate``: None after each falsy one (the caller waits, its own
+    way, and asks again), then its first truthy value; AssertionError after ``timeout``
+    seconds, naming ``message`` and ``detail()``."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
-            return value
+            yield value
+            return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        gevent.sleep(interval)
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}{detail()}")
+        yield None
 
+
+def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    for value in polled(predicate, timeout, message):
+        if value:
+            return value
+        gevent.sleep(interval)
 
 
 async def until(pilot, predicate, what, timeout=20.0):
     """``wait_for`` for a Textual pilot: poll between the app's own steps, so timers and redraws run.
     20 s by default: a step of the deck may run a CLI command on a loaded machine."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
+    for value in polled(predicate, timeout, what, lambda: f"; message: {pilot.app.message!r}"):
         if value:
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
-                                 f"message: {getattr(pilot.app, 'message', '')!r}")
         await pilot.pause(0.05)
 
 
